@@ -1,0 +1,95 @@
+// IR → nftables text for `nft -f`. The file first declares and deletes the
+// swarmgate table, then defines it: nft runs the whole file as one
+// transaction, so loading it replaces the previous swarmgate table atomically
+// and touches no other table (nft(8), "TABLES"; the declare-then-delete idiom
+// avoids an error when the table does not exist yet).
+import { formatAddress } from "../net/address.js";
+import { formatPortRange } from "../net/port.js";
+import { formatPrefix } from "../net/prefix.js";
+import { icmpName } from "../ir/icmp.js";
+import type { Match, MatchHandlers } from "../ir/match.js";
+import type { Chain, Rule, Ruleset, Table } from "../ir/ruleset.js";
+import type { VerdictHandlers } from "../ir/verdict.js";
+import { header, type Backend, type EmitOptions } from "./types.js";
+import { impliedProtocol, nftComment } from "./shared.js";
+
+const quote = (s: string): string => `"${s}"`;
+
+/** One value or an anonymous set: `22` or `{ 80, 443 }`. */
+function set(items: readonly string[]): string {
+  return items.length === 1 ? items[0]! : `{ ${items.join(", ")} }`;
+}
+
+const FAMILY_KEYWORD = { 4: "ip", 6: "ip6" } as const;
+
+const match: MatchHandlers<string> = {
+  iifname: (m) => `iifname ${m.negate ? "!= " : ""}${quote(m.name)}`,
+  oifname: (m) => `oifname ${m.negate ? "!= " : ""}${quote(m.name)}`,
+  family: (m) => `meta nfproto ${m.family === 4 ? "ipv4" : "ipv6"}`,
+  saddr: (m) => `${FAMILY_KEYWORD[m.family]} saddr ${set(m.prefixes.map(formatPrefix))}`,
+  daddr: (m) => `${FAMILY_KEYWORD[m.family]} daddr ${set(m.prefixes.map(formatPrefix))}`,
+  protocol: (m) => `meta l4proto ${m.protocol === "icmpv6" ? "ipv6-icmp" : m.protocol}`,
+  sport: (m) => `${m.protocol} sport ${set(m.ranges.map((r) => formatPortRange(r)))}`,
+  dport: (m) => `${m.protocol} dport ${set(m.ranges.map((r) => formatPortRange(r)))}`,
+  ctstate: (m) => `ct state ${m.states.join(",")}`,
+  ctdnat: () => "ct status dnat",
+  tcpflags: (m) => `tcp flags & (${m.mask.join("|")}) ${m.negate ? "!=" : "=="} ${m.equal.length ? m.equal.join("|") : "0x0"}`,
+  icmptype: (m) => `${m.family === 4 ? "icmp" : "icmpv6"} type ${set(m.types.map((t) => icmpName(m.family, t, "nft")))}`,
+  localaddr: (m) => `fib ${m.field} type local`,
+  limit: (m) => `limit rate ${m.count}/${m.unit} burst ${m.burst} packets`,
+};
+
+const verdict: VerdictHandlers<string> = {
+  accept: () => "accept",
+  drop: () => "drop",
+  jump: (v) => `jump ${v.chain}`,
+  return: () => "return",
+  log: (v) => `log prefix ${quote(v.prefix)}`,
+  dnat: (v) => `dnat ${FAMILY_KEYWORD[v.to.family]} to ${formatAddress(v.to)}`,
+  masquerade: () => "masquerade",
+};
+
+export function emitNftRule(rule: Rule): string {
+  // A protocol test that a later match implies (tcp dport …) would only be noise.
+  const matches = rule.matches.filter((m) => !(m.kind === "protocol" && impliedProtocol(rule.matches, m)));
+  const parts = matches.map((m) => (match[m.kind] as (x: Match) => string)(m));
+  parts.push((verdict[rule.verdict.kind] as (v: typeof rule.verdict) => string)(rule.verdict));
+  parts.push(`comment ${quote(nftComment(rule.origin))}`);
+  return parts.join(" ");
+}
+
+function emitChain(chain: Chain): string[] {
+  const lines = [`\tchain ${chain.name} {`];
+  if (chain.base) {
+    const b = chain.base;
+    const priority = { 0: "filter", [-100]: "dstnat", 100: "srcnat" }[b.priority] ?? String(b.priority);
+    lines.push(`\t\ttype ${b.type} hook ${b.hook} priority ${priority}; policy ${b.policy};`);
+  }
+  for (const rule of chain.rules) lines.push(`\t\t${emitNftRule(rule)}`);
+  lines.push("\t}");
+  return lines;
+}
+
+export function emitNftTable(table: Table): string {
+  const body = table.chains.flatMap((c, i) => (i === 0 ? emitChain(c) : ["", ...emitChain(c)]));
+  return [`table ${table.family} ${table.name} {`, ...body, "}"].join("\n");
+}
+
+export function emitNft(ruleset: Ruleset, options?: EmitOptions): string {
+  const head = header("#", options, [
+    "Load with: nft -f FILE (one transaction: it replaces table inet swarmgate and nothing else).",
+  ]);
+  const tables = ruleset.tables.map((t) => [
+    `table ${t.family} ${t.name}`,
+    `delete table ${t.family} ${t.name}`,
+    "",
+    emitNftTable(t),
+  ].join("\n"));
+  return `#!/usr/sbin/nft -f\n${head}\n\n${tables.join("\n\n")}\n`;
+}
+
+export const nftBackend: Backend = {
+  name: "nft",
+  summary: "nftables ruleset for nft -f: one table inet swarmgate, loaded in one transaction",
+  emit: (ruleset, options) => [{ suffix: "", reader: "nft -f", text: emitNft(ruleset, options), executable: false }],
+};

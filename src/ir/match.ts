@@ -1,0 +1,51 @@
+// What a rule can test. Frozen plain data with a string `kind`; every backend
+// and the simulator handle each kind through a Record keyed by kind, so a new
+// kind is a compile error until all of them handle it.
+import type { Family } from "../net/address.js";
+import type { PortRange } from "../net/port.js";
+import type { Prefix } from "../net/prefix.js";
+
+export type Transport = "tcp" | "udp";
+export type L4Protocol = Transport | "icmp" | "icmpv6";
+export type CtState = "new" | "established" | "related" | "invalid" | "untracked";
+export type TcpFlag = "fin" | "syn" | "rst" | "psh" | "ack" | "urg";
+export type RateUnit = "second" | "minute" | "hour" | "day";
+
+export interface InterfaceMatch<K extends "iifname" | "oifname" = "iifname" | "oifname"> { kind: K; name: string; negate: boolean }
+/** Restricts a rule to one address family without testing an address. */
+export interface FamilyMatch { kind: "family"; family: Family }
+/** The address is inside any one of the prefixes (all of one family). */
+export interface AddressMatch<K extends "saddr" | "daddr" = "saddr" | "daddr"> { kind: K; family: Family; prefixes: readonly Prefix[] }
+export interface ProtocolMatch { kind: "protocol"; protocol: L4Protocol }
+/** The port is inside any one of the ranges; the rule also tests the protocol. */
+export interface PortMatch<K extends "sport" | "dport" = "sport" | "dport"> { kind: K; protocol: Transport; ranges: readonly PortRange[] }
+export interface CtStateMatch { kind: "ctstate"; states: readonly CtState[] }
+/** The connection's destination was rewritten by DNAT. */
+export interface CtDnatMatch { kind: "ctdnat" }
+/** (flags & mask) == equal, or != when negated. */
+export interface TcpFlagsMatch { kind: "tcpflags"; mask: readonly TcpFlag[]; equal: readonly TcpFlag[]; negate: boolean }
+export interface IcmpTypeMatch { kind: "icmptype"; family: Family; types: readonly number[] }
+/** The source or destination address is one of this machine's own (fib … type local). */
+export interface LocalAddressMatch { kind: "localaddr"; field: "saddr" | "daddr" }
+export interface LimitMatch { kind: "limit"; count: number; unit: RateUnit; burst: number }
+
+export type Match =
+  | InterfaceMatch<"iifname">
+  | InterfaceMatch<"oifname">
+  | FamilyMatch
+  | AddressMatch<"saddr">
+  | AddressMatch<"daddr">
+  | ProtocolMatch
+  | PortMatch<"sport">
+  | PortMatch<"dport">
+  | CtStateMatch
+  | CtDnatMatch
+  | TcpFlagsMatch
+  | IcmpTypeMatch
+  | LocalAddressMatch
+  | LimitMatch;
+
+export type MatchKind = Match["kind"];
+
+/** A handler per match kind: the shape every backend implements. */
+export type MatchHandlers<R> = { [K in MatchKind]: (m: Extract<Match, { kind: K }>) => R };

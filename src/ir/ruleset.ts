@@ -1,0 +1,74 @@
+// The intermediate representation shared by compiler, emitters, parsers and
+// simulator. It knows neither YAML nor any backend's syntax.
+import type { Family } from "../net/address.js";
+import type { Match } from "./match.js";
+import type { Verdict } from "./verdict.js";
+
+/** Why a rule exists, in the policy's words. */
+export interface Origin {
+  /** Policy path it came from ("admin[0]"), or "" for what every policy implies. */
+  path: string;
+  /** One line in plain words: "client qbittorrent: inbound peer connections, TCP 6881". */
+  intent: string;
+}
+
+export interface Rule {
+  matches: readonly Match[];
+  verdict: Verdict;
+  origin: Origin;
+}
+
+export type Hook = "prerouting" | "input" | "forward" | "output" | "postrouting";
+export type ChainType = "filter" | "nat";
+
+export interface BaseChainSpec {
+  type: ChainType;
+  hook: Hook;
+  /** Netfilter priority: filter 0, dstnat -100, srcnat 100. */
+  priority: number;
+  policy: "accept" | "drop";
+}
+
+export interface Chain {
+  name: string;
+  /** Present on chains the kernel calls from a hook; absent on jump targets. */
+  base?: BaseChainSpec;
+  rules: readonly Rule[];
+}
+
+export type TableFamily = "inet" | "ip" | "ip6";
+
+export interface Table {
+  family: TableFamily;
+  name: string;
+  chains: readonly Chain[];
+}
+
+export interface Ruleset {
+  tables: readonly Table[];
+}
+
+export const PRIORITY = { filter: 0, dstnat: -100, srcnat: 100 } as const;
+
+/** Deeply freezes IR so that no stage can change what another stage sees. */
+export function freeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) freeze(v);
+  }
+  return value;
+}
+
+/** The address families a rule can apply to, judged by its matches and a DNAT target. */
+export function ruleFamilies(rule: Rule): Family[] {
+  let families: Family[] = [4, 6];
+  for (const m of rule.matches) {
+    if (m.kind === "family" || m.kind === "saddr" || m.kind === "daddr" || m.kind === "icmptype") {
+      families = families.filter((f) => f === m.family);
+    } else if (m.kind === "protocol" && m.protocol !== "tcp" && m.protocol !== "udp") {
+      families = families.filter((f) => f === (m.protocol === "icmp" ? 4 : 6));
+    }
+  }
+  if (rule.verdict.kind === "dnat") families = families.filter((f) => f === (rule.verdict as { to: { family: Family } }).to.family);
+  return families;
+}

@@ -1,0 +1,95 @@
+// IPv4 and IPv6 addresses as unsigned integers (bigint), with strict parsing
+// and canonical printing (RFC 5952 for IPv6), so that comparisons, prefixes
+// and interval arithmetic are exact.
+
+export type Family = 4 | 6;
+
+export interface Address {
+  readonly family: Family;
+  readonly value: bigint;
+}
+
+export const ADDRESS_BITS: Record<Family, number> = { 4: 32, 6: 128 };
+
+/** Parses a literal IPv4 or IPv6 address; returns undefined when it is not one. */
+export function parseAddress(text: string): Address | undefined {
+  if (text.includes(":")) {
+    const value = parseIpv6(text);
+    return value === undefined ? undefined : { family: 6, value };
+  }
+  const value = parseIpv4(text);
+  return value === undefined ? undefined : { family: 4, value };
+}
+
+function parseIpv4(text: string): bigint | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 4) return undefined;
+  let value = 0n;
+  for (const part of parts) {
+    // No leading zeros: "010" means octal to some tools and decimal to others.
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
+    const octet = Number(part);
+    if (octet > 255) return undefined;
+    value = (value << 8n) | BigInt(octet);
+  }
+  return value;
+}
+
+function parseIpv6(text: string): bigint | undefined {
+  if (text.includes("%")) return undefined; // zone ids name a link, not an address
+  let head = text;
+  let tailV4: bigint | undefined;
+  const lastColon = text.lastIndexOf(":");
+  if (text.slice(lastColon + 1).includes(".")) {
+    tailV4 = parseIpv4(text.slice(lastColon + 1));
+    if (tailV4 === undefined) return undefined;
+    head = text.slice(0, lastColon + 1) + "0:0"; // placeholder for two groups
+  }
+  const halves = head.split("::");
+  if (halves.length > 2) return undefined;
+  const groupsOf = (s: string): string[] | undefined => (s === "" ? [] : s.split(":"));
+  const left = groupsOf(halves[0]!);
+  const right = halves.length === 2 ? groupsOf(halves[1]!) : [];
+  if (!left || !right) return undefined;
+  const total = left.length + right.length;
+  if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
+  const groups = [...left, ...Array<string>(8 - total).fill("0"), ...right];
+  let value = 0n;
+  for (const g of groups) {
+    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+    value = (value << 16n) | BigInt(parseInt(g, 16));
+  }
+  if (tailV4 !== undefined) value = (value & ~0xffffffffn) | tailV4;
+  return value;
+}
+
+export function formatAddress(a: Address): string {
+  return a.family === 4 ? formatIpv4(a.value) : formatIpv6(a.value);
+}
+
+function formatIpv4(v: bigint): string {
+  return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join(".");
+}
+
+function formatIpv6(v: bigint): string {
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
+  // RFC 5952 4.2: compress the longest run (first on ties) of two or more zero groups.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+}
+
+export function compareAddress(a: Address, b: Address): number {
+  if (a.family !== b.family) return a.family - b.family;
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+}
