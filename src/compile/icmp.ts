@@ -18,29 +18,29 @@ const ECHO_RATE = { count: 5, unit: "second" as const, burst: 10 };
 export function icmp(p: Policy): Contribution {
   const router = p.role === "gateway";
   const input: Rule[] = [
-    rule([icmpTypes(4, ERRORS4)], ACCEPT, "icmp", "ICMP errors (unreachable, time exceeded, parameter problem)"),
-    rule([icmpTypes(6, ERRORS6)], ACCEPT, "icmp", "ICMPv6 errors, packet too big included (path MTU discovery)"),
-    rule([icmpTypes(6, router ? ND_IN_ROUTER : ND_IN_HOST)], ACCEPT, "icmp", "ICMPv6 neighbour discovery and multicast listener messages"),
+    rule([icmpTypes(4, ERRORS4)], ACCEPT, "", "ICMP errors (unreachable, time exceeded, parameter problem)"),
+    rule([icmpTypes(6, ERRORS6)], ACCEPT, "", "ICMPv6 errors, packet too big included (path MTU discovery)"),
+    rule([icmpTypes(6, router ? ND_IN_ROUTER : ND_IN_HOST)], ACCEPT, "", "ICMPv6 neighbour discovery and multicast listener messages"),
   ];
   const output: Rule[] = [
-    rule([icmpTypes(4, ERRORS4)], ACCEPT, "icmp", "ICMP errors sent by this machine"),
-    rule([icmpTypes(6, ERRORS6)], ACCEPT, "icmp", "ICMPv6 errors sent by this machine"),
-    rule([icmpTypes(6, ND_OUT)], ACCEPT, "icmp", "ICMPv6 neighbour discovery and multicast listener reports"),
+    rule([icmpTypes(4, ERRORS4)], ACCEPT, "", "ICMP errors sent by this machine"),
+    rule([icmpTypes(6, ERRORS6)], ACCEPT, "", "ICMPv6 errors sent by this machine"),
+    rule([icmpTypes(6, ND_OUT)], ACCEPT, "", "ICMPv6 neighbour discovery and multicast listener reports"),
   ];
   // A router must pass on the errors that path MTU discovery depends on, even
   // when they belong to no tracked connection.
   const forward: Rule[] = router
-    ? [rule([icmpTypes(6, ERRORS6)], ACCEPT, "icmp", "forward ICMPv6 errors, packet too big included")]
+    ? [rule([icmpTypes(6, ERRORS6)], ACCEPT, "", "forward ICMPv6 errors, packet too big included")]
     : [];
   if (p.icmp === "allow") {
     const limit = { kind: "limit" as const, ...ECHO_RATE };
     input.push(
-      rule([icmpTypes(4, [v4.echoRequest]), limit], ACCEPT, "icmp", "ping (ICMP echo request), at most 5/second"),
-      rule([icmpTypes(6, [v6.echoRequest]), limit], ACCEPT, "icmp", "ping (ICMPv6 echo request), at most 5/second"),
+      rule([icmpTypes(4, [v4.echoRequest]), limit], ACCEPT, "icmp", "ping: ICMP echo requests, at most 5/second"),
+      rule([icmpTypes(6, [v6.echoRequest]), limit], ACCEPT, "icmp", "ping: ICMPv6 echo requests, at most 5/second"),
     );
     output.push(
-      rule([icmpTypes(4, [v4.echoRequest])], ACCEPT, "icmp", "ping sent by this machine"),
-      rule([icmpTypes(6, [v6.echoRequest])], ACCEPT, "icmp", "ping (ICMPv6) sent by this machine"),
+      rule([icmpTypes(4, [v4.echoRequest])], ACCEPT, "icmp", "ping: ICMP echo requests sent by this machine"),
+      rule([icmpTypes(6, [v6.echoRequest])], ACCEPT, "icmp", "ping: ICMPv6 echo requests sent by this machine"),
     );
   }
   return { input, output, forward };

@@ -14,13 +14,13 @@ export function outbound(p: Policy, scope: Match[]): Contribution {
   const output: Rule[] = [];
   if (o.dns === "any") {
     for (const proto of ["udp", "tcp"] as const) {
-      output.push(rule([...scope, dport(proto, DNS)], ACCEPT, "outbound.dns", `outbound: DNS to any server, ${words.proto(proto)} 53`));
+      output.push(rule([...scope, dport(proto, DNS)], ACCEPT, "outbound.dns", `outbound DNS: ${words.proto(proto)} 53 to any server`));
     }
   } else {
     for (const [family, servers] of byFamily(o.dns.map(hostPrefix))) {
       for (const proto of ["udp", "tcp"] as const) {
         output.push(rule([...scope, daddr(family, servers), dport(proto, DNS)], ACCEPT, "outbound.dns",
-          `outbound: DNS to ${words.prefixes(servers)}, ${words.proto(proto)} 53`));
+          `outbound DNS: ${words.proto(proto)} 53 to ${words.prefixes(servers)}`));
       }
     }
   }
@@ -29,16 +29,16 @@ export function outbound(p: Policy, scope: Match[]): Contribution {
     for (const target of targets) {
       for (const proto of t.protocols) {
         const to = target ? [daddr(target[0], target[1])] : [];
-        const where = target ? ` at ${words.prefixes(target[1])}` : "";
+        const where = target ? ` to ${words.prefixes(target[1])}` : "";
         output.push(rule([...scope, ...to, dport(proto, t.ports)], ACCEPT, t.path,
-          `outbound: trackers${where}, ${words.proto(proto)} ${words.ports(t.ports)}`));
+          `outbound trackers: ${words.proto(proto)} ${words.ports(t.ports)}${where}`));
       }
     }
   }
   if (o.peers) {
     for (const proto of ["tcp", "udp"] as const) {
       output.push(rule([...scope, dport(proto, PEER_PORTS)], ACCEPT, "outbound.peers",
-        `outbound: connections to peers, ${words.proto(proto)} 1024-65535`));
+        `outbound peers: ${words.proto(proto)} 1024-65535`));
     }
   }
   return { output };
@@ -50,12 +50,12 @@ export function dhcp(p: Policy, inScope: Match[], outScope: Match[]): Contributi
   const port = (n: number) => [{ first: n, last: n }];
   return {
     input: [
-      rule([...inScope, { kind: "family", family: 4 }, sport("udp", port(67)), dport("udp", port(68))], ACCEPT, "host.dhcp", "DHCP answers from a server, UDP 67 to 68"),
-      rule([...inScope, { kind: "family", family: 6 }, sport("udp", port(547)), dport("udp", port(546))], ACCEPT, "host.dhcp", "DHCPv6 answers from a server, UDP 547 to 546"),
+      rule([...inScope, { kind: "family", family: 4 }, sport("udp", port(67)), dport("udp", port(68))], ACCEPT, "host.dhcp", "DHCP: answers from a server, UDP 67 to 68"),
+      rule([...inScope, { kind: "family", family: 6 }, sport("udp", port(547)), dport("udp", port(546))], ACCEPT, "host.dhcp", "DHCP: DHCPv6 answers from a server, UDP 547 to 546"),
     ],
     output: [
-      rule([...outScope, { kind: "family", family: 4 }, dport("udp", port(67))], ACCEPT, "host.dhcp", "DHCP requests, UDP 67"),
-      rule([...outScope, { kind: "family", family: 6 }, dport("udp", port(547))], ACCEPT, "host.dhcp", "DHCPv6 requests, UDP 547"),
+      rule([...outScope, { kind: "family", family: 4 }, dport("udp", port(67))], ACCEPT, "host.dhcp", "DHCP: requests, UDP 67"),
+      rule([...outScope, { kind: "family", family: 6 }, dport("udp", port(547))], ACCEPT, "host.dhcp", "DHCP: DHCPv6 requests, UDP 547"),
     ],
   };
 }

@@ -9,7 +9,7 @@ export type Transport = "tcp" | "udp";
 export type L4Protocol = Transport | "icmp" | "icmpv6";
 export type CtState = "new" | "established" | "related" | "invalid" | "untracked";
 export type TcpFlag = "fin" | "syn" | "rst" | "psh" | "ack" | "urg";
-export type RateUnit = "second" | "minute" | "hour" | "day";
+export type LimitUnit = "second" | "minute" | "hour" | "day";
 
 export interface InterfaceMatch<K extends "iifname" | "oifname" = "iifname" | "oifname"> { kind: K; name: string; negate: boolean }
 /** Restricts a rule to one address family without testing an address. */
@@ -27,7 +27,7 @@ export interface TcpFlagsMatch { kind: "tcpflags"; mask: readonly TcpFlag[]; equ
 export interface IcmpTypeMatch { kind: "icmptype"; family: Family; types: readonly number[] }
 /** The source or destination address is one of this machine's own (fib … type local). */
 export interface LocalAddressMatch { kind: "localaddr"; field: "saddr" | "daddr" }
-export interface LimitMatch { kind: "limit"; count: number; unit: RateUnit; burst: number }
+export interface LimitMatch { kind: "limit"; count: number; unit: LimitUnit; burst: number }
 
 export type Match =
   | InterfaceMatch<"iifname">

@@ -1,0 +1,53 @@
+// `swarmgate check`: validate a policy and show, on one screen, what it opens to whom.
+import { openings, type Opening } from "../analyze/openings.js";
+import { compile } from "../compile/index.js";
+import { loadPolicy } from "../policy/load.js";
+import type { Policy } from "../policy/types.js";
+import { resolvePolicyPath } from "./policy-path.js";
+import { printJson, type CommonOptions } from "./report.js";
+
+const HEADINGS: Record<Opening["direction"], string> = {
+  inbound: "New connections this machine accepts",
+  "port-forward": "Ports forwarded from the WAN address",
+  forwarded: "New connections this gateway forwards",
+  outbound: "New connections this machine may open",
+};
+
+export function runCheck(file: string | undefined, opts: CommonOptions): number {
+  const path = resolvePolicyPath(file);
+  const policy = loadPolicy(path);
+  const open = openings(compile(policy));
+  if (opts.json) {
+    printJson({ ok: true, file: path, role: policy.role, openings: open, otherwise: "drop", log: policy.log });
+    return 0;
+  }
+  const lines = [`${path}: valid ${describeRole(policy)}`];
+  for (const direction of ["inbound", "port-forward", "forwarded", "outbound"] as const) {
+    const rows = open.filter((o) => o.direction === direction);
+    if (rows.length === 0) {
+      if (direction === "outbound" && policy.outbound.any) lines.push("", `${HEADINGS.outbound}: all (outbound is not restricted)`);
+      continue;
+    }
+    const peerTitle = direction === "outbound" ? "to" : "from";
+    lines.push("", `${HEADINGS[direction]}:`, ...table([["proto", "port/type", peerTitle, "via", "family", "why"],
+      ...rows.map((o) => [o.protocol, o.ports, o.peers, o.via, o.families, o.why])]));
+  }
+  const log = policy.log ? `logged (${policy.log.rate.count}/${policy.log.rate.unit}, prefix "${policy.log.prefix}") and dropped` : "dropped (not logged)";
+  lines.push("", `Everything else: ${log}. Replies to allowed connections, loopback, ICMP errors and IPv6 neighbour discovery are always allowed.`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
+
+function describeRole(p: Policy): string {
+  if (p.role === "gateway") {
+    const gw = p.gateway!;
+    return `gateway policy: WAN ${gw.wan}, LAN ${gw.lan}, ${p.forward.length} forward(s)${gw.masquerade ? ", masquerade" : ""}`;
+  }
+  const iface = p.host?.interface ? ` on ${p.host.interface}` : " on every interface";
+  return `host policy${iface}, ${p.clients.length} client(s), ${p.admin.length} admin service(s), IPv4 and IPv6`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")}`.trimEnd());
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// The swarmgate command. Each command's module is imported only when that
+// command runs, so the cold start stays small.
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { guard } from "./report.js";
+
+// A reader that stops early (swarmgate compile | head) is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+const program = new Command()
+  .name("swarmgate")
+  .description("Keep a BitTorrent host or NAT gateway reachable by peers and closed to everyone else.")
+  .version(pkg.version, "-V, --version")
+  .showHelpAfterError()
+  .exitOverride()
+  .addHelpText("after", `
+Examples:
+  swarmgate check examples/standalone.yaml
+  swarmgate compile examples/gateway.yaml --backend nft -o /etc/swarmgate/ruleset.nft
+
+Without POLICY, swarmgate reads ./swarmgate.yaml, then /etc/swarmgate/policy.yaml.`);
+
+program.command("check")
+  .summary("validate a policy and show what it opens to whom")
+  .description("Validate a policy (every problem at once, with file:line:column) and print what it opens to whom.")
+  .argument("[policy]", "policy file (YAML or JSON)")
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExample:\n  swarmgate check examples/standalone.yaml\n  swarmgate check --json /etc/swarmgate/policy.yaml")
+  .action(async (policy: string | undefined, opts: { json?: boolean }) =>
+    guard(opts.json, async () => (await import("./check.js")).runCheck(policy, opts)));
+
+program.command("compile")
+  .summary("compile a policy to an nftables, iptables or shell-script ruleset")
+  .description("Compile a policy to a ruleset. Nothing is written unless the whole policy is valid.")
+  .argument("[policy]", "policy file (YAML or JSON)")
+  .addOption(new Option("-b, --backend <name>", "output format").choices(["nft", "iptables", "script"]).default("nft"))
+  .option("-o, --output <file>", "write to FILE (iptables writes FILE.v4 and FILE.v6) instead of standard output")
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", `
+Examples:
+  swarmgate compile examples/standalone.yaml --backend nft
+  swarmgate compile examples/gateway.yaml --backend iptables -o /etc/iptables/rules   # rules.v4, rules.v6
+  swarmgate compile examples/standalone.yaml --backend script -o firewall.sh && sh firewall.sh start`)
+  .action(async (policy: string | undefined, opts: { backend: string; output?: string; json?: boolean }) =>
+    guard(opts.json, async () => (await import("./compile.js")).runCompile(policy, opts)));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (!(e instanceof CommanderError)) throw e;
+  // Help and version are successes; anything else commander rejects is a usage error.
+  process.exitCode = e.exitCode === 0 ? 0 : 2;
+}
