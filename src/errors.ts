@@ -31,7 +31,9 @@ export type ErrorCode =
   // command line and output
   | "CLI_USAGE"
   | "BACKEND_UNKNOWN"
-  | "OUTPUT_WRITE";
+  | "OUTPUT_WRITE"
+  // the machine
+  | "TOOL_MISSING";
 
 export interface Diagnostic {
   code: ErrorCode;

@@ -79,7 +79,10 @@ function readTop(r: Reader, root: Node): Omit<Policy, "source"> | undefined {
   }
   const hostE = entry("host");
   const gwE = entry("gateway");
-  if (hostE && gwE) r.error("POLICY_ROLE", 'a policy describes either a "host" or a "gateway", not both', gwE.keyNode);
+  if (hostE && gwE) {
+    const later = (hostE.keyNode.range?.[0] ?? 0) > (gwE.keyNode.range?.[0] ?? 0) ? hostE : gwE;
+    r.error("POLICY_ROLE", 'a policy describes either a "host" or a "gateway", not both', later.keyNode);
+  }
   if (!hostE && !gwE) r.error("POLICY_ROLE", 'the policy needs a "host" section (a machine running a client) or a "gateway" section (a NAT router)', root);
   const host = hostE ? readHost(r, hostE.node, hostE.keyNode) : undefined;
   const gateway = gwE && !hostE ? readGateway(r, gwE.node, gwE.keyNode) : undefined;

@@ -1,0 +1,55 @@
+// The one way swarmgate runs other programs: an argument array (never a shell
+// string) and input on stdin.
+import { spawn } from "node:child_process";
+import { userError } from "../errors.js";
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: string;
+  /** Milliseconds before the process is killed. */
+  timeout?: number;
+  /** Extra environment variables for the child. */
+  env?: Record<string, string>;
+}
+
+export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: options.timeout ?? 60_000,
+      env: options.env ? { ...process.env, ...options.env } : process.env,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") reject(userError("TOOL_MISSING", `${command} is not installed (on Debian: apt-get install ${packageOf(command)})`));
+      else reject(e);
+    });
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+    child.stdin.on("error", () => { /* the tool may exit before reading all input; its status tells */ });
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+/** Like run, but a non-zero exit is an error carrying the tool's own message. */
+export async function runChecked(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const result = await run(command, args, options);
+  if (result.code !== 0) {
+    throw new Error(`${command} ${args.join(" ")} exited with ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
+  }
+  return result;
+}
+
+function packageOf(command: string): string {
+  if (command === "nft") return "nftables";
+  if (command.includes("tables")) return "iptables";
+  if (command === "ip") return "iproute2";
+  return command;
+}
