@@ -1,0 +1,137 @@
+// The command as a user runs it: a separate process, exit statuses, what is
+// printed, and what is (never half) written.
+import { execFile } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, test } from "vitest";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const MAIN = join(ROOT, "dist", "cli", "main.js");
+const STANDALONE = join(ROOT, "examples", "standalone.yaml");
+const GATEWAY = join(ROOT, "examples", "gateway.yaml");
+
+async function cli(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], { cwd });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), "sg-cli-"));
+const BAD = "version: 1\nhost:\n  interfce: eth0\nclients:\n  - name: qb\n    ports: 0\n";
+
+describe("swarmgate", () => {
+  test("--version and --help", async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    expect((await cli(["--version"])).stdout.trim()).toBe(pkg.version);
+    const help = await cli(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/check[\s\S]*compile[\s\S]*Examples:/);
+    for (const command of ["check", "compile"]) {
+      const h = await cli([command, "--help"]);
+      expect(h.code).toBe(0);
+      expect(h.stdout).toMatch(/Examples?:\n\s+swarmgate /);
+    }
+  });
+
+  test("an unknown option or command is a usage error with status 2", async () => {
+    expect((await cli(["compile", "--bogus"])).code).toBe(2);
+    expect((await cli(["frobnicate"])).code).toBe(2);
+    expect((await cli(["compile", STANDALONE, "--backend", "pf"])).code).toBe(2);
+  });
+});
+
+describe("swarmgate check", () => {
+  test("summarises what is open to whom", async () => {
+    const r = await cli(["check", STANDALONE]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/tcp\s+6881\s+anywhere\s+eth0\s+IPv4\+IPv6\s+client qbittorrent/);
+    expect(r.stdout).toMatch(/tcp\s+22\s+192\.168\.153\.21\s+eth0\s+IPv4\s+admin ssh/);
+    expect(r.stdout).toMatch(/udp\s+53\s+195\.170\.0\.1/);
+    expect(r.stdout).toContain("Everything else: logged");
+    const g = await cli(["check", GATEWAY]);
+    expect(g.stdout).toMatch(/tcp\s+6900-6909\s+anywhere → 192\.168\.1\.4\s+ppp0/);
+  });
+
+  test("--json", async () => {
+    const r = await cli(["check", "--json", STANDALONE]);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ ok: true, role: "host" });
+    expect(out.openings).toContainEqual(expect.objectContaining({ direction: "inbound", protocol: "udp", ports: "6881", families: "IPv4+IPv6" }));
+  });
+
+  test("a bad policy: every problem with file:line:column and a caret, status 2, no stack trace", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "p.yaml"), BAD);
+    const r = await cli(["check", "p.yaml"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('p.yaml:3:3: error[POLICY_UNKNOWN_KEY]: unknown key "interfce" in "host" (did you mean "interface"?)');
+    expect(r.stderr).toContain("p.yaml:6:12: error[POLICY_BAD_PORT]");
+    expect(r.stderr).toContain(" 6 |     ports: 0\n   |            ^");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const j = await cli(["check", "--json", "p.yaml"], dir);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout)).toEqual({ ok: false, errors: [
+      expect.objectContaining({ code: "POLICY_UNKNOWN_KEY", line: 3, column: 3 }),
+      expect.objectContaining({ code: "POLICY_BAD_PORT", line: 6, column: 12 }),
+    ] });
+  });
+
+  test("default policy path: ./swarmgate.yaml, else a clear error", async () => {
+    const dir = tmp();
+    const none = await cli(["check"], dir);
+    if (!existsSync("/etc/swarmgate/policy.yaml")) {
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain("error[POLICY_NOT_FOUND]");
+    }
+    copyFileSync(GATEWAY, join(dir, "swarmgate.yaml"));
+    const found = await cli(["check"], dir);
+    expect(found.code).toBe(0);
+    expect(found.stdout).toContain("./swarmgate.yaml: valid gateway policy");
+  });
+});
+
+describe("swarmgate compile", () => {
+  test("to standard output, each backend", async () => {
+    expect((await cli(["compile", STANDALONE])).stdout).toContain("table inet swarmgate {");
+    expect((await cli(["compile", STANDALONE, "--backend", "iptables"])).stdout).toContain(":SWARMGATE-INPUT - [0:0]");
+    expect((await cli(["compile", STANDALONE, "-b", "script"])).stdout).toMatch(/^#!\/bin\/sh/);
+    const j = JSON.parse((await cli(["compile", GATEWAY, "--backend", "iptables", "--json"])).stdout);
+    expect(j.artifacts.map((a: { suffix: string }) => a.suffix)).toEqual(["v4", "v6"]);
+  });
+
+  test("-o writes the files; iptables writes FILE.v4 and FILE.v6; the script is executable", async () => {
+    const dir = tmp();
+    expect((await cli(["compile", GATEWAY, "-o", join(dir, "rules.nft")])).code).toBe(0);
+    expect(readFileSync(join(dir, "rules.nft"), "utf8")).toContain("dnat ip to 192.168.1.3");
+    expect((await cli(["compile", GATEWAY, "-b", "iptables", "-o", join(dir, "rules")])).code).toBe(0);
+    expect(readFileSync(join(dir, "rules.v4"), "utf8")).toContain("-j DNAT --to-destination 192.168.1.3");
+    expect(readFileSync(join(dir, "rules.v6"), "utf8")).not.toContain("DNAT");
+    expect((await cli(["compile", GATEWAY, "-b", "script", "-o", join(dir, "fw.sh")])).code).toBe(0);
+    expect(statSync(join(dir, "fw.sh")).mode & 0o111).not.toBe(0);
+  });
+
+  test("a bad policy writes nothing and leaves an existing output file as it was", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "p.yaml"), BAD);
+    writeFileSync(join(dir, "out.nft"), "previous\n");
+    const r = await cli(["compile", "p.yaml", "-o", "out.nft"], dir);
+    expect(r.code).toBe(2);
+    expect(readFileSync(join(dir, "out.nft"), "utf8")).toBe("previous\n");
+    const r2 = await cli(["compile", "p.yaml", "-b", "iptables", "-o", "new"], dir);
+    expect(r2.code).toBe(2);
+    expect(existsSync(join(dir, "new.v4"))).toBe(false);
+  });
+
+  test("an unwritable output is a clear error, not a stack trace", async () => {
+    const r = await cli(["compile", STANDALONE, "-o", "/nonexistent-dir/out.nft"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error[OUTPUT_WRITE]");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
