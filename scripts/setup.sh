@@ -27,6 +27,8 @@ if [ "$major" -lt 20 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: with this registry set-up the lock file leaves out
+  # other platforms' optional packages, which npm ci then reports as missing.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
