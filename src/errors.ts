@@ -33,7 +33,10 @@ export type ErrorCode =
   | "BACKEND_UNKNOWN"
   | "OUTPUT_WRITE"
   // the machine
-  | "TOOL_MISSING";
+  | "TOOL_MISSING"
+  // the rehearsal sandbox
+  | "LAB_NEEDS_ROOT"
+  | "LAB_LOAD_FAILED";
 
 export interface Diagnostic {
   code: ErrorCode;

@@ -1,0 +1,138 @@
+// Rehearsal: build the policy's sandbox, load the compiled ruleset into the
+// host or gateway namespace with the chosen backend, try every flow with real
+// sockets, and compare what happened with what the policy says.
+import { compile } from "../compile/index.js";
+import { emitNftRule } from "../emit/nft.js";
+import { userError } from "../errors.js";
+import type { Rule, Ruleset } from "../ir/ruleset.js";
+import type { Policy } from "../policy/types.js";
+import { loadSteps, type LoadBackend } from "../system/load.js";
+import { run } from "../system/run.js";
+import { Agent, type ProbeAnswer } from "./agents.js";
+import { onInterrupt } from "./cleanup.js";
+import { deriveFlows, type Flow } from "./flows.js";
+import { Sandbox } from "./sandbox.js";
+import { planTopology, type Topology } from "./topology.js";
+
+export interface RehearseOptions {
+  backend: LoadBackend;
+  /** Rehearse this ruleset instead of the policy's compiled one (to show that a wrong ruleset is caught). */
+  ruleset?: Ruleset;
+  /** How long a probe waits for an answer before calling the flow blocked. */
+  timeoutMs?: number;
+  progress?: (message: string) => void;
+}
+
+export interface FlowResult extends Flow {
+  observed: "open" | "closed";
+  ok: boolean;
+  detail: string;
+  answeredBy?: string;
+  seenFromObserved?: string;
+  /** On failure: the rule the flow was expected to hit. */
+  expectedRule?: string;
+}
+
+export interface Rehearsal {
+  ok: boolean;
+  backend: LoadBackend;
+  flows: FlowResult[];
+  milliseconds: number;
+}
+
+export async function rehearse(policy: Policy, options: RehearseOptions): Promise<Rehearsal> {
+  const started = Date.now();
+  await preflight(options.backend);
+  const progress = options.progress ?? (() => {});
+  const ruleset = options.ruleset ?? compile(policy);
+  const topology = planTopology(policy);
+  const flows = deriveFlows(policy, topology.book);
+  progress(`building a sandbox of ${topology.nodes.length} namespaces`);
+  const sandbox = await Sandbox.build(topology);
+  const agents: Agent[] = [];
+  const teardown = async () => { for (const a of agents) a.stop(); await sandbox.destroy(); };
+  const forget = onInterrupt(teardown);
+  try {
+    const firewall = topology.nodes.find((n) => n.role === "firewall")!;
+    progress(`loading the ruleset into ${firewall.id} with ${options.backend}`);
+    for (const step of loadSteps(options.backend, ruleset)) {
+      const r = await sandbox.ns(firewall.id).exec(step.command, step.args, { input: step.input });
+      if (r.code !== 0) throw userError("LAB_LOAD_FAILED", `${step.command} rejected the ruleset: ${r.stderr.trim()}`);
+    }
+    const byNode = new Map<string, Agent>();
+    for (const node of topology.nodes) {
+      const agent = new Agent(sandbox.ns(node.id).name, node.id);
+      agents.push(agent);
+      byNode.set(node.id, agent);
+    }
+    await Promise.all(agents.map((a) => a.ready));
+    progress(`listening on ${countPorts(flows)} ports`);
+    await listenEverywhere(flows, byNode, topology);
+    progress(`trying ${flows.length} flows`);
+    const timeout = options.timeoutMs ?? 1500;
+    const answers = await Promise.all(flows.map((f) =>
+      byNode.get(f.from)!.probe(f.proto === "icmp" ? "ping" : f.proto, f.to, f.port, timeout, f.sport, f.bind)));
+    const results = flows.map((f, i) => judge(f, answers[i]!, ruleset));
+    return { ok: results.every((r) => r.ok), backend: options.backend, flows: results, milliseconds: Date.now() - started };
+  } finally {
+    forget();
+    await teardown();
+  }
+}
+
+async function preflight(backend: LoadBackend): Promise<void> {
+  if (process.getuid?.() !== 0) throw userError("LAB_NEEDS_ROOT", "rehearse creates network namespaces and needs root (try: sudo swarmgate rehearse)");
+  const tools = ["ip", "ping", ...(backend === "nft" ? ["nft"] : ["iptables-restore", "ip6tables-restore"])];
+  for (const tool of tools) {
+    const found = await run("sh", ["-c", 'command -v "$1"', "sh", tool]);
+    if (found.code !== 0) throw userError("TOOL_MISSING", `rehearse needs ${tool}, which is not installed (on Debian: apt-get install ${PACKAGES[tool] ?? tool})`);
+  }
+}
+
+const PACKAGES: Record<string, string> = { ip: "iproute2", ping: "iputils-ping", nft: "nftables", "iptables-restore": "iptables", "ip6tables-restore": "iptables" };
+
+function countPorts(flows: Flow[]): number {
+  return new Set(flows.filter((f) => f.port !== undefined).map((f) => `${f.proto}/${f.port}`)).size;
+}
+
+/** Every node but the scanner listens on every port a flow uses, so a leak anywhere shows. */
+async function listenEverywhere(flows: Flow[], agents: Map<string, Agent>, topology: Topology): Promise<void> {
+  const ports = [...new Set(flows.filter((f) => f.port !== undefined && f.proto !== "icmp").map((f) => `${f.proto}/${f.port}`))];
+  const jobs: Promise<void>[] = [];
+  for (const [node, agent] of agents) {
+    if (node === "scanner") continue;
+    const addresses = topology.nodes.find((n) => n.id === node)!.interfaces.flatMap((i) => i.addresses.map((a) => a.split("/")[0]!));
+    for (const p of ports) {
+      const [proto, port] = p.split("/") as ["tcp" | "udp", string];
+      jobs.push(agent.listen(proto, Number(port), addresses));
+    }
+  }
+  await Promise.all(jobs);
+}
+
+function judge(flow: Flow, answer: ProbeAnswer, ruleset: Ruleset): FlowResult {
+  const observed = answer.result === "open" ? "open" : "closed";
+  let ok = observed === flow.expect;
+  let detail = answer.result === "open" ? `answered by ${answer.by}` : answer.detail ?? answer.result;
+  if (ok && observed === "open" && flow.proto !== "icmp") {
+    if (flow.arriveAt && answer.by !== flow.arriveAt) { ok = false; detail = `arrived at ${answer.by}, expected ${flow.arriveAt}`; }
+    else if (flow.seenFrom && answer.seenFrom !== flow.seenFrom) { ok = false; detail = `seen from ${answer.seenFrom}, expected ${flow.seenFrom}`; }
+  }
+  return {
+    ...flow, observed, ok, detail,
+    ...(answer.by && { answeredBy: answer.by }),
+    ...(answer.seenFrom && { seenFromObserved: answer.seenFrom }),
+    ...(!ok && { expectedRule: expectedRule(flow, ruleset) }),
+  };
+}
+
+/** The rule a failed flow should have hit, as nft text with its origin. */
+function expectedRule(flow: Flow, ruleset: Ruleset): string {
+  if (flow.expect === "closed") return "the default drop at the end of the chain (no rule should accept it)";
+  const rules: Rule[] = ruleset.tables.flatMap((t) => t.chains.flatMap((c) => c.rules));
+  const proto = flow.proto === "icmp" ? (flow.family === 4 ? "icmp" : "icmpv6") : flow.proto;
+  const candidates = rules.filter((r) => r.origin.path === flow.path || r.origin.path.startsWith(`${flow.path}.`) || (flow.path === "outbound" && r.origin.path.startsWith("outbound")));
+  const best = candidates.find((r) => r.matches.some((m) => (m.kind === "dport" && m.protocol === proto) || (m.kind === "icmptype" && (m.family === 4 ? "icmp" : "icmpv6") === proto)))
+    ?? candidates[0];
+  return best ? emitNftRule(best) : `a rule from ${flow.path || "the policy"} (none was compiled)`;
+}
