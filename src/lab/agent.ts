@@ -72,8 +72,15 @@ function udp(c: Command): Promise<Reply> {
     const timer = setTimeout(() => done({ id: c.id, result: "blocked", detail: "no answer (timeout)" }), c.timeout);
     sock.on("message", (m) => done(parseAnswer(c.id, m.toString())));
     sock.on("error", (e: NodeJS.ErrnoException) => done({ id: c.id, result: e.code === "ECONNREFUSED" ? "refused" : "error", detail: e.code ?? e.message }));
+    // Like a real client (DHT, DNS), resend until answered: a first datagram can
+    // be lost while neighbour discovery or ARP is still resolving the next hop.
+    let resend: NodeJS.Timeout | undefined;
+    sock.on("close", () => clearInterval(resend));
     sock.bind({ port: c.sport ?? 0, ...(c.bind && { address: c.bind }) }, () => {
-      sock.connect(c.port!, c.host!, () => sock.send("probe"));
+      sock.connect(c.port!, c.host!, () => {
+        sock.send("probe");
+        resend = setInterval(() => sock.send("probe"), 300);
+      });
     });
   });
 }

@@ -7,7 +7,7 @@ import { userError } from "../errors.js";
 import type { Rule, Ruleset } from "../ir/ruleset.js";
 import type { Policy } from "../policy/types.js";
 import { loadSteps, type LoadBackend } from "../system/load.js";
-import { run } from "../system/run.js";
+import { onPath } from "../system/run.js";
 import { Agent, type ProbeAnswer } from "./agents.js";
 import { onInterrupt } from "./cleanup.js";
 import { deriveFlows, type Flow } from "./flows.js";
@@ -42,7 +42,7 @@ export interface Rehearsal {
 
 export async function rehearse(policy: Policy, options: RehearseOptions): Promise<Rehearsal> {
   const started = Date.now();
-  await preflight(options.backend);
+  preflight(options.backend);
   const progress = options.progress ?? (() => {});
   const ruleset = options.ruleset ?? compile(policy);
   const topology = planTopology(policy);
@@ -80,12 +80,13 @@ export async function rehearse(policy: Policy, options: RehearseOptions): Promis
   }
 }
 
-async function preflight(backend: LoadBackend): Promise<void> {
+function preflight(backend: LoadBackend): void {
   if (process.getuid?.() !== 0) throw userError("LAB_NEEDS_ROOT", "rehearse creates network namespaces and needs root (try: sudo swarmgate rehearse)");
   const tools = ["ip", "ping", ...(backend === "nft" ? ["nft"] : ["iptables-restore", "ip6tables-restore"])];
-  for (const tool of tools) {
-    const found = await run("sh", ["-c", 'command -v "$1"', "sh", tool]);
-    if (found.code !== 0) throw userError("TOOL_MISSING", `rehearse needs ${tool}, which is not installed (on Debian: apt-get install ${PACKAGES[tool] ?? tool})`);
+  const missing = tools.filter((t) => !onPath(t));
+  if (missing.length > 0) {
+    const packages = [...new Set(missing.map((t) => PACKAGES[t] ?? t))].join(" ");
+    throw userError("TOOL_MISSING", `rehearse needs ${missing.join(", ")}, not installed here (on Debian: apt-get install ${packages})`);
   }
 }
 

@@ -38,6 +38,14 @@ export class Sandbox {
   }
 
   private async configure(topology: Topology, all: Netns[]): Promise<void> {
+    // Before any link exists, so that new interfaces inherit it: no duplicate
+    // address detection (link-local addresses included), since a tentative
+    // address delays neighbour discovery by a second or more.
+    await Promise.all(topology.nodes.map((node) => {
+      const sysctls = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"];
+      if (node.forwarding) sysctls.push("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
+      return this.ns(node.id).execChecked("sysctl", ["-q", "-w", ...sysctls]);
+    }));
     const batches = new Map<Netns, string[]>();
     const batch = (ns: Netns) => batches.get(ns) ?? (batches.set(ns, []), batches.get(ns)!);
     // Links: two members share a veth pair; more hang off a bridge in a switch namespace.
@@ -53,7 +61,7 @@ export class Sandbox {
       }
       const sw = await createNetns();
       all.push(sw);
-      batch(sw).push("link add br0 type bridge", "link set br0 up");
+      batch(sw).push("link add br0 type bridge mcast_snooping 0", "link set br0 up");
       members.forEach((m, k) => batch(this.ns(m.node.id)).push(`link add ${m.ifname} type veth peer name p${k} netns ${sw.name}`));
       const ports = members.map((_, k) => [`link set p${k} master br0`, `link set p${k} up`]).flat();
       batches.set(sw, [...batch(sw), ...ports]);
@@ -68,10 +76,6 @@ export class Sandbox {
 
   private async configureNode(node: LabNode): Promise<void> {
     const ns = this.ns(node.id);
-    // No duplicate address detection: addresses are usable at once, and the sandbox is ours alone.
-    const sysctls = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"];
-    if (node.forwarding) sysctls.push("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
-    await ns.execChecked("sysctl", ["-q", "-w", ...sysctls]);
     const lines: string[] = [];
     for (const i of node.interfaces) {
       for (const addr of i.addresses) lines.push(`addr add ${addr} dev ${i.name}${addr.includes(":") ? " nodad" : ""}`);

@@ -1,6 +1,8 @@
 // The one way swarmgate runs other programs: an argument array (never a shell
 // string) and input on stdin.
 import { spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
 import { userError } from "../errors.js";
 
 export interface RunResult {
@@ -52,4 +54,17 @@ function packageOf(command: string): string {
   if (command.includes("tables")) return "iptables";
   if (command === "ip") return "iproute2";
   return command;
+}
+
+/** Whether a program is on the PATH, where spawn will look for it. */
+export function onPath(command: string): boolean {
+  const dirs = (process.env.PATH ?? "").split(delimiter).filter(Boolean);
+  return dirs.some((dir) => {
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
