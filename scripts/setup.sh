@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what swarmgate needs on a Debian machine, idempotently, then builds it.
-# System tools: nftables, iptables, iproute2 (and Node.js 20+ with npm when missing).
+# System tools: nftables, iptables, iproute2, iputils-ping (and Node.js 20+ with npm when missing).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,7 @@ need=""
 command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v iptables-restore >/dev/null 2>&1 || need="$need iptables"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v node >/dev/null 2>&1 || need="$need nodejs"
 command -v npm >/dev/null 2>&1 || need="$need npm"
 if [ -n "$need" ]; then

@@ -152,15 +152,19 @@ function gatewayFlows(p: Policy, book: AddressBook, list: FlowList): void {
     return [inbound(p, proto, src, port), "gateway"];
   };
   const peer4 = book.peer[4];
+  // Names say where a port is forwarded, when it is, whichever range the probe came from.
   const toWan = (what: string, proto: Proto, port?: number) => {
     const [verdict, node] = gwIn(proto, peer4, port);
-    list.add({ what: `peer → WAN ${what}`, from: "internet", bind: peer4, to: wan[4], proto, port }, verdict, node);
+    const host = book.lanHosts.find((h) => h.node === node);
+    const name = host ? `${label(proto, port)} (forward to ${host.v4})` : what;
+    list.add({ what: `peer → WAN ${name}`, from: "internet", bind: peer4, to: wan[4], proto, port }, verdict, node);
   };
   p.forward.forEach((fwd, i) => {
     const host = book.lanHosts[i]!;
     const e = edges(fwd.ports);
     for (const proto of PROTOS) {
-      for (const port of [...e.inside, ...e.outside]) toWan(`${label(proto, port)} (forward to ${host.v4})`, proto, port);
+      for (const port of e.inside) toWan(`${label(proto, port)} (forward to ${host.v4})`, proto, port);
+      for (const port of e.outside) toWan(`${label(proto, port)} (next to the range forwarded to ${host.v4})`, proto, port);
       // IPv6 has no NAT: the host's own address, open only when the forward names it.
       const port = fwd.ports.first;
       const open = fwd.host6 !== undefined && fwd.protocols.includes(proto);

@@ -1,0 +1,93 @@
+// `swarmgate rehearse` as a user runs it, and what it must never do: leave
+// namespaces behind, or change this machine's own network or firewall.
+import { execFile, spawn } from "node:child_process";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { expect, test } from "vitest";
+import { run } from "../src/system/run.js";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const MAIN = join(ROOT, "dist", "cli", "main.js");
+
+async function cli(args: string[], env: Record<string, string> = {}, command = process.execPath, prefix: string[] = []) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(command, [...prefix, MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+async function hostState(): Promise<string> {
+  const parts = await Promise.all([
+    run("nft", ["list", "ruleset"]),
+    run("iptables-save", []),
+    run("ip6tables-save", []),
+    run("ip", ["-o", "link"]),
+    run("ip", ["-o", "addr"]),
+  ]);
+  return parts.map((p) => p.stdout.split("\n").filter((l) => !l.startsWith("#")).join("\n")).join("\n---\n");
+}
+
+const namespaces = async () => (await run("ip", ["netns", "list"])).stdout;
+
+test("with no policy anywhere, rehearses the bundled example and prints the table; the host is untouched", async () => {
+  const before = await hostState();
+  const r = await cli(["rehearse"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/examples\/standalone\.yaml: \d+ flows rehearsed with nft in [\d.]+ s — every flow behaves as the policy says/);
+  expect(r.stdout).toMatch(/#\s+flow\s+expected\s+observed/);
+  expect(r.stdout).toMatch(/peer → client qbittorrent, TCP 6881 \(IPv6\)\s+open\s+open\s+ok/);
+  expect(r.stderr).toContain("rehearse: trying");
+  expect(await hostState()).toBe(before);
+  expect(await namespaces()).not.toMatch(/^sg-/m);
+});
+
+test("--json, and exit status 1 is reserved for flows that misbehave", async () => {
+  const r = await cli(["rehearse", "examples/gateway.yaml", "--backend", "iptables", "--json"]);
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout);
+  expect(out).toMatchObject({ ok: true, backend: "iptables" });
+  expect(out.flows).toContainEqual(expect.objectContaining({ what: "peer → WAN TCP 6900 (forward to 192.168.1.4)", expect: "open", observed: "open", answeredBy: "lan2", ok: true }));
+});
+
+test("stale namespaces of a crashed run are removed, others are not", async () => {
+  await run("ip", ["netns", "add", "sg-4194300-0"]); // above pid_max's default: no such process
+  await run("ip", ["netns", "add", "not-swarmgate"]);
+  try {
+    const r = await cli(["rehearse", "test/scenarios/outbound-any.yaml"]);
+    expect(r.code).toBe(0);
+    const list = await namespaces();
+    expect(list).not.toContain("sg-4194300-0");
+    expect(list).toContain("not-swarmgate");
+  } finally {
+    await run("ip", ["netns", "del", "sg-4194300-0"]);
+    await run("ip", ["netns", "del", "not-swarmgate"]);
+  }
+});
+
+test("Ctrl-C tears the sandbox down", async () => {
+  const child = spawn(process.execPath, [MAIN, "rehearse"], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  await new Promise<void>((resolvePromise) => {
+    child.stderr.on("data", (d: Buffer) => { if (d.toString().includes("listening on")) resolvePromise(); });
+  });
+  child.kill("SIGINT");
+  const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+  expect(code).toBe(130);
+  expect(await namespaces()).not.toContain(`sg-${child.pid}-`);
+});
+
+test("without root: one line and exit status 2", async () => {
+  const r = await cli(["rehearse"], {}, "setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath]);
+  expect(r.code).toBe(2);
+  expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  expect(r.stderr).toContain("error[LAB_NEEDS_ROOT]");
+});
+
+test("without the tools: one line and exit status 2", async () => {
+  const r = await cli(["rehearse"], { PATH: "/nonexistent" });
+  expect(r.code).toBe(2);
+  expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  expect(r.stderr).toMatch(/error\[TOOL_MISSING\]: rehearse needs ip, ping, nft, not installed here \(on Debian: apt-get install iproute2 iputils-ping nftables\)/);
+});
