@@ -36,7 +36,9 @@ export type ErrorCode =
   | "TOOL_MISSING"
   // the rehearsal sandbox
   | "LAB_NEEDS_ROOT"
-  | "LAB_LOAD_FAILED";
+  | "LAB_LOAD_FAILED"
+  // explain
+  | "PACKET_SYNTAX";
 
 export interface Diagnostic {
   code: ErrorCode;

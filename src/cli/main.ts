@@ -66,6 +66,28 @@ Without POLICY and without ./swarmgate.yaml or /etc/swarmgate/policy.yaml it reh
   .action(async (policy: string | undefined, opts: { backend: "nft" | "iptables"; json?: boolean }) =>
     guard(opts.json, async () => (await import("./rehearse.js")).runRehearse(policy, opts)));
 
+program.command("explain")
+  .summary("say why a packet is accepted or dropped, rule by rule")
+  .description(`Run one packet through the policy's compiled ruleset (a simulator, no root needed) and print
+the verdict, its path through the chains and the deciding rule with its place in the policy.
+PACKET: PROTO SRC[:PORT] -> DST[:PORT] [in IF] [out IF] [STATE] [flags F,F] [uid N]
+  "in IF" alone: arriving for this machine (or forwarded after DNAT); "out IF" alone: sent by
+  this machine; both: forwarded. IPv6 addresses with a port go in brackets. State defaults to new.`)
+  .argument("[policy]", "policy file (YAML or JSON)")
+  .argument("<packet>", "the packet, in quotes")
+  .option("--state <state>", "connection-tracking state: new, established, related, invalid")
+  .option("--flags <flags>", "TCP flags, e.g. syn or syn,ack")
+  .option("--uid <uid>", "owner of a packet this machine sends")
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", `
+Examples:
+  swarmgate explain examples/standalone.yaml "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"
+  swarmgate explain examples/standalone.yaml "tcp [2001:db8::5]:40000 -> [2001:db8::51]:22 in eth0"
+  swarmgate explain examples/gateway.yaml "udp 198.51.100.7:6881 -> 203.0.113.1:6895 in ppp0" --json`)
+  .action(async (a: string, b: string | undefined, opts: { state?: string; flags?: string; uid?: string; json?: boolean }) =>
+    // With one argument it is the packet, and the policy is the default one.
+    guard(opts.json, async () => (await import("./explain.js")).runExplain(b === undefined ? undefined : a, b ?? a, opts)));
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

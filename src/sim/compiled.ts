@@ -1,0 +1,118 @@
+// The ruleset prepared for simulation: each rule becomes a list of small
+// predicates over a packet context, cheapest first, so that most rules reject
+// a packet after one comparison of two numbers.
+import type { Address } from "../net/address.js";
+import { prefixMask, type Prefix } from "../net/prefix.js";
+import type { CtState, Match, MatchHandlers, TcpFlag } from "../ir/match.js";
+import type { BaseChainSpec, Chain, Hook, Rule, Ruleset } from "../ir/ruleset.js";
+import type { Verdict } from "../ir/verdict.js";
+import type { Environment } from "./environment.js";
+import type { SimProtocol } from "./packet.js";
+
+/** The packet as predicates read it; IPv4 addresses as plain numbers for speed. */
+export interface Ctx {
+  family: 4 | 6;
+  iif: string | undefined;
+  oif: string | undefined;
+  protocol: SimProtocol;
+  sport: number;
+  dport: number;
+  flags: number;
+  icmpType: number;
+  state: CtState;
+  saddr: Address;
+  daddr: Address;
+  s4: number;
+  d4: number;
+  /** The connection's destination was rewritten by DNAT. */
+  dnat: boolean;
+  env: Environment;
+}
+
+type Pred = (c: Ctx) => boolean;
+
+export interface SimRule { rule: Rule; index: number; preds: Pred[]; verdict: Verdict }
+export interface SimChain { name: string; table: string; base?: BaseChainSpec; rules: SimRule[] }
+export interface CompiledRuleset {
+  ruleset: Ruleset;
+  /** Base chains per hook, in priority order. */
+  hooks: Record<Hook, SimChain[]>;
+  /** Every chain by "table/name", for jumps. */
+  chains: Map<string, SimChain>;
+}
+
+const FLAG_BITS: Record<TcpFlag, number> = { fin: 1, syn: 2, rst: 4, psh: 8, ack: 16, urg: 32 };
+export const flagBits = (flags: readonly TcpFlag[]): number => flags.reduce((n, f) => n | FLAG_BITS[f], 0);
+
+function prefixPred(field: "saddr" | "daddr", family: 4 | 6, prefixes: readonly Prefix[]): Pred {
+  if (family === 4) {
+    const nets = prefixes.map((p) => ({ mask: Number(prefixMask(4, p.length)) >>> 0, net: Number(p.network) >>> 0 }));
+    const key = field === "saddr" ? "s4" : "d4";
+    return (c) => c.family === 4 && nets.some((n) => ((c[key] & n.mask) >>> 0) === n.net);
+  }
+  const nets = prefixes.map((p) => ({ mask: prefixMask(6, p.length), net: p.network }));
+  return (c) => c.family === 6 && nets.some((n) => (c[field].value & n.mask) === n.net);
+}
+
+const inRanges = (ranges: readonly { first: number; last: number }[]) =>
+  ranges.length === 1
+    ? ((f: number, l: number) => (p: number) => p >= f && p <= l)(ranges[0]!.first, ranges[0]!.last)
+    : (p: number) => ranges.some((r) => p >= r.first && p <= r.last);
+
+// Cost order: cheap equality tests first, address tests last.
+const COST: Record<Match["kind"], number> = {
+  family: 0, protocol: 0, iifname: 1, oifname: 1, dport: 1, sport: 1, ctstate: 1, ctdnat: 1, tcpflags: 1,
+  icmptype: 1, saddr: 3, daddr: 3, localaddr: 4, limit: 5,
+};
+
+const pred: MatchHandlers<Pred> = {
+  // A packet without the interface never matches, negated or not (nft: the expression breaks the rule).
+  iifname: (m) => (m.negate ? (c) => c.iif !== undefined && c.iif !== m.name : (c) => c.iif === m.name),
+  oifname: (m) => (m.negate ? (c) => c.oif !== undefined && c.oif !== m.name : (c) => c.oif === m.name),
+  family: (m) => (c) => c.family === m.family,
+  saddr: (m) => prefixPred("saddr", m.family, m.prefixes),
+  daddr: (m) => prefixPred("daddr", m.family, m.prefixes),
+  protocol: (m) => (c) => c.protocol === m.protocol,
+  sport: (m) => { const ok = inRanges(m.ranges); return (c) => c.protocol === m.protocol && ok(c.sport); },
+  dport: (m) => { const ok = inRanges(m.ranges); return (c) => c.protocol === m.protocol && ok(c.dport); },
+  ctstate: (m) => (c) => m.states.includes(c.state),
+  ctdnat: () => (c) => c.dnat,
+  tcpflags: (m) => {
+    const mask = flagBits(m.mask);
+    const equal = flagBits(m.equal);
+    return m.negate ? (c) => c.protocol === "tcp" && (c.flags & mask) !== equal : (c) => c.protocol === "tcp" && (c.flags & mask) === equal;
+  },
+  icmptype: (m) => {
+    const proto = m.family === 4 ? "icmp" : "icmpv6";
+    return (c) => c.protocol === proto && m.types.includes(c.icmpType);
+  },
+  localaddr: (m) => (m.field === "saddr" ? (c) => c.env.isLocal(c.saddr) : (c) => c.env.isLocal(c.daddr)),
+  // Rate limits are assumed not exceeded: a verdict is about one packet, not a flood.
+  limit: () => () => true,
+};
+
+function compileRule(rule: Rule, index: number): SimRule {
+  const preds = [...rule.matches]
+    .sort((a, b) => COST[a.kind] - COST[b.kind])
+    .map((m) => {
+      const make = (pred as Record<string, ((x: Match) => Pred) | undefined>)[m.kind];
+      if (!make) throw new Error(`unsupported match ${m.kind} in rule ${index + 1}`);
+      return make(m);
+    });
+  return { rule, index, preds, verdict: rule.verdict };
+}
+
+export function compileForSim(ruleset: Ruleset): CompiledRuleset {
+  const hooks: Record<Hook, SimChain[]> = { prerouting: [], input: [], forward: [], output: [], postrouting: [] };
+  const chains = new Map<string, SimChain>();
+  for (const table of ruleset.tables) {
+    const tableName = `${table.family} ${table.name}`;
+    for (const chain of table.chains as Chain[]) {
+      const sim: SimChain = { name: chain.name, table: tableName, ...(chain.base && { base: chain.base }), rules: chain.rules.map(compileRule) };
+      chains.set(`${tableName}/${chain.name}`, sim);
+      if (chain.base) hooks[chain.base.hook].push(sim);
+    }
+  }
+  for (const list of Object.values(hooks)) list.sort((a, b) => a.base!.priority - b.base!.priority);
+  return { ruleset, hooks, chains };
+}

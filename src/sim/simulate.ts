@@ -1,0 +1,135 @@
+// One packet through the netfilter hooks in the kernel's order: prerouting
+// (NAT for a connection's first packet), the routing decision (this machine
+// or forward), input or forward, or output for a packet this machine sends,
+// then postrouting (masquerade). Every base chain on a hook must accept; a
+// drop anywhere is final. The translated packet continues with its new
+// addresses.
+import type { Address } from "../net/address.js";
+import type { Hook, Rule } from "../ir/ruleset.js";
+import { flagBits, type CompiledRuleset, type Ctx, type SimChain } from "./compiled.js";
+import type { Environment } from "./environment.js";
+import { pathOf, type Packet, type Path } from "./packet.js";
+
+export type SimVerdict = "accept" | "drop" | "reject";
+
+export interface TraceStep {
+  hook: Hook;
+  table: string;
+  chain: string;
+  /** "rule": a rule matched; "policy": the chain's end was reached; "route": the routing decision. */
+  kind: "rule" | "policy" | "route";
+  ruleIndex?: number;
+  rule?: Rule;
+  action: string;
+}
+
+export interface SimResult {
+  verdict: SimVerdict;
+  /** Where routing sent the packet. */
+  path: Path;
+  trace: TraceStep[];
+  /** The step that decided: the dropping rule or policy, or the accept that let it through its filter chain. */
+  deciding?: TraceStep;
+  translated?: { daddr?: Address; saddr?: Address; oif?: string };
+}
+
+type Outcome = "accept" | "drop" | undefined;
+
+const V4 = (a: Address): number => (a.family === 4 ? Number(a.value) : 0);
+
+function makeCtx(p: Packet, env: Environment): Ctx {
+  return {
+    family: p.family, iif: p.iif, oif: p.oif, protocol: p.protocol,
+    sport: p.sport ?? 0, dport: p.dport ?? 0, flags: flagBits(p.flags ?? (p.protocol === "tcp" && p.state === "new" ? ["syn"] : ["ack"])),
+    icmpType: p.icmpType ?? -1, state: p.state, saddr: p.saddr, daddr: p.daddr, s4: V4(p.saddr), d4: V4(p.daddr), dnat: false, env,
+  };
+}
+
+class Run {
+  deciding: TraceStep | undefined;
+  constructor(readonly c: CompiledRuleset, readonly ctx: Ctx, readonly trace: TraceStep[] | undefined) {}
+
+  /** Runs the rules of a chain; undefined means it fell off the end or returned. */
+  private rules(chain: SimChain, hook: Hook, depth: number): Outcome {
+    if (depth > 16) throw new Error(`jumps nested deeper than 16 at chain ${chain.name}`);
+    const ctx = this.ctx;
+    next: for (const r of chain.rules) {
+      for (const p of r.preds) if (!p(ctx)) continue next;
+      const v = r.verdict;
+      const step = this.trace || v.kind === "accept" || v.kind === "drop"
+        ? { hook, table: chain.table, chain: chain.name, kind: "rule" as const, ruleIndex: r.index, rule: r.rule, action: v.kind }
+        : undefined;
+      this.trace?.push(step!);
+      switch (v.kind) {
+        case "log": continue;
+        case "accept": if (chain.base?.type !== "nat") this.deciding = step; return "accept";
+        case "drop": this.deciding = step; return "drop";
+        case "return": return undefined;
+        case "jump": {
+          const target = this.c.chains.get(`${chain.table}/${v.chain}`);
+          if (!target) throw new Error(`jump to missing chain ${v.chain}`);
+          const out = this.rules(target, hook, depth + 1);
+          if (out !== undefined) return out;
+          continue;
+        }
+        case "dnat":
+          ctx.daddr = v.to; ctx.d4 = V4(v.to); ctx.dnat = true;
+          return "accept";
+        case "masquerade": {
+          const a = ctx.oif !== undefined ? ctx.env.addressOf(ctx.oif, ctx.family) : undefined;
+          if (a) { ctx.saddr = a; ctx.s4 = V4(a); }
+          return "accept";
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** All base chains on a hook, in priority order; NAT chains see only a connection's first packet. */
+  hook(hook: Hook): Outcome {
+    for (const chain of this.c.hooks[hook]) {
+      if (chain.base!.type === "nat" && this.ctx.state !== "new") continue;
+      let out = this.rules(chain, hook, 0);
+      if (out === undefined) {
+        out = chain.base!.policy;
+        const step = { hook, table: chain.table, chain: chain.name, kind: "policy" as const, action: `policy ${out}` };
+        this.trace?.push(step);
+        if (chain.base!.type !== "nat" && (out === "drop" || !this.deciding || this.deciding.hook !== hook)) this.deciding = step;
+      }
+      if (out === "drop") return "drop";
+    }
+    return "accept";
+  }
+}
+
+export interface SimulateOptions {
+  /** Record every step (explain); off for bulk verdicts. */
+  trace?: boolean;
+}
+
+export function simulate(c: CompiledRuleset, packet: Packet, env: Environment, options: SimulateOptions = {}): SimResult {
+  const ctx = makeCtx(packet, env);
+  const trace: TraceStep[] | undefined = options.trace ? [] : undefined;
+  const run = new Run(c, ctx, trace);
+  let path = pathOf(packet);
+  const done = (verdict: SimVerdict): SimResult => {
+    const translated = ctx.daddr !== packet.daddr || ctx.saddr !== packet.saddr || ctx.oif !== packet.oif
+      ? { ...(ctx.daddr !== packet.daddr && { daddr: ctx.daddr }), ...(ctx.saddr !== packet.saddr && { saddr: ctx.saddr }), ...(ctx.oif !== packet.oif && ctx.oif !== undefined && { oif: ctx.oif }) }
+      : undefined;
+    return { verdict, path, trace: trace ?? [], ...(run.deciding && { deciding: run.deciding }), ...(translated && { translated }) };
+  };
+  if (path !== "output") {
+    if (run.hook("prerouting") === "drop") return done("drop");
+    if (ctx.dnat) {
+      // Routing decides again on the translated destination.
+      const local = env.isLocal(ctx.daddr);
+      path = local ? "input" : "forward";
+      if (!local) ctx.oif = env.route(ctx.daddr);
+      trace?.push({ hook: "prerouting", table: "", chain: "", kind: "route", action: local ? "to this machine" : `forward via ${ctx.oif ?? "no route"}` });
+      if (!local && ctx.oif === undefined) return done("drop");
+    }
+  }
+  if (run.hook(path) === "drop") return done("drop");
+  if (path !== "input" && run.hook("postrouting") === "drop") return done("drop");
+  return done("accept");
+}
