@@ -5,6 +5,7 @@
 //   {id, op:"tcp"|"udp", host, port, bind?, sport?, timeout}
 //                                           → {id, result:"open", by, seenFrom} | {id, result:"blocked"|"refused"|"error", detail}
 //   {id, op:"ping", host, bind?, timeout}   → {id, result:"open"|"blocked"}
+//   {id, op:"fire", proto, host, port, bind, sport} → {id, sent}  (one packet, no waiting)
 // Listeners answer every TCP connection and UDP datagram with their node name
 // and the address they saw the client as, so a forwarded flow shows where it
 // arrived and whether it was masqueraded.
@@ -95,7 +96,42 @@ function ping(c: Command): Promise<Reply> {
   });
 }
 
-const ops: Record<string, (c: Command) => Promise<Reply>> = { listen, tcp, udp, ping };
+/**
+ * Sends one packet that opens a connection (a TCP SYN, a UDP datagram, an
+ * ICMP echo request) and does not wait for an answer: the far side's capture
+ * tells whether it arrived. Replies {sent:false} when the source address or
+ * port cannot be bound.
+ */
+const UNSENT = new Set(["EADDRINUSE", "EADDRNOTAVAIL", "EINVAL"]);
+
+function fire(c: Command): Promise<Reply> {
+  return new Promise((resolve) => {
+    if (c.proto === "tcp") {
+      const s = net.connect({ host: c.host!, port: c.port!, ...(c.bind && { localAddress: c.bind }), ...(c.sport && { localPort: c.sport }) });
+      const settle = setTimeout(() => resolve({ id: c.id, sent: true }), 50);
+      s.on("error", (e: NodeJS.ErrnoException) => {
+        // Only a failed bind means nothing went out; refused (a RST came back)
+        // and EPERM (this machine's own firewall dropped it) are packets sent.
+        if (UNSENT.has(e.code ?? "")) { clearTimeout(settle); resolve({ id: c.id, sent: false, detail: e.code }); }
+      });
+      setTimeout(() => s.destroy(), 400);
+    } else if (c.proto === "udp") {
+      const sock = dgram.createSocket(net.isIPv6(c.host!) ? "udp6" : "udp4");
+      sock.on("error", (e: NodeJS.ErrnoException) => { sock.close(); resolve({ id: c.id, sent: !UNSENT.has(e.code ?? ""), detail: e.code }); });
+      sock.bind({ port: c.sport ?? 0, ...(c.bind && { address: c.bind }) }, () => {
+        sock.send("probe", c.port!, c.host!, (e) => {
+          sock.close();
+          resolve({ id: c.id, sent: !e || !UNSENT.has((e as NodeJS.ErrnoException).code ?? ""), ...(e && { detail: e.message }) });
+        });
+      });
+    } else {
+      ping({ ...c, timeout: 1000 }).then(() => {}, () => {});
+      resolve({ id: c.id, sent: true });
+    }
+  });
+}
+
+const ops: Record<string, (c: Command) => Promise<Reply>> = { listen, tcp, udp, ping, fire };
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   const c = JSON.parse(line) as Command;

@@ -62,6 +62,12 @@ export class Agent {
     return this.call({ op, host, port, timeout, sport, bind }) as Promise<unknown> as Promise<ProbeAnswer>;
   }
 
+  /** One packet, fire and forget; false when it could not be sent. */
+  async fire(proto: "tcp" | "udp" | "icmp", host: string, port: number | undefined, sport: number | undefined, bind: string): Promise<boolean> {
+    const r = await this.call({ op: "fire", proto, host, port, sport, bind });
+    return r.sent === true;
+  }
+
   stop(): void {
     this.child.stdin!.end();
     this.child.kill();
