@@ -31,8 +31,15 @@ export interface Ctx {
 
 type Pred = (c: Ctx) => boolean;
 
-export interface SimRule { rule: Rule; index: number; preds: Pred[]; verdict: Verdict }
-export interface SimChain { name: string; table: string; base?: BaseChainSpec; rules: SimRule[] }
+export interface SimRule { rule: Rule; index: number; test: Pred; verdict: Verdict }
+export interface SimChain {
+  name: string;
+  table: string;
+  base?: BaseChainSpec;
+  rules: SimRule[];
+  /** The rules that can match this packet's protocol and destination port, in order. */
+  candidates(c: Ctx): SimRule[];
+}
 export interface CompiledRuleset {
   ruleset: Ruleset;
   /** Base chains per hook, in priority order. */
@@ -59,11 +66,18 @@ const inRanges = (ranges: readonly { first: number; last: number }[]) =>
     ? ((f: number, l: number) => (p: number) => p >= f && p <= l)(ranges[0]!.first, ranges[0]!.last)
     : (p: number) => ranges.some((r) => p >= r.first && p <= r.last);
 
-// Cost order: cheap equality tests first, address tests last.
+// Test order: the most selective cheap tests first, address tests last.
 const COST: Record<Match["kind"], number> = {
-  family: 0, protocol: 0, iifname: 1, oifname: 1, dport: 1, sport: 1, ctstate: 1, ctdnat: 1, tcpflags: 1,
-  icmptype: 1, saddr: 3, daddr: 3, localaddr: 4, limit: 5,
+  dport: 0, sport: 0, icmptype: 0, protocol: 1, family: 1, ctstate: 1, tcpflags: 1, iifname: 2, oifname: 2, ctdnat: 2,
+  saddr: 3, daddr: 3, localaddr: 4, limit: 5,
 };
+
+const TRUE: Pred = () => true;
+
+/** One function for the whole rule: fewer calls than a loop over predicates. */
+function conjunction(preds: Pred[]): Pred {
+  return preds.reduceRight<Pred>((rest, p) => (rest === TRUE ? p : (c) => p(c) && rest(c)), TRUE);
+}
 
 const pred: MatchHandlers<Pred> = {
   // A packet without the interface never matches, negated or not (nft: the expression breaks the rule).
@@ -92,14 +106,59 @@ const pred: MatchHandlers<Pred> = {
 };
 
 function compileRule(rule: Rule, index: number): SimRule {
-  const preds = [...rule.matches]
+  const preds: Pred[] = [...rule.matches]
     .sort((a, b) => COST[a.kind] - COST[b.kind])
     .map((m) => {
       const make = (pred as Record<string, ((x: Match) => Pred) | undefined>)[m.kind];
       if (!make) throw new Error(`unsupported match ${m.kind} in rule ${index + 1}`);
       return make(m);
     });
-  return { rule, index, preds, verdict: rule.verdict };
+  return { rule, index, test: conjunction(preds), verdict: rule.verdict };
+}
+
+/** Whether a rule can match a packet of this protocol to this destination port, judged by its matches alone. */
+function canMatch(rule: Rule, protocol: "tcp" | "udp" | "other", port: number): boolean {
+  return rule.matches.every((m) => {
+    switch (m.kind) {
+      case "protocol": return protocol === "other" ? m.protocol !== "tcp" && m.protocol !== "udp" : m.protocol === protocol;
+      case "dport": return m.protocol === protocol && m.ranges.some((r) => port >= r.first && port <= r.last);
+      case "sport": return m.protocol === protocol;
+      case "tcpflags": return protocol === "tcp";
+      case "icmptype": return protocol === "other";
+      default: return true;
+    }
+  });
+}
+
+/**
+ * Partitions the destination-port space of each transport protocol at every
+ * boundary the chain's rules mention, and lists the rules that can match in
+ * each part, so a packet is tested only against rules that might apply.
+ */
+function candidateIndex(rules: SimRule[]): (c: Ctx) => SimRule[] {
+  const byProto = (["tcp", "udp"] as const).map((proto) => {
+    const cuts = new Set<number>();
+    for (const r of rules) for (const m of r.rule.matches) {
+      if (m.kind === "dport" && m.protocol === proto) for (const x of m.ranges) { cuts.add(x.first); cuts.add(x.last + 1); }
+    }
+    const bounds = [...cuts].sort((a, b) => a - b);
+    // Part i holds ports from bounds[i-1] (or 0) up to bounds[i] - 1.
+    const parts = [0, ...bounds].map((start) => rules.filter((r) => canMatch(r.rule, proto, start)));
+    return { bounds, parts };
+  });
+  const other = rules.filter((r) => canMatch(r.rule, "other", 0));
+  return (c) => {
+    const idx = c.protocol === "tcp" ? 0 : c.protocol === "udp" ? 1 : -1;
+    if (idx < 0) return other;
+    const { bounds, parts } = byProto[idx]!;
+    let lo = 0;
+    let hi = bounds.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (bounds[mid]! <= c.dport) lo = mid + 1; else hi = mid;
+    }
+    return parts[lo]!;
+  };
 }
 
 export function compileForSim(ruleset: Ruleset): CompiledRuleset {
@@ -108,7 +167,8 @@ export function compileForSim(ruleset: Ruleset): CompiledRuleset {
   for (const table of ruleset.tables) {
     const tableName = `${table.family} ${table.name}`;
     for (const chain of table.chains as Chain[]) {
-      const sim: SimChain = { name: chain.name, table: tableName, ...(chain.base && { base: chain.base }), rules: chain.rules.map(compileRule) };
+      const rules = chain.rules.map(compileRule);
+      const sim: SimChain = { name: chain.name, table: tableName, ...(chain.base && { base: chain.base }), rules, candidates: candidateIndex(rules) };
       chains.set(`${tableName}/${chain.name}`, sim);
       if (chain.base) hooks[chain.base.hook].push(sim);
     }

@@ -53,8 +53,10 @@ class Run {
   private rules(chain: SimChain, hook: Hook, depth: number): Outcome {
     if (depth > 16) throw new Error(`jumps nested deeper than 16 at chain ${chain.name}`);
     const ctx = this.ctx;
-    next: for (const r of chain.rules) {
-      for (const p of r.preds) if (!p(ctx)) continue next;
+    const rules = chain.candidates(ctx);
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i]!;
+      if (!r.test(ctx)) continue;
       const v = r.verdict;
       const step = this.trace || v.kind === "accept" || v.kind === "drop"
         ? { hook, table: chain.table, chain: chain.name, kind: "rule" as const, ruleIndex: r.index, rule: r.rule, action: v.kind }
