@@ -1,0 +1,54 @@
+// `swarmgate explain` as a user runs it.
+import { execFile } from "node:child_process";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { expect, test } from "vitest";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const MAIN = join(ROOT, "dist", "cli", "main.js");
+
+async function cli(args: string[]) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], { cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+test("an accepted packet: verdict, path and the deciding rule with its place in the policy", async () => {
+  const r = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^ACCEPT: tcp 203\.0\.113\.5:40000 -> 192\.168\.153\.51:6881 in eth0 new \(to this machine\)/);
+  expect(r.stdout).toContain('iifname "eth0" tcp dport 6881 accept');
+  expect(r.stdout).toContain("from the policy: clients[0] at examples/standalone.yaml:6:5");
+});
+
+test("a dropped packet over IPv6 names the default drop", async () => {
+  const r = await cli(["explain", "examples/standalone.yaml", "tcp [2001:db8::5]:40000 -> [2001:db8::51]:22 in eth0"]);
+  expect(r.stdout).toMatch(/^DROP: /);
+  expect(r.stdout).toContain("Decided by the policy drop of inet swarmgate/input");
+});
+
+test("--json: verdict, the translated destination of a forwarded packet, the trace", async () => {
+  const r = await cli(["explain", "examples/gateway.yaml", "udp 198.51.100.7:6881 -> 203.0.113.1:6895 in ppp0", "--json"]);
+  const out = JSON.parse(r.stdout);
+  expect(out).toMatchObject({ verdict: "accept", path: "forward", translated: { daddr: "192.168.1.3", oif: "lan0" } });
+  expect(out.decidedBy).toMatchObject({ path: "forward[0]", location: "examples/gateway.yaml:8:5" });
+  expect(out.trace.map((s: { hook: string }) => s.hook)).toEqual(["prerouting", "prerouting", "forward", "postrouting"]);
+});
+
+test("--state and --flags", async () => {
+  const r = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51:22 in eth0", "--state", "established", "--json"]);
+  expect(JSON.parse(r.stdout).verdict).toBe("accept");
+  const f = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0", "--flags", "fin,syn", "--json"]);
+  expect(JSON.parse(f.stdout)).toMatchObject({ verdict: "drop", decidedBy: { intent: "hardening: drop TCP packets with SYN and FIN together" } });
+});
+
+test("a packet that does not parse: one message with a caret, exit 2", async () => {
+  const r = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51 in eth0"]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("error[PACKET_SYNTAX]: 192.168.153.51 needs a port (address:port)");
+  expect(r.stderr).toContain("^");
+});
