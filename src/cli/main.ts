@@ -88,6 +88,18 @@ Examples:
     // With one argument it is the packet, and the policy is the default one.
     guard(opts.json, async () => (await import("./explain.js")).runExplain(b === undefined ? undefined : a, b ?? a, opts)));
 
+program.command("audit")
+  .summary("what exactly is open to whom, BitTorrent readiness checks, and lint")
+  .description(`Compute, exactly over the whole packet space, every new connection the policy's ruleset accepts
+(inbound, forwarded to each LAN host, outbound); check that peers, trackers (HTTP, HTTPS, UDP), DNS
+(UDP and TCP), admin services and forwards work; and lint the ruleset. No root needed.
+Exit status 1 when a readiness check fails or a stateless accept is found, so it can gate a deployment.`)
+  .argument("[policy]", "policy file (YAML or JSON)")
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExamples:\n  swarmgate audit examples/standalone.yaml\n  swarmgate audit --json /etc/swarmgate/policy.yaml && swarmgate compile …")
+  .action(async (policy: string | undefined, opts: { json?: boolean }) =>
+    guard(opts.json, async () => (await import("./audit.js")).runAudit(policy, opts)));
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

@@ -1,0 +1,86 @@
+// Lint: rules that can never match because an earlier rule takes every packet
+// they would; openings on one address family but not the other; accepts by
+// source port alone, which open every destination port to anyone who sends
+// from that port (the classic stateless "return traffic" rule).
+import { emitNftRule } from "../emit/nft.js";
+import type { Match } from "../ir/match.js";
+import type { Rule, Ruleset } from "../ir/ruleset.js";
+import { prefixCovers } from "../net/prefix.js";
+import type { Exposure } from "./exposure.js";
+
+export interface Finding {
+  kind: "shadowed" | "family-asymmetry" | "stateless-accept";
+  message: string;
+  rule?: string;
+}
+
+/** Whether every packet that satisfies `m` is guaranteed by one of `other`'s matches to satisfy `general`. */
+function implied(general: Match, specific: readonly Match[]): boolean {
+  return specific.some((m) => {
+    switch (general.kind) {
+      case "saddr": case "daddr":
+        return m.kind === general.kind && m.family === general.family && m.prefixes.every((p) => general.prefixes.some((g) => prefixCovers(g, p)));
+      case "dport": case "sport":
+        return m.kind === general.kind && m.protocol === general.protocol && m.ranges.every((r) => general.ranges.some((g) => g.first <= r.first && r.last <= g.last));
+      case "protocol":
+        return (m.kind === "protocol" && m.protocol === general.protocol) || ((m.kind === "dport" || m.kind === "sport") && m.protocol === general.protocol)
+          || (m.kind === "tcpflags" && general.protocol === "tcp") || (m.kind === "icmptype" && general.protocol === (m.family === 4 ? "icmp" : "icmpv6"));
+      case "family":
+        return (m.kind === "family" || m.kind === "saddr" || m.kind === "daddr" || m.kind === "icmptype") && m.family === general.family;
+      case "ctstate":
+        return m.kind === "ctstate" && m.states.every((st) => general.states.includes(st));
+      case "icmptype":
+        return m.kind === "icmptype" && m.family === general.family && m.types.every((t) => general.types.includes(t));
+      default:
+        return same(m, general);
+    }
+  });
+}
+
+const same = (a: Match, b: Match): boolean => {
+  const text = (m: Match) => JSON.stringify(m, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  return text(a) === text(b);
+};
+
+function covers(earlier: Rule, later: Rule): boolean {
+  if (earlier.verdict.kind !== "accept" && earlier.verdict.kind !== "drop") return false;
+  // A rate limit lets some packets through to later rules.
+  if (earlier.matches.some((m) => m.kind === "limit")) return false;
+  return earlier.matches.every((m) => implied(m, later.matches));
+}
+
+export function lint(ruleset: Ruleset, exposures: Exposure[]): Finding[] {
+  const findings: Finding[] = [];
+  for (const table of ruleset.tables) {
+    for (const chain of table.chains) {
+      chain.rules.forEach((rule, i) => {
+        const by = chain.rules.slice(0, i).findIndex((e) => covers(e, rule));
+        if (by >= 0) {
+          findings.push({ kind: "shadowed", rule: emitNftRule(rule),
+            message: `rule ${i + 1} of ${chain.name} can never match: rule ${by + 1} (${chain.rules[by]!.origin.intent}) takes every packet it would` });
+        }
+        const sportOnly = rule.matches.some((m) => m.kind === "sport") && !rule.matches.some((m) => m.kind === "dport" || m.kind === "ctstate");
+        if (rule.verdict.kind === "accept" && sportOnly && chain.base?.hook !== "output") {
+          findings.push({ kind: "stateless-accept", rule: emitNftRule(rule),
+            message: `rule ${i + 1} of ${chain.name} accepts by source port alone: anyone sending from that port reaches every port (use connection tracking for replies)` });
+        }
+      });
+    }
+  }
+  // Openings from anywhere on one family only.
+  const key = (e: Exposure) => `${e.direction}|${e.protocol}|${e.ports}|${e.interface}|${e.target ?? ""}`;
+  const anywhere = (e: Exposure) => e.peers[0] === "anywhere" && e.direction !== "outbound";
+  const byFamily = (f: 4 | 6) => new Set(exposures.filter((e) => anywhere(e) && (e.family === f || e.families === "IPv4+IPv6")).map(key));
+  const v4 = byFamily(4);
+  const v6 = byFamily(6);
+  const said = new Set<string>();
+  for (const e of exposures.filter(anywhere)) {
+    const k = key(e);
+    if (e.target || said.has(k)) continue; // DNAT is IPv4 only; IPv6 forwards name their own address
+    said.add(k);
+    if (v4.has(k) !== v6.has(k) && e.protocol !== "icmp") {
+      findings.push({ kind: "family-asymmetry", message: `${e.protocol.toUpperCase()} ${e.ports} on ${e.interface} is open from anywhere over IPv${v4.has(k) ? 4 : 6} but not over IPv${v4.has(k) ? 6 : 4}` });
+    }
+  }
+  return findings;
+}

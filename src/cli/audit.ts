@@ -1,0 +1,37 @@
+// `swarmgate audit`: what exactly is open, to whom; is BitTorrent ready; lint.
+import { audit } from "../analyze/audit.js";
+import { loadPolicy } from "../policy/load.js";
+import { resolvePolicyPath } from "./policy-path.js";
+import { printJson, type CommonOptions } from "./report.js";
+
+const TITLES = { inbound: "New connections accepted by this machine", forwarded: "New connections forwarded", outbound: "New connections this machine may open" } as const;
+
+export function runAudit(file: string | undefined, opts: CommonOptions): number {
+  const path = resolvePolicyPath(file);
+  const result = audit(loadPolicy(path));
+  if (opts.json) {
+    printJson({ ok: result.ok, file: path, exposure: result.exposure, checks: result.checks, findings: result.findings });
+    return result.ok ? 0 : 1;
+  }
+  const failed = result.checks.filter((c) => c.status === "fail");
+  const lines = [`${path}: ${result.checks.length - failed.length} of ${result.checks.length} readiness checks pass${failed.length ? `, ${failed.length} FAIL` : ""}; ${result.findings.length} lint finding(s)`];
+  for (const direction of ["inbound", "forwarded", "outbound"] as const) {
+    const rows = result.exposure.filter((e) => e.direction === direction);
+    if (rows.length === 0) continue;
+    lines.push("", `${TITLES[direction]} (exact, over the whole packet space):`);
+    const table = rows.map((e) => [
+      e.protocol, e.ports, `${direction === "outbound" ? "to" : "from"} ${e.peers.join(", ")}${e.except ? ` except ${e.except.join(", ")}` : ""}${e.sourcePorts ? ` (source port ${e.sourcePorts})` : ""}`,
+      `via ${e.interface}`, e.families, e.target ? `→ ${e.target}` : "", e.paths.filter(Boolean).join(", ") || (e.paths.length ? "built in" : "not filtered"),
+    ]);
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+    for (const r of table) lines.push(`  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}`);
+  }
+  lines.push("", "Readiness:");
+  for (const c of result.checks) {
+    lines.push(`  ${c.status.toUpperCase().padEnd(4)}  ${c.title}${c.status === "pass" ? "" : ` — ${c.detail}`}`);
+    if (c.status === "fail" && c.rule) lines.push(`        deciding rule: ${c.rule}`);
+  }
+  lines.push("", "Lint:", ...(result.findings.length ? result.findings.flatMap((f) => [`  ${f.kind}: ${f.message}`, ...(f.rule ? [`        ${f.rule}`] : [])]) : ["  nothing to report"]));
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return result.ok ? 0 : 1;
+}
