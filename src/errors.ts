@@ -38,7 +38,8 @@ export type ErrorCode =
   | "LAB_NEEDS_ROOT"
   | "LAB_LOAD_FAILED"
   // explain
-  | "PACKET_SYNTAX";
+  | "PACKET_SYNTAX"
+  | "SIM_UNSUPPORTED";
 
 export interface Diagnostic {
   code: ErrorCode;

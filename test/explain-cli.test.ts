@@ -21,7 +21,7 @@ test("an accepted packet: verdict, path and the deciding rule with its place in 
   const r = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"]);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^ACCEPT: tcp 203\.0\.113\.5:40000 -> 192\.168\.153\.51:6881 in eth0 new \(to this machine\)/);
-  expect(r.stdout).toContain('iifname "eth0" tcp dport 6881 accept');
+  expect(r.stdout).toContain('iifname "eth0" tcp dport 6881 counter accept');
   expect(r.stdout).toContain("from the policy: clients[0] at examples/standalone.yaml:6:5");
 });
 

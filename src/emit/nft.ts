@@ -53,7 +53,8 @@ export function emitNftRule(rule: Rule): string {
   // A protocol test that a later match implies (tcp dport …) would only be noise.
   const matches = rule.matches.filter((m) => !(m.kind === "protocol" && impliedProtocol(rule.matches, m)));
   const parts = matches.map((m) => (match[m.kind] as (x: Match) => string)(m));
-  parts.push((verdict[rule.verdict.kind] as (v: typeof rule.verdict) => string)(rule.verdict));
+  // Every rule counts its packets, so that `swarmgate status` can show them beside the rule's origin.
+  parts.push("counter", (verdict[rule.verdict.kind] as (v: typeof rule.verdict) => string)(rule.verdict));
   parts.push(`comment ${quote(nftComment(rule.origin))}`);
   return parts.join(" ");
 }

@@ -6,6 +6,7 @@ import { prefixMask, type Prefix } from "../net/prefix.js";
 import type { CtState, Match, MatchHandlers, TcpFlag } from "../ir/match.js";
 import type { BaseChainSpec, Chain, Hook, Rule, Ruleset } from "../ir/ruleset.js";
 import type { Verdict } from "../ir/verdict.js";
+import { userError } from "../errors.js";
 import type { Environment } from "./environment.js";
 import type { SimProtocol } from "./packet.js";
 
@@ -110,7 +111,8 @@ function compileRule(rule: Rule, index: number): SimRule {
     .sort((a, b) => COST[a.kind] - COST[b.kind])
     .map((m) => {
       const make = (pred as Record<string, ((x: Match) => Pred) | undefined>)[m.kind];
-      if (!make) throw new Error(`unsupported match ${m.kind} in rule ${index + 1}`);
+      // Never guess: a match the simulator cannot evaluate stops it with a clear message.
+      if (!make) throw userError("SIM_UNSUPPORTED", `unsupported match ${m.kind} in rule ${index + 1} (${rule.origin.intent})`);
       return make(m);
     });
   return { rule, index, test: conjunction(preds), verdict: rule.verdict };
