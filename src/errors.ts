@@ -39,7 +39,18 @@ export type ErrorCode =
   | "LAB_LOAD_FAILED"
   // explain
   | "PACKET_SYNTAX"
-  | "SIM_UNSUPPORTED";
+  | "SIM_UNSUPPORTED"
+  // apply, stop, status, rollback, install
+  | "NEEDS_ROOT"
+  | "STATE_UNWRITABLE"
+  | "LOCKED"
+  | "LOAD_FAILED"
+  | "LOCKOUT"
+  | "NOT_APPLIED"
+  | "NO_BACKUP"
+  | "CONFIRM_PENDING"
+  | "NOTHING_TO_CONFIRM"
+  | "INSTALL_FAILED";
 
 export interface Diagnostic {
   code: ErrorCode;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { compile } from "../src/compile/index.js";
 import { emit } from "../src/emit/registry.js";
-import { withNetns, type Netns } from "../src/lab/netns.js";
+import { withNetns, type Netns } from "../src/system/netns.js";
 import { loadPolicy } from "../src/policy/load.js";
 import { expectGolden } from "./helpers/golden.js";
 import { FOREIGN_IPTABLES, FOREIGN_NFT, hasNftTable, iptablesSave, nftList, withoutSwarmgate } from "./helpers/kernel.js";

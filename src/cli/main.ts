@@ -100,6 +100,85 @@ Exit status 1 when a readiness check fails or a stateless accept is found, so it
   .action(async (policy: string | undefined, opts: { json?: boolean }) =>
     guard(opts.json, async () => (await import("./audit.js")).runAudit(policy, opts)));
 
+const STATE = ["--state-dir <dir>", "where backups, the lock and pending confirmations live (default /var/lib/swarmgate, or $SWARMGATE_STATE_DIR)"] as const;
+const WAIT = ["--wait <seconds>", "how long to wait for another swarmgate to finish (default 60)"] as const;
+const sys = async () => import("./system.js");
+
+program.command("apply")
+  .summary("load the policy's ruleset in one transaction, with a backup and rollback")
+  .description(`Validate and compile the policy, save the current ruleset as a backup (the newest ten are kept),
+then load the new one in one transaction (nft -f, or iptables-restore per family) that replaces
+swarmgate's own table or chains and nothing else; set the kernel settings the policy implies
+(SYN cookies, ignored broadcast pings, forwarding on a gateway), remembering their old values.
+Over SSH it refuses a ruleset that would cut your session, unless --force.
+Exit status: 0 applied (and confirmed), 2 refused or failed (the old ruleset stays), 3 rolled back.`)
+  .argument("[policy]", "policy file (YAML or JSON)")
+  .addOption(new Option("-b, --backend <name>", "nft or iptables (default: what this machine uses)").choices(["nft", "iptables"]))
+  .option("--dry-run", "show what would change, change nothing")
+  .option("--confirm <seconds>", "restore the previous ruleset unless `swarmgate confirm` comes within SECONDS")
+  .option("--force", "apply even if it would cut your SSH session")
+  .option(...STATE).option(...WAIT)
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExamples:\n  sudo swarmgate apply /etc/swarmgate/policy.yaml --confirm 60   # then, in a new SSH session: sudo swarmgate confirm\n  sudo swarmgate apply --dry-run")
+  .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runApply(policy, opts)));
+
+program.command("confirm")
+  .summary("keep a ruleset applied with --confirm")
+  .option(...STATE).option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExample:\n  sudo swarmgate confirm")
+  .action(async (opts) => guard(opts.json, async () => (await sys()).runConfirm(opts)));
+
+program.command("confirm-timer", { hidden: true })
+  .requiredOption("--token <token>").option(...STATE)
+  .action(async (opts) => guard(false, async () => (await sys()).runConfirmTimer(opts)));
+
+program.command("stop")
+  .summary("remove swarmgate's rules and restore the kernel settings it changed")
+  .description("Remove swarmgate's table or chains (every other rule stays), restore the kernel settings it changed, and say what the machine falls back to.")
+  .option(...STATE).option(...WAIT).option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExample:\n  sudo swarmgate stop")
+  .action(async (opts) => guard(opts.json, async () => (await sys()).runStop(opts)));
+
+program.command("status")
+  .summary("is swarmgate loaded, does it still match the policy, and what each rule has counted")
+  .argument("[policy]", "compare with this policy (default: the one last applied)")
+  .option(...STATE).option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExample:\n  sudo swarmgate status")
+  .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runStatus(policy, opts)));
+
+program.command("diff")
+  .summary("what apply would change, rule by rule")
+  .argument("[policy]", "policy file (YAML or JSON)")
+  .addOption(new Option("-b, --backend <name>", "nft or iptables").choices(["nft", "iptables"]))
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExample:\n  sudo swarmgate diff /etc/swarmgate/policy.yaml")
+  .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runDiff(policy, opts)));
+
+program.command("rollback")
+  .summary("restore a backup of the ruleset")
+  .option("--to <backup>", "the backup to restore (default: the one the last apply saved)")
+  .option("--list", "list the backups")
+  .option(...STATE).option(...WAIT).option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExamples:\n  sudo swarmgate rollback --list\n  sudo swarmgate rollback --to 2026-11-22T16-17-56-000Z-nft")
+  .action(async (opts) => guard(opts.json, async () => (await sys()).runRollback(opts)));
+
+program.command("install")
+  .summary("load the policy at boot with a systemd unit")
+  .description(`Write ${"/etc/systemd/system/swarmgate.service"}, which applies /etc/swarmgate/policy.yaml before the network comes up,
+and copy POLICY (or the standalone example) to /etc/swarmgate/policy.yaml when there is none.`)
+  .argument("[policy]", "policy to install when /etc/swarmgate/policy.yaml does not exist")
+  .addOption(new Option("-b, --backend <name>", "nft or iptables").choices(["nft", "iptables"]))
+  .option("--root <dir>", "install below DIR instead of / (for images and tests)")
+  .option(...STATE).option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExample:\n  sudo swarmgate install my-policy.yaml && sudo systemctl enable --now swarmgate")
+  .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runInstall(policy, opts)));
+
+program.command("uninstall")
+  .summary("remove the systemd unit (the policy stays)")
+  .option("--root <dir>", "below DIR instead of /").option(...STATE).option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExample:\n  sudo systemctl disable --now swarmgate && sudo swarmgate uninstall")
+  .action(async (opts) => guard(opts.json, async () => (await sys()).runUninstall(opts)));
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

@@ -4,7 +4,7 @@
 // itself it hooks input after every filter (priority 500), so it sees only
 // what the firewall let in; elsewhere it hooks prerouting right after
 // connection tracking (-200) has given the packet its state.
-import type { Netns } from "./netns.js";
+import type { Netns } from "../system/netns.js";
 
 const TABLE = "sgcapture";
 

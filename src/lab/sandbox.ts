@@ -2,7 +2,7 @@
 // Every `ip` command runs inside a sandbox namespace (ip -n), so nothing is
 // ever created in, or linked to, the machine's own namespace.
 import { runChecked } from "../system/run.js";
-import { createNetns, deleteNetns, type Netns } from "./netns.js";
+import { createNetns, deleteNetns, type Netns } from "../system/netns.js";
 import type { LabNode, Topology } from "./topology.js";
 
 export class Sandbox {

@@ -1,6 +1,6 @@
 // Reading rulesets back from the kernel inside a test namespace, and rules of
 // "other tools" that swarmgate must leave exactly as they were.
-import type { Netns } from "../../src/lab/netns.js";
+import type { Netns } from "../../src/system/netns.js";
 
 /** A Docker-like DOCKER chain with NAT rules and a fail2ban-like chain, as iptables-save prints them. */
 export const FOREIGN_IPTABLES = `*filter

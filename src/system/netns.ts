@@ -1,8 +1,9 @@
-// Throwaway network namespaces. Each is named sg-<pid>-<n>, so a later run can
+// Throwaway network namespaces (rehearsals, tests, and the readback that
+// status and diff compare with). Each is named sg-<pid>-<n>, so a later run can
 // recognise the leftovers of a crashed one (its pid is gone) and remove them,
 // and never touches a namespace it did not create. Nothing here links a
 // namespace to the machine's own network.
-import { run, runChecked, type RunOptions, type RunResult } from "../system/run.js";
+import { run, runChecked, type RunOptions, type RunResult } from "./run.js";
 
 const PREFIX = "sg-";
 let counter = 0;

@@ -1,0 +1,33 @@
+// One swarmgate at a time: a lock file holding the owner's pid, created with
+// O_EXCL. A lock whose owner is gone is stale and taken over; a live one is
+// waited for, up to a limit, then reported.
+import { openSync, readFileSync, rmSync, writeSync, closeSync } from "node:fs";
+import { userError } from "../errors.js";
+
+function owner(file: string): number | undefined {
+  try { return Number(readFileSync(file, "utf8").trim()) || undefined; } catch { return undefined; }
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === "EPERM"; }
+}
+
+export async function acquireLock(file: string, waitMs: number, onWait?: (pid: number) => void): Promise<() => void> {
+  const until = Date.now() + waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => { if (owner(file) === process.pid) rmSync(file, { force: true }); };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    const pid = owner(file);
+    if (pid === undefined || !alive(pid)) { rmSync(file, { force: true }); continue; }
+    if (Date.now() >= until) throw userError("LOCKED", `another swarmgate (pid ${pid}) is changing the firewall; try again when it has finished (lock: ${file})`);
+    if (!told) { onWait?.(pid); told = true; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
