@@ -22,7 +22,8 @@ export async function acquireLock(file: string, waitMs: number, onWait?: (pid: n
       closeSync(fd);
       return () => { if (owner(file) === process.pid) rmSync(file, { force: true }); };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EEXIST") throw userError("STATE_UNWRITABLE", `cannot create the lock ${file} (${code ?? "error"}); nothing was changed`);
     }
     const pid = owner(file);
     if (pid === undefined || !alive(pid)) { rmSync(file, { force: true }); continue; }
