@@ -1,15 +1,20 @@
 // apply, confirm, stop, status, diff, rollback, install, uninstall.
-import { execFileSync } from "node:child_process";
+// Each command imports what it needs when it runs: apply should not pay for
+// loading status, install or the confirm machinery.
 import { compile } from "../compile/index.js";
 import { loadPolicy } from "../policy/load.js";
-import { applyPolicy, requireRoot, rollbackTo, stopFirewall } from "../system/apply.js";
-import { awaitOutcome, confirm, runTimer, startConfirmation } from "../system/confirm.js";
-import { install, installPaths, uninstall, UNIT_NAME } from "../system/install.js";
-import { detectBackend, loadedBackend, type Backend } from "../system/kernel.js";
+import type { Backend } from "../system/kernel.js";
 import { DEFAULT_STATE_DIR, StateDir, type Applied } from "../system/state.js";
-import { planChanges, status } from "../system/status.js";
 import { resolvePolicyPath } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
+
+const system = {
+  apply: () => import("../system/apply.js"),
+  confirm: () => import("../system/confirm.js"),
+  install: () => import("../system/install.js"),
+  kernel: () => import("../system/kernel.js"),
+  status: () => import("../system/status.js"),
+};
 
 export interface SystemOptions extends CommonOptions { stateDir?: string; wait?: string }
 
@@ -21,10 +26,11 @@ export async function runApply(file: string | undefined, o: SystemOptions & { ba
   const path = resolvePolicyPath(file);
   const policy = loadPolicy(path);
   const ruleset = compile(policy);
+  const { applyPolicy, requireRoot } = await system.apply();
   if (o.dryRun) {
     requireRoot("apply --dry-run");
-    const backend = o.backend ?? await detectBackend();
-    const changes = await planChanges(ruleset, backend);
+    const backend = o.backend ?? await (await system.kernel()).detectBackend();
+    const changes = await (await system.status()).planChanges(ruleset, backend);
     if (o.json) printJson({ ok: true, dryRun: true, backend, changes });
     else process.stdout.write(changes.length ? formatChanges(changes) : "no changes\n");
     return 0;
@@ -38,6 +44,7 @@ export async function runApply(file: string | undefined, o: SystemOptions & { ba
   }
   const seconds = Number(o.confirm);
   const state = new StateDir(stateDirOf(o));
+  const { startConfirmation, awaitOutcome } = await system.confirm();
   const pending = startConfirmation(state, result.backup, seconds);
   say(`applied ${path} with ${result.backend}; run "swarmgate confirm" within ${seconds} s to keep it, or the previous ruleset comes back`);
   const outcome = await awaitOutcome(state, pending);
@@ -46,19 +53,19 @@ export async function runApply(file: string | undefined, o: SystemOptions & { ba
   return outcome === "confirmed" ? 0 : 3;
 }
 
-export function runConfirm(o: SystemOptions): number {
-  confirm(new StateDir(stateDirOf(o)));
+export async function runConfirm(o: SystemOptions): Promise<number> {
+  (await system.confirm()).confirm(new StateDir(stateDirOf(o)));
   process.stdout.write("confirmed\n");
   return 0;
 }
 
 export async function runConfirmTimer(o: SystemOptions & { token: string }): Promise<number> {
-  await runTimer(new StateDir(stateDirOf(o)), o.token);
+  await (await system.confirm()).runTimer(new StateDir(stateDirOf(o)), o.token);
   return 0;
 }
 
 export async function runStop(o: SystemOptions): Promise<number> {
-  const r = await stopFirewall({ stateDir: stateDirOf(o), waitMs: waitMs(o), log: say });
+  const r = await (await system.apply()).stopFirewall({ stateDir: stateDirOf(o), waitMs: waitMs(o), log: say });
   const restored = Object.entries(r.restoredSysctls).map(([k, v]) => `${k}=${v}`).join(", ");
   if (o.json) { printJson({ ok: true, ...r }); return 0; }
   process.stdout.write(`${r.removed ? "removed swarmgate's rules" : "swarmgate was not loaded"}${restored ? `; restored ${restored}` : ""}\n`);
@@ -67,11 +74,11 @@ export async function runStop(o: SystemOptions): Promise<number> {
 }
 
 export async function runStatus(file: string | undefined, o: SystemOptions): Promise<number> {
-  requireRoot("status");
+  (await system.apply()).requireRoot("status");
   const applied = new StateDir(stateDirOf(o)).read<Applied>("applied.json");
   const path = file ?? applied?.policy;
   const ruleset = path ? compile(loadPolicy(resolvePolicyPath(path))) : undefined;
-  const s = await status(ruleset);
+  const s = await (await system.status()).status(ruleset);
   const ok = s.loaded && (s.drift?.inSync ?? true);
   if (o.json) { printJson({ ok, policy: path, ...s }); return ok ? 0 : 1; }
   if (!s.loaded) { process.stdout.write("swarmgate is not loaded\n"); return 1; }
@@ -88,11 +95,12 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
 }
 
 export async function runDiff(file: string | undefined, o: SystemOptions & { backend?: Backend }): Promise<number> {
-  requireRoot("diff");
+  (await system.apply()).requireRoot("diff");
   const path = resolvePolicyPath(file);
   const ruleset = compile(loadPolicy(path));
-  const backend = o.backend ?? (await loadedBackend()) ?? await detectBackend();
-  const changes = await planChanges(ruleset, backend);
+  const kernel = await system.kernel();
+  const backend = o.backend ?? (await kernel.loadedBackend()) ?? await kernel.detectBackend();
+  const changes = await (await system.status()).planChanges(ruleset, backend);
   if (o.json) { printJson({ ok: true, policy: path, backend, changes }); return 0; }
   if (changes.length === 0) { process.stdout.write(`no changes: what is loaded equals ${path}\n`); return 0; }
   process.stdout.write(formatChanges(changes));
@@ -112,25 +120,28 @@ export async function runRollback(o: SystemOptions & { to?: string; list?: boole
     else process.stdout.write(ids.length ? `${ids.join("\n")}\n` : "no backups\n");
     return 0;
   }
-  const id = await rollbackTo({ stateDir: state.dir, ...(o.to && { to: o.to }), waitMs: waitMs(o), log: say });
+  const id = await (await system.apply()).rollbackTo({ stateDir: state.dir, ...(o.to && { to: o.to }), waitMs: waitMs(o), log: say });
   if (o.json) printJson({ ok: true, restored: id });
   else process.stdout.write(`restored backup ${id}\n`);
   return 0;
 }
 
-export function runInstall(file: string | undefined, o: SystemOptions & { root?: string; backend?: Backend }): number {
+export async function runInstall(file: string | undefined, o: SystemOptions & { root?: string; backend?: Backend }): Promise<number> {
+  const { install, installPaths, UNIT_NAME } = await system.install();
   const paths = installPaths(o.root ?? "/", stateDirOf(o));
   const r = install(paths, file, o.backend);
   if (o.json) { printJson({ ok: true, ...r, policy: paths.policy }); return 0; }
   process.stdout.write(`wrote ${r.unit}${r.policyWritten ? ` and ${paths.policy}` : ""}\n`);
   if ((o.root ?? "/") === "/") {
-    try { execFileSync("systemctl", ["daemon-reload"], { stdio: "ignore" }); } catch { /* no systemd running: the unit is there for the next boot */ }
+    const { run } = await import("../system/run.js");
+    await run("systemctl", ["daemon-reload"]).catch(() => undefined); // no systemd running: the unit is there for the next boot
     process.stdout.write(`enable it with: systemctl enable --now ${UNIT_NAME}\n`);
   }
   return 0;
 }
 
-export function runUninstall(o: SystemOptions & { root?: string }): number {
+export async function runUninstall(o: SystemOptions & { root?: string }): Promise<number> {
+  const { uninstall, installPaths } = await system.install();
   const removed = uninstall(installPaths(o.root ?? "/", stateDirOf(o)));
   if (o.json) printJson({ ok: true, removed: removed ?? null });
   else process.stdout.write(removed ? `removed ${removed} (the policy in /etc/swarmgate stays)\n` : "nothing to remove\n");

@@ -8,7 +8,7 @@ import type { Ruleset } from "../ir/ruleset.js";
 import type { Policy } from "../policy/types.js";
 import { detectBackend, load, loadedBackend, remove, restore, snapshot, type Backend } from "./kernel.js";
 import { acquireLock } from "./lock.js";
-import { cutSessions, sshSessions, type Session } from "./lockout.js";
+import type { Session } from "./lockout.js";
 import { StateDir, type Applied } from "./state.js";
 import { readSysctl, settingsFor, writeSysctl } from "./sysctl.js";
 
@@ -40,6 +40,8 @@ export async function applyPolicy(policy: Policy, options: ApplyOptions, ruleset
   const state = new StateDir(options.stateDir);
   const backend = options.backend ?? await detectBackend();
   if (!options.force) {
+    // Loaded only when needed: the guard brings in the simulator.
+    const { cutSessions, sshSessions } = await import("./lockout.js");
     const cut = cutSessions(policy, ruleset, options.sessions ?? await sshSessions());
     if (cut.length > 0) {
       const who = cut.map((s) => `${formatAddress(s.client)} → port ${s.serverPort} (${s.source})`).join(", ");
