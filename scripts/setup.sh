@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what swarmgate needs on a Debian machine, idempotently, then builds it.
-# System tools: nftables, iptables, iproute2, iputils-ping (and Node.js 20+ with npm when missing).
+# System tools: nftables, iptables, iproute2, iputils-ping, systemd (for systemd-analyze),
+# and Node.js 20+ with npm when missing.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v iptables-restore >/dev/null 2>&1 || need="$need iptables"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 command -v node >/dev/null 2>&1 || need="$need nodejs"
 command -v npm >/dev/null 2>&1 || need="$need npm"
 if [ -n "$need" ]; then
