@@ -46,7 +46,6 @@ export type ErrorCode =
   | "LOCKED"
   | "LOAD_FAILED"
   | "LOCKOUT"
-  | "NOT_APPLIED"
   | "NO_BACKUP"
   | "CONFIRM_PENDING"
   | "NOTHING_TO_CONFIRM"
