@@ -3,6 +3,7 @@
 // command runs, so the cold start stays small.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
+import { userError } from "../errors.js";
 import { guard } from "./report.js";
 
 // A reader that stops early (swarmgate compile | head) is not an error.
@@ -54,10 +55,7 @@ Examples:
 
 program.command("rehearse")
   .summary("prove a policy with real packets in a sandbox of network namespaces")
-  .description(`Build a private sandbox of network namespaces that mirrors the policy, load the compiled
-ruleset into its host or gateway, try every flow the policy opens and a set that must stay closed
-with real sockets, and print what happened. Needs root; never touches this machine's own network
-or firewall. Exit status 0 when every flow behaves as expected, 1 otherwise.
+  .description(`Build a private sandbox of network namespaces that mirrors the policy, load the compiled ruleset into its host or gateway, try every flow the policy opens and a set that must stay closed with real sockets, and print what happened. Needs root; never touches this machine's own network or firewall. Exit status 0 when every flow behaves as expected, 1 otherwise.
 Without POLICY and without ./swarmgate.yaml or /etc/swarmgate/policy.yaml it rehearses the bundled standalone example.`)
   .argument("[policy]", "policy file (YAML or JSON)")
   .addOption(new Option("-b, --backend <name>", "how the ruleset is loaded").choices(["nft", "iptables"]).default("nft"))
@@ -68,13 +66,11 @@ Without POLICY and without ./swarmgate.yaml or /etc/swarmgate/policy.yaml it reh
 
 program.command("explain")
   .summary("say why a packet is accepted or dropped, rule by rule")
-  .description(`Run one packet through the policy's compiled ruleset (a simulator, no root needed) and print
-the verdict, its path through the chains and the deciding rule with its place in the policy.
+  .description(`Run one packet through the policy's compiled ruleset (a simulator, no root needed) and print the verdict, its path through the chains and the deciding rule with its place in the policy.
 PACKET: PROTO SRC[:PORT] -> DST[:PORT] [in IF] [out IF] [STATE] [flags F,F] [uid N]
-  "in IF" alone: arriving for this machine (or forwarded after DNAT); "out IF" alone: sent by
-  this machine; both: forwarded. IPv6 addresses with a port go in brackets. State defaults to new.`)
-  .argument("[policy]", "policy file (YAML or JSON)")
-  .argument("<packet>", "the packet, in quotes")
+  "in IF" alone: arriving for this machine (or forwarded after DNAT); "out IF" alone: sent by this machine; both: forwarded. IPv6 addresses with a port go in brackets. State defaults to new.`)
+  .argument("[policy]", "policy file (YAML or JSON); default ./swarmgate.yaml, then /etc/swarmgate/policy.yaml")
+  .argument("[packet]", "the packet, in quotes")
   .option("--state <state>", "connection-tracking state: new, established, related, invalid")
   .option("--flags <flags>", "TCP flags, e.g. syn or syn,ack")
   .option("--uid <uid>", "owner of a packet this machine sends")
@@ -84,15 +80,16 @@ Examples:
   swarmgate explain examples/standalone.yaml "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"
   swarmgate explain examples/standalone.yaml "tcp [2001:db8::5]:40000 -> [2001:db8::51]:22 in eth0"
   swarmgate explain examples/gateway.yaml "udp 198.51.100.7:6881 -> 203.0.113.1:6895 in ppp0" --json`)
-  .action(async (a: string, b: string | undefined, opts: { state?: string; flags?: string; uid?: string; json?: boolean }) =>
+  .action(async (a: string | undefined, b: string | undefined, opts: { state?: string; flags?: string; uid?: string; json?: boolean }) =>
     // With one argument it is the packet, and the policy is the default one.
-    guard(opts.json, async () => (await import("./explain.js")).runExplain(b === undefined ? undefined : a, b ?? a, opts)));
+    guard(opts.json, async () => {
+      if (a === undefined) throw userError("CLI_USAGE", 'explain needs a packet, e.g. swarmgate explain "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"');
+      return (await import("./explain.js")).runExplain(b === undefined ? undefined : a, b ?? a, opts);
+    }));
 
 program.command("audit")
   .summary("what exactly is open to whom, BitTorrent readiness checks, and lint")
-  .description(`Compute, exactly over the whole packet space, every new connection the policy's ruleset accepts
-(inbound, forwarded to each LAN host, outbound); check that peers, trackers (HTTP, HTTPS, UDP), DNS
-(UDP and TCP), admin services and forwards work; and lint the ruleset. No root needed.
+  .description(`Compute, exactly over the whole packet space, every new connection the policy's ruleset accepts (inbound, forwarded to each LAN host, outbound); check that peers, trackers (HTTP, HTTPS, UDP), DNS (UDP and TCP), admin services and forwards work; and lint the ruleset. No root needed.
 Exit status 1 when a readiness check fails or a stateless accept is found, so it can gate a deployment.`)
   .argument("[policy]", "policy file (YAML or JSON)")
   .option("--json", "print a JSON object instead of text")
@@ -106,10 +103,7 @@ const sys = async () => import("./system.js");
 
 program.command("apply")
   .summary("load the policy's ruleset in one transaction, with a backup and rollback")
-  .description(`Validate and compile the policy, save the current ruleset as a backup (the newest ten are kept),
-then load the new one in one transaction (nft -f, or iptables-restore per family) that replaces
-swarmgate's own table or chains and nothing else; set the kernel settings the policy implies
-(SYN cookies, ignored broadcast pings, forwarding on a gateway), remembering their old values.
+  .description(`Validate and compile the policy, save the current ruleset as a backup (the newest ten are kept), then load the new one in one transaction (nft -f, or iptables-restore per family) that replaces swarmgate's own table or chains and nothing else; set the kernel settings the policy implies (SYN cookies, ignored broadcast pings, forwarding on a gateway), remembering their old values.
 Over SSH it refuses a ruleset that would cut your session, unless --force.
 Exit status: 0 applied (and confirmed), 2 refused or failed (the old ruleset stays), 3 rolled back.`)
   .argument("[policy]", "policy file (YAML or JSON)")
@@ -164,8 +158,7 @@ program.command("rollback")
 
 program.command("install")
   .summary("load the policy at boot with a systemd unit")
-  .description(`Write ${"/etc/systemd/system/swarmgate.service"}, which applies /etc/swarmgate/policy.yaml before the network comes up,
-and copy POLICY (or the standalone example) to /etc/swarmgate/policy.yaml when there is none.`)
+  .description(`Write ${"/etc/systemd/system/swarmgate.service"}, which applies /etc/swarmgate/policy.yaml before the network comes up, and copy POLICY (or the standalone example) to /etc/swarmgate/policy.yaml when there is none.`)
   .argument("[policy]", "policy to install when /etc/swarmgate/policy.yaml does not exist")
   .addOption(new Option("-b, --backend <name>", "nft or iptables").choices(["nft", "iptables"]))
   .option("--root <dir>", "install below DIR instead of / (for images and tests)")

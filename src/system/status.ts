@@ -72,6 +72,7 @@ export interface PlannedChange { op: "+" | "-"; line: string; intent: string }
 export async function planChanges(ruleset: Ruleset, backend: Backend): Promise<PlannedChange[]> {
   const now = (await live(backend)) ?? "";
   const d = diffLines(normalize(await expectedReadback(backend, ruleset)), normalize(now));
-  return d.script.filter((s) => s.op !== " " && /comment|^-A |^\s*(chain|table|type)/.test(s.line))
+  // Rules only: the table and chain lines around them are the same for every policy.
+  return d.script.filter((s) => s.op !== " " && /comment "|^-A /.test(s.line))
     .map((s) => ({ op: s.op as "+" | "-", line: s.line.trim(), intent: intentOf(s.line) }));
 }
