@@ -88,8 +88,10 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
     for (const u of s.drift.unexpected) lines.push(`  unexpected: ${u.trim()}`);
   }
   lines.push("", "Packets per rule:");
-  const width = Math.max(...s.rules.map((r) => r.packets.toLocaleString("en-US").length), 1);
-  for (const r of s.rules) lines.push(`  ${r.packets.toLocaleString("en-US").padStart(width)} packets  ${r.chain.padEnd(18)} ${r.intent}`);
+  const count = (n: number) => n.toLocaleString("en-US");
+  const width = Math.max(...s.rules.map((r) => count(r.packets).length), 1);
+  const bwidth = Math.max(...s.rules.map((r) => count(r.bytes).length), 1);
+  for (const r of s.rules) lines.push(`  ${count(r.packets).padStart(width)} packets ${count(r.bytes).padStart(bwidth)} bytes  ${r.chain.padEnd(18)} ${r.intent}`);
   process.stdout.write(`${lines.join("\n")}\n`);
   return ok ? 0 : 1;
 }

@@ -25,7 +25,6 @@ const network = (family: 4 | 6) =>
 const anyNetwork = fc.oneof(network(4), network(6));
 const anyAddress = fc.oneof(fc.ipV4(), fc.ipV6());
 
-const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
 
 /** Distinct slot numbers for n openings. */
 const slots = (n: number) => fc.uniqueArray(fc.integer({ min: 0, max: 150 }), { minLength: n, maxLength: n });
