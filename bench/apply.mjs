@@ -22,7 +22,8 @@ const { compile } = await import(join(root, "dist/compile/index.js"));
 const { emitIptables } = await import(join(root, "dist/emit/iptables.js"));
 const CLASSIC_LIMIT_S = 180;
 
-const ns = `sg-${process.pid}-bench`;
+// Named like every swarmgate namespace (sg-<pid>-<n>), so a crashed run is cleaned up by the next one.
+const ns = `sg-${process.pid}-999999`;
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ["pipe", "pipe", "pipe"], ...opts }).toString();
 const inNs = (cmd, args, opts) => sh("ip", ["netns", "exec", ns, cmd, ...args], opts);
 
