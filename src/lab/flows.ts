@@ -3,7 +3,7 @@
 // other ports, the ports just outside each range, admin ports from other
 // sources and the other address family, UDP where only TCP is open, replies
 // that a stateless rule would let in, unforwarded and non-DNAT paths.
-import type { Family } from "../net/address.js";
+import { formatAddress, type Family } from "../net/address.js";
 import type { PortRange } from "../net/port.js";
 import type { Policy } from "../policy/types.js";
 import { forwardFor, inbound, outbound, type Proto, type Verdict } from "./oracle.js";
@@ -132,16 +132,12 @@ function outboundFlows(p: Policy, book: AddressBook, list: FlowList, f: Family, 
   }
   if (p.outbound.dns !== "any") {
     for (const server of p.outbound.dns.filter((d) => d.family === f)) {
-      for (const proto of PROTOS) to(`DNS server`, `${formatDns(server)}`, proto, 53);
+      for (const proto of PROTOS) to("DNS server", formatAddress(server), proto, 53);
     }
   }
   for (const proto of PROTOS) to("another DNS server", stranger, proto, 53);
   to("peer (SMTP)", peer, "tcp", 25);
   to("peer", peer, "icmp");
-}
-
-function formatDns(a: { family: Family; value: bigint }): string {
-  return representative({ family: a.family, network: a.value, length: a.family === 4 ? 32 : 128 });
 }
 
 function gatewayFlows(p: Policy, book: AddressBook, list: FlowList): void {

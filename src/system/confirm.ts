@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { userError } from "../errors.js";
-import { rollbackLocked } from "./apply.js";
+import { rollbackLocked, withLock } from "./apply.js";
 import { StateDir, type Pending } from "./state.js";
 
 export type Outcome = "confirmed" | "rolled back";
@@ -49,8 +49,9 @@ export async function runTimer(state: StateDir, token: string): Promise<void> {
     if (Date.now() >= now.deadline) break;
     await new Promise((r) => setTimeout(r, Math.min(200, now.deadline - Date.now())));
   }
+  // The rollback takes the lock like every change, but waits as long as it must: it may not give up.
   try {
-    await rollbackLocked(state, pending.backup);
+    await withLock(state, { waitMs: 24 * 3600_000 }, () => rollbackLocked(state, pending.backup));
   } finally {
     finish(state, token, "rolled back");
   }
