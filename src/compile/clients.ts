@@ -4,9 +4,8 @@
 import type { Match } from "../ir/match.js";
 import type { Rule } from "../ir/ruleset.js";
 import type { Policy } from "../policy/types.js";
-import type { Prefix } from "../net/prefix.js";
+import { builtinPrefix, type Prefix } from "../net/prefix.js";
 import { ACCEPT, byFamily, daddr, dport, rule, saddr, words, type Contribution } from "./build.js";
-import { builtinPrefix } from "./hardening.js";
 
 const LSD_PORT = { first: 6771, last: 6771 };
 export const LSD_GROUP4 = builtinPrefix("239.192.152.143");

@@ -3,7 +3,7 @@
 // outside that claim to come from this machine or from loopback.
 import type { TcpFlag } from "../ir/match.js";
 import type { Rule } from "../ir/ruleset.js";
-import { parsePrefix, type Prefix } from "../net/prefix.js";
+import { builtinPrefix, type Prefix } from "../net/prefix.js";
 import { byFamily, DROP, rule, saddr, type Contribution } from "./build.js";
 import type { Match } from "../ir/match.js";
 
@@ -28,7 +28,7 @@ export function tcpHardening(): Rule[] {
   return [...bogus, newNotSyn];
 }
 
-const LOOPBACK: Prefix[] = [must("127.0.0.0/8"), must("::1")];
+const LOOPBACK: Prefix[] = [builtinPrefix("127.0.0.0/8"), builtinPrefix("::1")];
 
 /** Spoofed sources arriving on `scope` (the outside), plus any extra networks that live inside. */
 export function antiSpoofing(scope: Match, inside: { prefixes: Prefix[]; what: string } | undefined): Rule[] {
@@ -47,11 +47,3 @@ export function antiSpoofing(scope: Match, inside: { prefixes: Prefix[]; what: s
 export function hardening(scope: Match, inside?: { prefixes: Prefix[]; what: string }): Contribution {
   return { input: [...tcpHardening(), ...antiSpoofing(scope, inside)] };
 }
-
-function must(text: string): Prefix {
-  const p = parsePrefix(text);
-  if (!p.ok) throw new Error(`bad built-in prefix ${text}`);
-  return p.prefix;
-}
-
-export { must as builtinPrefix };

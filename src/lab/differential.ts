@@ -6,7 +6,7 @@
 // the far side, so a dropped packet costs no timeout.
 import { compile } from "../compile/index.js";
 import { formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
-import { anyPrefix, prefixContains, prefixLast, parsePrefix, type Prefix } from "../net/prefix.js";
+import { anyPrefix, builtinPrefix, prefixContains, prefixLast, parsePrefix, type Prefix } from "../net/prefix.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import type { Policy } from "../policy/types.js";
 import { compileForSim } from "../sim/compiled.js";
@@ -45,7 +45,7 @@ export function prng(seed: number): () => number {
   };
 }
 
-const p = (text: string): Prefix => { const r = parsePrefix(text); if (!r.ok) throw new Error(r.reason); return r.prefix; };
+const p = builtinPrefix;
 const addrOf = (s: string): Address => parseAddress(s)!;
 const fam = (s: string): Family => (s.includes(":") ? 6 : 4);
 const nth = (net: Prefix, i: bigint): string => formatAddress({ family: net.family, value: net.network + i });

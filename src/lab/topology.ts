@@ -4,7 +4,7 @@
 // namespace of its own. Nothing here connects to the machine's own network:
 // the default routes point into the sandbox and lead nowhere else.
 import { formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
-import { parsePrefix, prefixContains, type Prefix } from "../net/prefix.js";
+import { builtinPrefix, prefixContains, type Prefix } from "../net/prefix.js";
 import type { Policy } from "../policy/types.js";
 
 export interface LabInterface { name: string; segment: string; addresses: string[] }
@@ -104,7 +104,7 @@ function hostTopology(policy: Policy): Topology {
 
 function gatewayTopology(policy: Policy): Topology {
   const gw = policy.gateway!;
-  const lan6 = gw.lanNetwork6 ?? docLan6();
+  const lan6 = gw.lanNetwork6 ?? builtinPrefix(DOC.lan6);
   const used = new Set(policy.forward.flatMap((f) => [formatAddress(f.host), ...(f.host6 ? [formatAddress(f.host6)] : [])]));
   const freeIn = (p: Prefix, from: number): string => {
     for (let i = BigInt(from); ; i++) {
@@ -169,9 +169,3 @@ function gatewayTopology(policy: Policy): Topology {
   return { nodes, book: { firewall: DOC.wan, peer: DOC.peer, stranger: DOC.stranger, scanner: DOC.scanner, owner, lanHosts, gatewayLan: gwLan, lanClient } };
 }
 
-/** The LAN's IPv6 prefix when the policy names none. */
-function docLan6(): Prefix {
-  const p = parsePrefix(DOC.lan6);
-  if (!p.ok) throw new Error(p.reason);
-  return p.prefix;
-}

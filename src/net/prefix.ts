@@ -38,6 +38,13 @@ export function parsePrefix(text: string, hostBits: "reject" | "interface" = "re
   return { ok: true, prefix: { family: address.family, network, length }, address };
 }
 
+/** A prefix written in the code itself (documentation ranges, multicast groups); a typo there is a bug. */
+export function builtinPrefix(text: string): Prefix {
+  const p = parsePrefix(text);
+  if (!p.ok) throw new Error(`bad built-in prefix ${text}: ${p.reason}`);
+  return p.prefix;
+}
+
 export function prefixMask(family: Family, length: number): bigint {
   const bits = BigInt(ADDRESS_BITS[family]);
   const all = (1n << bits) - 1n;
