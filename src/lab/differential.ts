@@ -62,6 +62,8 @@ function boundaryPorts(ruleset: Ruleset): number[] {
   return [...out];
 }
 
+const LSD_GROUPS = ["239.192.152.143", "ff15::efc0:988f"];
+
 // Not usable as a host's own unicast address: loopback, multicast, link-local.
 const SPECIAL = ["127.0.0.0/8", "224.0.0.0/4", "0.0.0.0/8", "::1/128", "ff00::/8", "fe80::/10"].map((x) => p(x));
 
@@ -103,6 +105,8 @@ export function differentialTopology(policy: Policy, ruleset: Ruleset, random: (
     pool.push(nth(p("2001:db8:100::/64"), BigInt(0x1000 + Math.floor(random() * 0xffff))));
   }
   pool.push(...boundaryAddresses(ruleset, used));
+  // A host with Local Service Discovery joins its groups, so that LSD announcements can be tried too.
+  if (policy.role === "host" && policy.clients.some((c) => c.lsd)) firewall.interfaces[0]!.groups = [...LSD_GROUPS];
   const lan = policy.gateway ? [policy.gateway.lanNetwork, ...(policy.gateway.lanNetwork6 ? [policy.gateway.lanNetwork6] : [p("2001:db8:1::/64")])] : [];
   const internet = t.nodes.find((n) => n.id === "internet")!;
   const lanClient = t.nodes.find((n) => n.id === "lanclient");
@@ -194,7 +198,29 @@ export function generateProbes(policy: Policy, ruleset: Ruleset, t: Topology, co
     };
     probes.push({ from, bind, proto, to, ...(sport !== undefined && { sport }), ...(dport !== undefined && { dport }), packet });
   }
+  if (fw.interfaces[0]!.groups) probes.push(...lsdProbes(t, fw.interfaces[0]!.name, owned, taken, random));
   return probes;
+}
+
+/** Local Service Discovery announcements to the groups, from sources inside and outside the LAN, at the port and beside it. */
+function lsdProbes(t: Topology, hostIf: string, owned: (id: string, f: Family) => string[], taken: Set<string>, random: () => number): Probe[] {
+  const out: Probe[] = [];
+  const sources = t.nodes.filter((n) => n.role === "internet" || n.role === "admin").map((n) => n.id);
+  LSD_GROUPS.forEach((group, gi) => {
+    const f: Family = gi === 0 ? 4 : 6;
+    for (const from of sources) {
+      owned(from, f).forEach((bind, i) => {
+        for (const dport of i < 4 ? [6770, 6771, 6772] : [6771]) {
+          const sport = 20000 + Math.floor(random() * 40000);
+          if (taken.has(`${bind}|udp|${sport}`)) continue;
+          taken.add(`${bind}|udp|${sport}`);
+          const packet: Packet = { family: f, iif: hostIf, saddr: addrOf(bind), daddr: addrOf(group), protocol: "udp", sport, dport, state: "new" };
+          out.push({ from, bind, proto: "udp", to: group, sport, dport, packet });
+        }
+      });
+    }
+  });
+  return out;
 }
 
 export interface DifferentialOptions {
@@ -216,9 +242,11 @@ export async function differential(policy: Policy, options: DifferentialOptions)
   const owner = new Map<string, string>();
   for (const n of topology.nodes) for (const a of ownAddresses(n)) owner.set(a, n.id);
   const sandbox = await Sandbox.build(topology);
+  let fwId = "";
   const agents = new Map<string, Agent>();
   try {
     const fw = topology.nodes.find((n) => n.role === "firewall")!;
+    fwId = fw.id;
     for (const step of loadSteps(options.backend, ruleset)) await sandbox.ns(fw.id).execChecked(step.command, step.args, { input: step.input });
     await Promise.all(topology.nodes.map((n) => installCapture(sandbox.ns(n.id), n.role === "firewall" ? "firewall" : "far side")));
     for (const id of new Set(probes.map((x) => x.from))) agents.set(id, new Agent(sandbox.ns(id).name, id));
@@ -238,7 +266,9 @@ export async function differential(policy: Policy, options: DifferentialOptions)
       const saddr = formatAddress(simulated.translated?.saddr ?? probe.packet.saddr);
       const daddr = formatAddress(simulated.translated?.daddr ?? probe.packet.daddr);
       const key = probe.proto === "icmp" ? `${saddr}|icmp|${probe.to}` : `${saddr}|${probe.proto}|${probe.sport}|${probe.dport}`;
-      const where = [...seen].filter(([, keys]) => keys.has(key)).map(([id]) => id);
+      // A multicast datagram reaches every node's prerouting on the bridge; only the firewall's capture counts.
+      const multicast = LSD_GROUPS.includes(probe.to);
+      const where = [...seen].filter(([id, keys]) => keys.has(key) && (!multicast || id === fwId)).map(([id]) => id);
       const expected = owner.get(daddr);
       const ok = simulated.verdict === "accept" ? where.length > 0 && (expected === undefined || where.includes(expected)) : where.length === 0;
       if (!ok) disagreements.push({ probe, simulated, kernel: where.length ? "delivered" : "not delivered", where });

@@ -79,6 +79,7 @@ export class Sandbox {
     const lines: string[] = [];
     for (const i of node.interfaces) {
       for (const addr of i.addresses) lines.push(`addr add ${addr} dev ${i.name}${addr.includes(":") ? " nodad" : ""}`);
+      for (const group of i.groups ?? []) lines.push(`addr add ${group}/${group.includes(":") ? 128 : 32} dev ${i.name} autojoin`);
       lines.push(`link set ${i.name} up`);
     }
     for (const r of node.routes) {

@@ -7,7 +7,13 @@ import { formatAddress, parseAddress, type Address, type Family } from "../net/a
 import { builtinPrefix, prefixContains, type Prefix } from "../net/prefix.js";
 import type { Policy } from "../policy/types.js";
 
-export interface LabInterface { name: string; segment: string; addresses: string[] }
+export interface LabInterface {
+  name: string;
+  segment: string;
+  addresses: string[];
+  /** Multicast groups the interface joins (Local Service Discovery). */
+  groups?: string[];
+}
 export interface LabRoute { family: Family; to: string; via?: string; dev: string }
 export interface LabNode {
   id: string;
