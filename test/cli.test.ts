@@ -1,26 +1,16 @@
 // The command as a user runs it: a separate process, exit statuses, what is
 // printed, and what is (never half) written.
-import { execFile } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { cli as run, ROOT } from "./helpers/cli.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
-const MAIN = join(ROOT, "dist", "cli", "main.js");
+const cli = (args: string[], cwd = ROOT) => run(args, { cwd });
+
 const STANDALONE = join(ROOT, "examples", "standalone.yaml");
 const GATEWAY = join(ROOT, "examples", "gateway.yaml");
 
-async function cli(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], { cwd });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 const tmp = () => mkdtempSync(join(tmpdir(), "sg-cli-"));
 const BAD = "version: 1\nhost:\n  interfce: eth0\nclients:\n  - name: qb\n    ports: 0\n";

@@ -1,21 +1,7 @@
 // `swarmgate explain` as a user runs it.
-import { execFile } from "node:child_process";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { expect, test } from "vitest";
+import { cli } from "./helpers/cli.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
-const MAIN = join(ROOT, "dist", "cli", "main.js");
-
-async function cli(args: string[]) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 test("an accepted packet: verdict, path and the deciding rule with its place in the policy", async () => {
   const r = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"]);

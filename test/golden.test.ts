@@ -2,7 +2,7 @@
 // real tools load it inside a throwaway network namespace, and what the kernel
 // holds afterwards (read back with nft list / iptables-save) equals its golden
 // readback. Other tools' rules are there before and must be unchanged after.
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -96,6 +96,5 @@ describe.each(EXAMPLES)("%s example", (example) => {
 });
 
 async function goldenReadback(example: string, kind: string): Promise<string> {
-  const { readFileSync } = await import("node:fs");
   return readFileSync(join(import.meta.dirname, "golden", `${example}.${kind}.readback`), "utf8");
 }

@@ -1,23 +1,10 @@
 // `swarmgate rehearse` as a user runs it, and what it must never do: leave
 // namespaces behind, or change this machine's own network or firewall.
-import { execFile, spawn } from "node:child_process";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { spawn } from "node:child_process";
 import { expect, test } from "vitest";
 import { run } from "../src/system/run.js";
+import { cli, MAIN, ROOT } from "./helpers/cli.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
-const MAIN = join(ROOT, "dist", "cli", "main.js");
-
-async function cli(args: string[], env: Record<string, string> = {}, command = process.execPath, prefix: string[] = []) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(command, [...prefix, MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 async function hostState(): Promise<string> {
   const parts = await Promise.all([
@@ -79,14 +66,14 @@ test("Ctrl-C tears the sandbox down", async () => {
 });
 
 test("without root: one line and exit status 2", async () => {
-  const r = await cli(["rehearse"], {}, "setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath]);
+  const r = await cli(["rehearse"], { via: { command: "setpriv", args: ["--reuid=65534", "--regid=65534", "--clear-groups"] } });
   expect(r.code).toBe(2);
   expect(r.stderr.trim().split("\n")).toHaveLength(1);
   expect(r.stderr).toContain("error[LAB_NEEDS_ROOT]");
 });
 
 test("without the tools: one line and exit status 2", async () => {
-  const r = await cli(["rehearse"], { PATH: "/nonexistent" });
+  const r = await cli(["rehearse"], { env: { PATH: "/nonexistent" } });
   expect(r.code).toBe(2);
   expect(r.stderr.trim().split("\n")).toHaveLength(1);
   expect(r.stderr).toMatch(/error\[TOOL_MISSING\]: rehearse needs ip, ping, nft, not installed here \(on Debian: apt-get install iproute2 iputils-ping nftables\)/);

@@ -44,6 +44,7 @@ export function antiSpoofing(scope: Match, inside: { prefixes: Prefix[]; what: s
   return rules;
 }
 
-export function hardening(scope: Match, inside?: { prefixes: Prefix[]; what: string }): Contribution {
-  return { input: [...tcpHardening(), ...antiSpoofing(scope, inside)] };
+/** A host's input hardening; a gateway adds its LAN to the spoofed sources (compile/index.ts). */
+export function hardening(scope: Match): Contribution {
+  return { input: [...tcpHardening(), ...antiSpoofing(scope, undefined)] };
 }

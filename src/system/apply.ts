@@ -9,6 +9,7 @@ import type { Policy } from "../policy/types.js";
 import { detectBackend, load, loadedBackend, remove, restore, snapshot, type Backend } from "./kernel.js";
 import { acquireLock } from "./lock.js";
 import type { Session } from "./lockout.js";
+import { onPath, run } from "./run.js";
 import { StateDir, type Applied } from "./state.js";
 import { readSysctl, settingsFor, writeSysctl } from "./sysctl.js";
 
@@ -95,7 +96,6 @@ export async function stopFirewall(options: { stateDir: string; waitMs?: number;
 
 /** What filters the host once swarmgate is gone, in one sentence. */
 async function fallback(): Promise<string> {
-  const { run, onPath } = await import("./run.js");
   const listing = onPath("nft") ? (await run("nft", ["list", "ruleset"])).stdout : `${(await run("iptables-save", [])).stdout}${(await run("ip6tables-save", [])).stdout}`;
   const rules = listing.split("\n").filter((l) => /^\s*(-A |[a-z].*\b(accept|drop|reject|jump|goto)\b)/.test(l) && !/^\s*type /.test(l)).length;
   if (/policy drop|^:[A-Z]+ DROP/m.test(listing)) return `other rules (${rules}) and a default-drop policy still filter traffic`;

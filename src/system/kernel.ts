@@ -81,9 +81,14 @@ export async function live(backend: Backend): Promise<string | undefined> {
     const r = await run("nft", ["list", "table", "inet", TABLE_NAME]);
     return r.code === 0 ? r.stdout : undefined;
   }
-  const parts = await Promise.all(([4, 6] as const).map(async (f) => (await run(SAVE[f], ["-c"])).stdout));
-  const lines = parts.join("\n").split("\n").filter((l) => l.includes("SWARMGATE-"));
-  return lines.some((l) => l.startsWith(":SWARMGATE-")) ? parts.map((p) => p.split("\n").filter((l) => l.includes("SWARMGATE-") || l.startsWith("*")).join("\n")).join("\n") : undefined;
+  const saves = await Promise.all(([4, 6] as const).map(async (f) => (await run(SAVE[f], ["-c"])).stdout));
+  const text = swarmgateLines(saves);
+  return /^:SWARMGATE-/m.test(text) ? text : undefined;
+}
+
+/** Swarmgate's chains and rules (and the table headers) from iptables-save outputs. */
+export function swarmgateLines(saves: string[]): string {
+  return saves.map((s) => s.split("\n").filter((l) => l.includes("SWARMGATE-") || l.startsWith("*")).join("\n")).join("\n");
 }
 
 /** Whether swarmgate's rules are loaded, and by which backend. */

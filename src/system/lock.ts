@@ -3,13 +3,10 @@
 // waited for, up to a limit, then reported.
 import { openSync, readFileSync, rmSync, writeSync, closeSync } from "node:fs";
 import { userError } from "../errors.js";
+import { processAlive } from "./run.js";
 
 function owner(file: string): number | undefined {
   try { return Number(readFileSync(file, "utf8").trim()) || undefined; } catch { return undefined; }
-}
-
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === "EPERM"; }
 }
 
 export async function acquireLock(file: string, waitMs: number, onWait?: (pid: number) => void): Promise<() => void> {
@@ -26,7 +23,7 @@ export async function acquireLock(file: string, waitMs: number, onWait?: (pid: n
       if (code !== "EEXIST") throw userError("STATE_UNWRITABLE", `cannot create the lock ${file} (${code ?? "error"}); nothing was changed`);
     }
     const pid = owner(file);
-    if (pid === undefined || !alive(pid)) { rmSync(file, { force: true }); continue; }
+    if (pid === undefined || !processAlive(pid)) { rmSync(file, { force: true }); continue; }
     if (Date.now() >= until) throw userError("LOCKED", `another swarmgate (pid ${pid}) is changing the firewall; try again when it has finished (lock: ${file})`);
     if (!told) { onWait?.(pid); told = true; }
     await new Promise((r) => setTimeout(r, 100));

@@ -3,7 +3,7 @@
 // recognise the leftovers of a crashed one (its pid is gone) and remove them,
 // and never touches a namespace it did not create. Nothing here links a
 // namespace to the machine's own network.
-import { run, runChecked, type RunOptions, type RunResult } from "./run.js";
+import { processAlive, run, runChecked, type RunOptions, type RunResult } from "./run.js";
 
 const PREFIX = "sg-";
 let counter = 0;
@@ -51,15 +51,6 @@ export async function removeStaleNamespaces(): Promise<void> {
   for (const line of list.stdout.split("\n")) {
     const name = line.split(" ")[0] ?? "";
     const m = /^sg-(\d+)-\d+$/.exec(name);
-    if (m && !alive(Number(m[1]))) await run("ip", ["netns", "del", name]);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    if (m && !processAlive(Number(m[1]))) await run("ip", ["netns", "del", name]);
   }
 }

@@ -5,7 +5,7 @@
 import { emitNft } from "../emit/nft.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { planRestore } from "./iptables-plan.js";
-import type { Backend } from "./kernel.js";
+import { swarmgateLines, type Backend } from "./kernel.js";
 import { withNetns } from "./netns.js";
 import { runChecked } from "./run.js";
 
@@ -16,7 +16,7 @@ export async function expectedReadback(backend: Backend, ruleset: Ruleset): Prom
     await loadIn(ns.name, backend, ruleset);
     const out: string[] = [];
     for (const [cmd, ...args] of steps) out.push((await ns.execChecked(cmd!, args)).stdout);
-    return backend === "nft" ? out[0]! : out.map((o) => o.split("\n").filter((l) => l.includes("SWARMGATE-") || l.startsWith("*")).join("\n")).join("\n");
+    return backend === "nft" ? out[0]! : swarmgateLines(out);
   });
 }
 

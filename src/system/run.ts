@@ -56,6 +56,16 @@ function packageOf(command: string): string {
   return command;
 }
 
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** Whether a program is on the PATH, where spawn will look for it. */
 export function onPath(command: string): boolean {
   const dirs = (process.env.PATH ?? "").split(delimiter).filter(Boolean);

@@ -1,11 +1,10 @@
 // Running the swarmgate command inside a test namespace, as apply tests must:
 // never against the machine's own firewall.
 import { spawn } from "node:child_process";
-import { join, resolve } from "node:path";
 import type { Netns } from "../../src/system/netns.js";
+import { MAIN, ROOT } from "./cli.js";
 
-export const ROOT = resolve(import.meta.dirname, "..", "..");
-export const MAIN = join(ROOT, "dist", "cli", "main.js");
+export { MAIN, ROOT };
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
