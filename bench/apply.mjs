@@ -19,7 +19,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const main = join(root, "dist", "cli", "main.js");
 const { parsePolicy, loadPolicy } = await import(join(root, "dist/policy/load.js"));
 const { compile } = await import(join(root, "dist/compile/index.js"));
-const { emitIptables } = await import(join(root, "dist/emit/iptables.js"));
+const { emitIptables } = await import(join(root, "dist/backend/iptables.js"));
 const CLASSIC_LIMIT_S = 180;
 
 // Named like every swarmgate namespace (sg-<pid>-<n>), so a crashed run is cleaned up by the next one.

@@ -3,11 +3,11 @@ export { SwarmgateError, formatDiagnostic, formatDiagnosticWithSource, type Diag
 export { loadPolicy, parsePolicy, MAX_POLICY_BYTES } from "./policy/load.js";
 export type * from "./policy/types.js";
 export { compile, TABLE_NAME } from "./compile/index.js";
-export { emit, backendByName, BACKENDS, BACKEND_NAMES, type BackendName } from "./emit/registry.js";
-export type { Artifact, Backend, EmitOptions } from "./emit/types.js";
-export { emitNft } from "./emit/nft.js";
-export { emitIptables } from "./emit/iptables.js";
-export { emitScript } from "./emit/script.js";
+export { emit, backendByName, BACKENDS, BACKEND_NAMES, type BackendName } from "./backend/registry.js";
+export type { Artifact, Backend, EmitOptions } from "./backend/types.js";
+export { emitNft } from "./backend/nft.js";
+export { emitIptables } from "./backend/iptables.js";
+export { emitScript } from "./backend/script.js";
 export { openings, type Opening } from "./analyze/openings.js";
 export type * from "./ir/index.js";
 export { ruleFamilies } from "./ir/ruleset.js";

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { compile } from "../src/compile/index.js";
-import { emit } from "../src/emit/registry.js";
+import { emit } from "../src/backend/registry.js";
 import { withNetns, type Netns } from "../src/system/netns.js";
 import { loadPolicy } from "../src/policy/load.js";
 import { expectGolden } from "./helpers/golden.js";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { expect, test } from "vitest";
 import { compile } from "../src/compile/index.js";
-import { emit } from "../src/emit/registry.js";
+import { emit } from "../src/backend/registry.js";
 import { withNetns, type Netns } from "../src/system/netns.js";
 import { parsePolicy } from "../src/policy/load.js";
 import { gatewayPolicy, hostPolicy } from "./helpers/policies.js";

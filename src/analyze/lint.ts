@@ -2,7 +2,7 @@
 // they would; openings on one address family but not the other; accepts by
 // source port alone, which open every destination port to anyone who sends
 // from that port (the classic stateless "return traffic" rule).
-import { emitNftRule } from "../emit/nft.js";
+import { emitNftRule } from "../backend/nft.js";
 import type { Match } from "../ir/match.js";
 import type { Rule, Ruleset } from "../ir/ruleset.js";
 import { prefixCovers } from "../net/prefix.js";

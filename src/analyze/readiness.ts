@@ -1,7 +1,7 @@
 // BitTorrent readiness: the connections a working client needs, each judged
 // by the simulator with the rule that decides it. A failing check names what
 // breaks (peers cannot connect in, HTTPS trackers unreachable, …).
-import { emitNftRule } from "../emit/nft.js";
+import { emitNftRule } from "../backend/nft.js";
 import { formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
 import { prefixContains } from "../net/prefix.js";
 import type { Ruleset } from "../ir/ruleset.js";

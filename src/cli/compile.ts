@@ -1,6 +1,6 @@
 // `swarmgate compile`: policy → ruleset text on stdout or into files.
 import { compile } from "../compile/index.js";
-import { backendByName } from "../emit/registry.js";
+import { backendByName } from "../backend/registry.js";
 import { loadPolicy } from "../policy/load.js";
 import { writeFilesAtomically } from "../system/files.js";
 import { resolvePolicyPath } from "./policy-path.js";

@@ -1,6 +1,6 @@
 // `swarmgate explain`: why is this packet accepted or dropped?
 import { compile } from "../compile/index.js";
-import { emitNftRule } from "../emit/nft.js";
+import { emitNftRule } from "../backend/nft.js";
 import { formatAddress } from "../net/address.js";
 import { loadPolicy } from "../policy/load.js";
 import type { Policy } from "../policy/types.js";

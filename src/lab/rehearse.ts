@@ -2,7 +2,7 @@
 // host or gateway namespace with the chosen backend, try every flow with real
 // sockets, and compare what happened with what the policy says.
 import { compile } from "../compile/index.js";
-import { emitNftRule } from "../emit/nft.js";
+import { emitNftRule } from "../backend/nft.js";
 import { userError } from "../errors.js";
 import type { Rule, Ruleset } from "../ir/ruleset.js";
 import type { Policy } from "../policy/types.js";

@@ -3,7 +3,7 @@
 // them) and refilled, each jump into them is added only when missing (and
 // duplicates left by earlier hand loads removed), and SWARMGATE-* chains the
 // new ruleset no longer has are unhooked and deleted. Nothing else is touched.
-import { builtinOf, CHAIN_PREFIX, emitIptables, iptablesChainName } from "../emit/iptables.js";
+import { builtinOf, CHAIN_PREFIX, emitIptables, iptablesChainName } from "../backend/iptables.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import type { Family } from "../net/address.js";
 

@@ -1,6 +1,6 @@
 // Everything that reads or changes the machine's firewall, each change in one
 // transaction: nft -f, or iptables-restore per address family.
-import { emitNft } from "../emit/nft.js";
+import { emitNft } from "../backend/nft.js";
 import { userError } from "../errors.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { TABLE_NAME } from "../compile/index.js";

@@ -1,7 +1,7 @@
 // How each backend's output is loaded into the kernel: the commands, their
 // arguments and the ruleset text they read on stdin. One transaction each.
-import { emitIptables } from "../emit/iptables.js";
-import { emitNft } from "../emit/nft.js";
+import { emitIptables } from "../backend/iptables.js";
+import { emitNft } from "../backend/nft.js";
 import type { Ruleset } from "../ir/ruleset.js";
 
 export type LoadBackend = "nft" | "iptables";

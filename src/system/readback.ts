@@ -2,7 +2,7 @@
 // network namespace and read back with the tool's own listing, so that
 // comparisons with the live ruleset (status, diff) use the same spelling the
 // kernel gives back (nft rewrites text as it lists it).
-import { emitNft } from "../emit/nft.js";
+import { emitNft } from "../backend/nft.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { planRestore } from "./iptables-plan.js";
 import { swarmgateLines, type Backend } from "./kernel.js";
