@@ -10,6 +10,8 @@ export type ErrorCode =
   | "POLICY_EMPTY"
   | "POLICY_SYNTAX"
   | "POLICY_DUPLICATE_KEY"
+  | "POLICY_NOT_REGULAR"
+  | "POLICY_TOO_COMPLEX"
   // shape of the policy
   | "POLICY_UNKNOWN_KEY"
   | "POLICY_MISSING_KEY"
@@ -32,8 +34,10 @@ export type ErrorCode =
   | "CLI_USAGE"
   | "BACKEND_UNKNOWN"
   | "OUTPUT_WRITE"
+  | "OUTPUT_NOT_REGULAR"
   // the machine
   | "TOOL_MISSING"
+  | "TOOL_FAILED"
   // the rehearsal sandbox
   | "LAB_NEEDS_ROOT"
   | "LAB_LOAD_FAILED"
@@ -49,7 +53,12 @@ export type ErrorCode =
   | "NO_BACKUP"
   | "CONFIRM_PENDING"
   | "NOTHING_TO_CONFIRM"
-  | "INSTALL_FAILED";
+  | "ROLLBACK_FAILED"
+  | "STATE_UNREADABLE"
+  | "STATE_CORRUPT"
+  | "INSTALL_FAILED"
+  // a bug: anything thrown that is not a SwarmgateError (printed under --json too)
+  | "INTERNAL";
 
 export interface Diagnostic {
   code: ErrorCode;
@@ -63,13 +72,15 @@ export interface Diagnostic {
 
 export class SwarmgateError extends Error {
   readonly diagnostics: readonly Diagnostic[];
-  readonly exitCode = 2;
+  /** 2 for every user error; a few outcomes have their own (a failed rollback: 4). */
+  readonly exitCode: number;
 
-  constructor(diagnostics: Diagnostic | readonly Diagnostic[]) {
+  constructor(diagnostics: Diagnostic | readonly Diagnostic[], exitCode = 2) {
     const list = Array.isArray(diagnostics) ? diagnostics : [diagnostics as Diagnostic];
     super(list.map(formatDiagnostic).join("\n"));
     this.name = "SwarmgateError";
     this.diagnostics = list;
+    this.exitCode = exitCode;
   }
 
   get code(): ErrorCode {
@@ -100,4 +111,18 @@ export function formatDiagnosticWithSource(d: Diagnostic): string {
   const gutter = String(d.line);
   const caret = " ".repeat(Math.max(0, (d.column ?? 1) - 1)) + "^";
   return `${head}\n ${gutter} | ${d.sourceLine}\n ${" ".repeat(gutter.length)} | ${caret}`;
+}
+
+/**
+ * A value from the user, safe to echo in a message: control characters (ANSI
+ * escape sequences, newlines) shown as \xNN escapes and long values cut, so an
+ * error message can neither repaint the terminal nor bury the line it is about.
+ */
+export function displayValue(value: string, max = 60): string {
+  const escaped = [...value].map((ch) => {
+    const c = ch.codePointAt(0)!;
+    return c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0) ? `\\x${c.toString(16).padStart(2, "0")}` : ch;
+  }).join("");
+  const chars = [...escaped];
+  return chars.length > max ? `${chars.slice(0, max).join("")}… (${chars.length} characters)` : escaped;
 }
