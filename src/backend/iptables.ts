@@ -16,7 +16,7 @@ import type { Match } from "../ir/match.js";
 import { ruleFamilies, type Chain, type Rule, type Ruleset } from "../ir/ruleset.js";
 import type { Verdict, VerdictHandlers } from "../ir/verdict.js";
 import { header, type Backend, type EmitOptions } from "./types.js";
-import { iptablesComment, protocolOf } from "./shared.js";
+import { interfaceName, iptablesComment, iptablesLogPrefix, protocolOf } from "./shared.js";
 
 export const CHAIN_PREFIX = "SWARMGATE-";
 
@@ -73,9 +73,9 @@ function options(rule: Rule, c: Concrete, family: Family): string[] {
   if (c.saddr) out.push(`-s ${formatPrefix(c.saddr)}`);
   if (c.daddr) out.push(`-d ${formatPrefix(c.daddr)}`);
   const i = m("iifname");
-  if (i) out.push(`${i.negate ? "! " : ""}-i ${i.name}`);
+  if (i) out.push(`${i.negate ? "! " : ""}-i ${interfaceName(i.name)}`);
   const o = m("oifname");
-  if (o) out.push(`${o.negate ? "! " : ""}-o ${o.name}`);
+  if (o) out.push(`${o.negate ? "! " : ""}-o ${interfaceName(o.name)}`);
   const proto = protocolOf(rule.matches);
   if (proto) out.push(`-p ${proto === "icmpv6" ? "ipv6-icmp" : proto}`);
   const flags = m("tcpflags");
@@ -107,7 +107,7 @@ function target(v: Verdict, filter: boolean): string {
     drop: () => "-j DROP",
     jump: (j) => `-j ${CHAIN_PREFIX}${j.chain.toUpperCase()}`,
     return: () => "-j RETURN",
-    log: (l) => `-j LOG --log-prefix "${l.prefix}"`,
+    log: (l) => `-j LOG --log-prefix "${iptablesLogPrefix(l.prefix)}"`,
     dnat: (d) => `-j DNAT --to-destination ${formatAddress(d.to)}`,
     masquerade: () => "-j MASQUERADE",
   };

@@ -11,8 +11,9 @@ import type { Match, MatchHandlers } from "../ir/match.js";
 import type { Chain, Rule, Ruleset, Table } from "../ir/ruleset.js";
 import type { VerdictHandlers } from "../ir/verdict.js";
 import { header, type Backend, type EmitOptions } from "./types.js";
-import { impliedProtocol, nftComment } from "./shared.js";
+import { impliedProtocol, interfaceName, nftComment, nftLogPrefix } from "./shared.js";
 
+// Every string written here has been through quotedText (shared.ts) or is a checked interface name.
 const quote = (s: string): string => `"${s}"`;
 
 /** One value or an anonymous set: `22` or `{ 80, 443 }`. */
@@ -23,8 +24,8 @@ function set(items: readonly string[]): string {
 const FAMILY_KEYWORD = { 4: "ip", 6: "ip6" } as const;
 
 const match: MatchHandlers<string> = {
-  iifname: (m) => `iifname ${m.negate ? "!= " : ""}${quote(m.name)}`,
-  oifname: (m) => `oifname ${m.negate ? "!= " : ""}${quote(m.name)}`,
+  iifname: (m) => `iifname ${m.negate ? "!= " : ""}${quote(interfaceName(m.name))}`,
+  oifname: (m) => `oifname ${m.negate ? "!= " : ""}${quote(interfaceName(m.name))}`,
   family: (m) => `meta nfproto ${m.family === 4 ? "ipv4" : "ipv6"}`,
   saddr: (m) => `${FAMILY_KEYWORD[m.family]} saddr ${set(m.prefixes.map(formatPrefix))}`,
   daddr: (m) => `${FAMILY_KEYWORD[m.family]} daddr ${set(m.prefixes.map(formatPrefix))}`,
@@ -44,7 +45,7 @@ const verdict: VerdictHandlers<string> = {
   drop: () => "drop",
   jump: (v) => `jump ${v.chain}`,
   return: () => "return",
-  log: (v) => `log prefix ${quote(v.prefix)}`,
+  log: (v) => `log prefix ${quote(nftLogPrefix(v.prefix))}`,
   dnat: (v) => `dnat ${FAMILY_KEYWORD[v.to.family]} to ${formatAddress(v.to)}`,
   masquerade: () => "masquerade",
 };

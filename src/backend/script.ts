@@ -5,20 +5,27 @@
 import type { Ruleset } from "../ir/ruleset.js";
 import { builtinOf, emitIptables, iptablesChainName } from "./iptables.js";
 import { emitNft } from "./nft.js";
+import { identifier } from "./shared.js";
 import { header, type Backend, type EmitOptions } from "./types.js";
 
-/** A quoted here-document: nothing inside is expanded; body and tag stay unindented. */
+/**
+ * A quoted here-document: nothing inside is expanded; body and tag stay
+ * unindented. The body holds text derived from the policy, so the tag is made
+ * unique rather than trusted not to occur as a line of it.
+ */
 function heredoc(command: string, tag: string, body: string): string {
-  if (body.split("\n").includes(tag)) throw new Error(`here-document tag ${tag} occurs in its body`);
-  return `  ${command} <<'${tag}'\n${body.trimEnd()}\n${tag}`;
+  const lines = new Set(body.split("\n"));
+  let unique = tag;
+  for (let n = 2; lines.has(unique); n++) unique = `${tag}_${n}`;
+  return `  ${command} <<'${unique}'\n${body.trimEnd()}\n${unique}`;
 }
 
 export function emitScript(ruleset: Ruleset, options?: EmitOptions): string {
-  const tables = ruleset.tables.map((t) => `${t.family} ${t.name}`);
+  const tables = ruleset.tables.map((t) => `${identifier(t.family)} ${identifier(t.name)}`);
   const chains = ruleset.tables.flatMap((t) => t.chains);
   const jumps = chains.flatMap((c) => {
     const b = builtinOf(c);
-    return b ? [{ table: b.table, builtin: b.chain, chain: iptablesChainName(c) }] : [];
+    return b ? [{ table: b.table, builtin: identifier(b.chain), chain: identifier(iptablesChainName(c)) }] : [];
   });
   const v6 = emitIptables(ruleset, 6, { jumps: false });
   const ensure = (tool: string, table: string) => jumps
