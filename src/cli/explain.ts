@@ -14,7 +14,8 @@ import { printJson, type CommonOptions } from "./report.js";
 export interface ExplainOptions extends CommonOptions {
   state?: string;
   flags?: string;
-  uid?: string;
+  /** Already checked by the option parser (main.ts); parsePacket checks again. */
+  uid?: number;
 }
 
 /** "policy.yaml:12:5" for a policy path, walking up to the nearest located parent. */
@@ -36,7 +37,8 @@ function describeStep(s: TraceStep, policy: Policy) {
 }
 
 export function runExplain(file: string | undefined, spec: string, opts: ExplainOptions): number {
-  const packet = parsePacket(spec, { ...(opts.state && { state: opts.state }), ...(opts.flags && { flags: opts.flags }), ...(opts.uid !== undefined && { uid: Number(opts.uid) }) });
+  // An option and the same word in the packet is an error there (parsePacket), not an override.
+  const packet = parsePacket(spec, { ...(opts.state !== undefined && { state: opts.state }), ...(opts.flags !== undefined && { flags: opts.flags }), ...(opts.uid !== undefined && { uid: opts.uid }) });
   const path = resolvePolicyPath(file);
   const policy = loadPolicy(path);
   const result = simulate(compileForSim(compile(policy)), packet, policyEnvironment(policy, packet), { trace: true });

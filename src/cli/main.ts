@@ -3,8 +3,8 @@
 // command runs, so the cold start stays small.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
-import { userError } from "../errors.js";
-import { guard } from "./report.js";
+import { displayValue, userError } from "../errors.js";
+import { guard, reportFailure } from "./report.js";
 
 // A reader that stops early (swarmgate compile | head) is not an error.
 for (const stream of [process.stdout, process.stderr]) {
@@ -16,8 +16,34 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
+// --json may stand anywhere (commander parses it per command); a usage error
+// happens before commander has parsed anything, so it is read from argv.
+const args = process.argv.slice(2);
+const jsonRequested = args.slice(0, args.includes("--") ? args.indexOf("--") : undefined).includes("--json");
+
+/** A plain decimal integer from min to max, or a usage error before anything happens. */
+function integer(flag: string, min: number, max: number, unit = "") {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d{1,10}$/.test(value) || n < min || n > max) {
+      throw userError("CLI_USAGE", `${flag} takes a whole number${unit} from ${min} to ${max}, not "${displayValue(value)}"`);
+    }
+    return n;
+  };
+}
+
+/** A backend option: the choices show in --help; a wrong one is BACKEND_UNKNOWN. */
+function backendOption(description: string, names: readonly string[]): Option {
+  return new Option("-b, --backend <name>", description).choices(names).argParser((value: string) => {
+    if (!names.includes(value)) throw userError("BACKEND_UNKNOWN", `unknown backend "${displayValue(value)}" (choose ${names.join(", ")})`);
+    return value;
+  });
+}
+
 const program = new Command()
   .name("swarmgate")
+  // Under --json the failure is reported as JSON on stdout, not as commander's text.
+  .configureOutput({ writeErr: (text) => { if (!jsonRequested) process.stderr.write(text); } })
   .description("Keep a BitTorrent host or NAT gateway reachable by peers and closed to everyone else.")
   .version(pkg.version, "-V, --version")
   .showHelpAfterError()
@@ -42,7 +68,7 @@ program.command("compile")
   .summary("compile a policy to an nftables, iptables or shell-script ruleset")
   .description("Compile a policy to a ruleset. Nothing is written unless the whole policy is valid.")
   .argument("[policy]", "policy file (YAML or JSON)")
-  .addOption(new Option("-b, --backend <name>", "output format").choices(["nft", "iptables", "script"]).default("nft"))
+  .addOption(backendOption("output format", ["nft", "iptables", "script"]).default("nft"))
   .option("-o, --output <file>", "write to FILE (iptables writes FILE.v4 and FILE.v6) instead of standard output")
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", `
@@ -58,7 +84,7 @@ program.command("rehearse")
   .description(`Build a private sandbox of network namespaces that mirrors the policy, load the compiled ruleset into its host or gateway, try every flow the policy opens and a set that must stay closed with real sockets, and print what happened. Needs root; never touches this machine's own network or firewall. Exit status 0 when every flow behaves as expected, 1 otherwise.
 Without POLICY and without ./swarmgate.yaml or /etc/swarmgate/policy.yaml it rehearses the bundled standalone example.`)
   .argument("[policy]", "policy file (YAML or JSON)")
-  .addOption(new Option("-b, --backend <name>", "how the ruleset is loaded").choices(["nft", "iptables"]).default("nft"))
+  .addOption(backendOption("how the ruleset is loaded", ["nft", "iptables"]).default("nft"))
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExamples:\n  sudo swarmgate rehearse\n  sudo swarmgate rehearse examples/gateway.yaml --backend iptables")
   .action(async (policy: string | undefined, opts: { backend: "nft" | "iptables"; json?: boolean }) =>
@@ -73,14 +99,14 @@ PACKET: PROTO SRC[:PORT] -> DST[:PORT] [in IF] [out IF] [STATE] [flags F,F] [uid
   .argument("[packet]", "the packet, in quotes")
   .option("--state <state>", "connection-tracking state: new, established, related, invalid")
   .option("--flags <flags>", "TCP flags, e.g. syn or syn,ack")
-  .option("--uid <uid>", "owner of a packet this machine sends")
+  .option("--uid <uid>", "owner of a packet this machine sends", integer("--uid", 0, 4294967295))
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", `
 Examples:
   swarmgate explain examples/standalone.yaml "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"
   swarmgate explain examples/standalone.yaml "tcp [2001:db8::5]:40000 -> [2001:db8::51]:22 in eth0"
   swarmgate explain examples/gateway.yaml "udp 198.51.100.7:6881 -> 203.0.113.1:6895 in ppp0" --json`)
-  .action(async (a: string | undefined, b: string | undefined, opts: { state?: string; flags?: string; uid?: string; json?: boolean }) =>
+  .action(async (a: string | undefined, b: string | undefined, opts: { state?: string; flags?: string; uid?: number; json?: boolean }) =>
     // With one argument it is the packet, and the policy is the default one.
     guard(opts.json, async () => {
       if (a === undefined) throw userError("CLI_USAGE", 'explain needs a packet, e.g. swarmgate explain "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"');
@@ -98,7 +124,7 @@ Exit status 1 when a readiness check fails or a stateless accept is found, so it
     guard(opts.json, async () => (await import("./audit.js")).runAudit(policy, opts)));
 
 const STATE = ["--state-dir <dir>", "where backups, the lock and pending confirmations live (default /var/lib/swarmgate, or $SWARMGATE_STATE_DIR)"] as const;
-const WAIT = ["--wait <seconds>", "how long to wait for another swarmgate to finish (default 60)"] as const;
+const WAIT = ["--wait <seconds>", "how long to wait for another swarmgate to finish, 0-86400 (default 60)", integer("--wait", 0, 86400, " of seconds")] as const;
 const sys = async () => import("./system.js");
 
 program.command("apply")
@@ -107,9 +133,9 @@ program.command("apply")
 Over SSH it refuses a ruleset that would cut your session, unless --force.
 Exit status: 0 applied (and confirmed), 2 refused or failed (the old ruleset stays), 3 rolled back.`)
   .argument("[policy]", "policy file (YAML or JSON)")
-  .addOption(new Option("-b, --backend <name>", "nft or iptables (default: what this machine uses)").choices(["nft", "iptables"]))
+  .addOption(backendOption("nft or iptables (default: what this machine uses)", ["nft", "iptables"]))
   .option("--dry-run", "show what would change, change nothing")
-  .option("--confirm <seconds>", "restore the previous ruleset unless `swarmgate confirm` comes within SECONDS")
+  .option("--confirm <seconds>", "restore the previous ruleset unless `swarmgate confirm` comes within SECONDS (1-86400)", integer("--confirm", 1, 86400, " of seconds"))
   .option("--force", "apply even if it would cut your SSH session")
   .option(...STATE).option(...WAIT)
   .option("--json", "print a JSON object instead of text")
@@ -143,7 +169,7 @@ program.command("status")
 program.command("diff")
   .summary("what apply would change, rule by rule")
   .argument("[policy]", "policy file (YAML or JSON)")
-  .addOption(new Option("-b, --backend <name>", "nft or iptables").choices(["nft", "iptables"]))
+  .addOption(backendOption("nft or iptables", ["nft", "iptables"]))
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate diff /etc/swarmgate/policy.yaml")
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runDiff(policy, opts)));
@@ -160,7 +186,7 @@ program.command("install")
   .summary("load the policy at boot with a systemd unit")
   .description(`Write ${"/etc/systemd/system/swarmgate.service"}, which applies /etc/swarmgate/policy.yaml before the network comes up, and copy POLICY (or the standalone example) to /etc/swarmgate/policy.yaml when there is none.`)
   .argument("[policy]", "policy to install when /etc/swarmgate/policy.yaml does not exist")
-  .addOption(new Option("-b, --backend <name>", "nft or iptables").choices(["nft", "iptables"]))
+  .addOption(backendOption("nft or iptables", ["nft", "iptables"]))
   .option("--root <dir>", "install below DIR instead of / (for images and tests)")
   .option(...STATE).option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate install my-policy.yaml && sudo systemctl enable --now swarmgate")
@@ -175,7 +201,14 @@ program.command("uninstall")
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (!(e instanceof CommanderError)) throw e;
-  // Help and version are successes; anything else commander rejects is a usage error.
-  process.exitCode = e.exitCode === 0 ? 0 : 2;
+  if (e instanceof CommanderError) {
+    // Help and version are successes; anything else commander rejects is a usage error.
+    // Commander has already printed its message in text mode.
+    if (e.exitCode === 0) process.exitCode = 0;
+    else if (jsonRequested) reportFailure(userError("CLI_USAGE", e.message.replace(/^error: /, "")), true);
+    else process.exitCode = 2;
+  } else {
+    // A value an option parser refused (a SwarmgateError), or a bug.
+    reportFailure(e, jsonRequested);
+  }
 }

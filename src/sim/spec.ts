@@ -6,97 +6,152 @@
 // `in IF` alone: arriving for this machine (or to be forwarded after DNAT);
 // `out IF` alone: sent by this machine; both: forwarded.
 import { parseAddress, type Address } from "../net/address.js";
-import { userError } from "../errors.js";
+import { displayValue, userError } from "../errors.js";
 import { ICMP4, ICMP6 } from "../ir/icmp.js";
 import type { CtState, TcpFlag } from "../ir/match.js";
 import type { Packet, SimProtocol } from "./packet.js";
 
 const STATES: CtState[] = ["new", "established", "related", "invalid", "untracked"];
 const FLAGS: TcpFlag[] = ["fin", "syn", "rst", "psh", "ack", "urg"];
+const PROTOCOLS: Record<string, SimProtocol | "ping"> = { tcp: "tcp", udp: "udp", icmp: "icmp", icmpv6: "icmpv6", "ipv6-icmp": "icmpv6", ping: "ping" };
+const UID_MAX = 4294967295;
 
+interface Token { t: string; at: number }
+
+/** A syntax error with the 1-based column of the offending word, and a caret under it. */
 function bad(message: string, text: string, at: number): never {
-  throw userError("PACKET_SYNTAX", `${message}\n  ${text}\n  ${" ".repeat(Math.max(0, at))}^`);
+  throw userError("PACKET_SYNTAX", `${message}\n  ${text}\n  ${" ".repeat(Math.max(0, at))}^`, { column: at + 1 });
+}
+
+/** An error in an option value (--state, --flags, --uid): it has no column in the packet. */
+function badOption(message: string): never {
+  throw userError("PACKET_SYNTAX", message);
 }
 
 /** "1.2.3.4:80", "[2001:db8::1]:80", "1.2.3.4", "2001:db8::1" or "[2001:db8::1]". */
-function endpoint(token: string, text: string, at: number, wantPort: boolean): { address: Address; port?: number } {
-  let host = token;
+function endpoint(token: Token, text: string, ported: boolean, wantPort: boolean): { address: Address; port?: number } {
+  let host = token.t;
   let port: string | undefined;
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(token);
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(token.t);
   if (bracket) { host = bracket[1]!; port = bracket[2]; }
-  else if ((token.match(/:/g) ?? []).length === 1) [host, port] = token.split(":") as [string, string];
+  else if ((token.t.match(/:/g) ?? []).length === 1) [host, port] = token.t.split(":") as [string, string];
   const address = parseAddress(host);
-  if (!address) bad(`"${host}" is not an IPv4 or IPv6 address (IPv6 with a port goes in brackets: [2001:db8::5]:40000)`, text, at);
+  if (!address) bad(`"${displayValue(host)}" is not an IPv4 or IPv6 address (IPv6 with a port goes in brackets: [2001:db8::5]:40000)`, text, token.at);
   if (port !== undefined) {
+    const at = token.at + token.t.lastIndexOf(port);
+    if (!ported) bad(`ICMP has no ports; write the address alone`, text, at);
     const n = Number(port);
-    if (!/^\d+$/.test(port) || n < 1 || n > 65535) bad(`port ${port} is out of range (1-65535)`, text, at + token.lastIndexOf(port));
+    if (!/^\d{1,5}$/.test(port) || n < 1 || n > 65535) bad(`port ${displayValue(port)} is out of range (1-65535)`, text, at);
     return { address, port: n };
   }
-  if (wantPort) bad(`${token} needs a port (${address.family === 6 ? "[address]:port" : "address:port"})`, text, at);
+  if (wantPort) bad(`${displayValue(token.t)} needs a port (${address.family === 6 ? "[address]:port" : "address:port"})`, text, token.at);
   return { address };
 }
 
 function icmpTypeByName(family: 4 | 6, name: string): number | undefined {
   const table = family === 4 ? ICMP4 : ICMP6;
   for (const [n, names] of Object.entries(table)) if (names.nft === name || names.iptables === name) return Number(n);
-  return /^\d+$/.test(name) && Number(name) < 256 ? Number(name) : undefined;
+  return /^\d{1,3}$/.test(name) && Number(name) < 256 ? Number(name) : undefined;
 }
 
-export interface SpecOverrides { state?: string; flags?: string; uid?: number }
+/** The protocol word, source and destination: `tcp A:1 -> B:2`. */
+function head(tokens: Token[], text: string): Pick<Packet, "family" | "saddr" | "daddr" | "protocol" | "sport" | "dport"> {
+  const [first, src, arrow, dst] = tokens.splice(0, 4);
+  const word = first ? PROTOCOLS[first.t.toLowerCase()] : undefined;
+  if (!word) bad(`a packet starts with tcp, udp, icmp or icmpv6`, text, first?.at ?? 0);
+  if (!src || !arrow || arrow.t !== "->" || !dst) bad('expected "SOURCE -> DESTINATION"', text, (arrow ?? src ?? first)!.at);
+  const ported = word === "tcp" || word === "udp";
+  const s = endpoint(src, text, ported, false);
+  const d = endpoint(dst, text, ported, ported);
+  const family = s.address.family;
+  if (family !== d.address.family) bad("source and destination must be of one address family", text, dst.at);
+  // `ping` is ICMP of the addresses' family; icmp and icmpv6 say which they are.
+  if ((word === "icmp" && family === 6) || (word === "icmpv6" && family === 4)) {
+    bad(`${first!.t} is ICMP for IPv${word === "icmp" ? 4 : 6}; between IPv${family} addresses write ${family === 4 ? "icmp" : "icmpv6"}`, text, first!.at);
+  }
+  const protocol: SimProtocol = word === "ping" ? (family === 4 ? "icmp" : "icmpv6") : word;
+  return { family, saddr: s.address, daddr: d.address, protocol, ...(ported && { sport: s.port ?? 40000, dport: d.port! }) };
+}
+
+/** The words after the addresses, each at most once. */
+interface Words { in?: Token; out?: Token; state?: Token; flags?: Token; uid?: Token; type?: Token }
+
+function readWords(tokens: Token[], text: string, packet: Packet): Words {
+  const words: Words = {};
+  const ported = packet.protocol === "tcp" || packet.protocol === "udp";
+  const once = (key: keyof Words, tok: Token, value: Token) => {
+    if (words[key]) bad(`"${displayValue(tok.t)}" given twice (first at column ${words[key]!.at + 1})`, text, tok.at);
+    words[key] = value;
+  };
+  for (let tok = tokens.shift(); tok; tok = tokens.shift()) {
+    const w = tok.t.toLowerCase();
+    const value = () => tokens.shift() ?? bad(`"${displayValue(tok!.t)}" needs a value`, text, tok!.at + tok!.t.length);
+    if (w === "in" || w === "out") once(w, tok, value());
+    else if (STATES.includes(w as CtState)) once("state", tok, tok);
+    else if (w === "flags") {
+      if (packet.protocol !== "tcp") bad(`flags are TCP flags; a ${packet.protocol} packet has none`, text, tok.at);
+      once("flags", tok, value());
+    } else if (w === "uid") once("uid", tok, value());
+    else if (!ported && (w === "type" || icmpTypeByName(packet.family, w) !== undefined)) once("type", tok, w === "type" ? value() : tok);
+    else bad(`unknown word "${displayValue(tok.t)}" (expected in IF, out IF, a state, flags F,F, uid N${ported ? "" : ", an ICMP type"})`, text, tok.at);
+  }
+  return words;
+}
+
+export interface SpecOverrides { state?: string; flags?: string; uid?: number | string }
+
+function interfaceOf(tok: Token | undefined, text: string): string | undefined {
+  if (tok && !/^[A-Za-z0-9_.@+-]{1,15}$/.test(tok.t)) bad(`"${displayValue(tok.t)}" is not an interface name`, text, tok.at);
+  return tok?.t;
+}
+
+function stateOf(value: string, fail: (m: string) => never): CtState {
+  if (!STATES.includes(value.toLowerCase() as CtState)) fail(`unknown state "${displayValue(value)}" (${STATES.join(", ")})`);
+  return value.toLowerCase() as CtState;
+}
+
+function flagsOf(value: string, fail: (m: string) => never): TcpFlag[] {
+  const list = value.toLowerCase().split(/[,|]/).filter(Boolean);
+  const unknown = list.find((f) => !FLAGS.includes(f as TcpFlag));
+  if (unknown !== undefined || list.length === 0) fail(`unknown TCP flag "${displayValue(unknown ?? value)}" (${FLAGS.join(", ")})`);
+  return list as TcpFlag[];
+}
+
+function uidOf(value: string, fail: (m: string) => never): number {
+  if (!/^\d{1,10}$/.test(value) || Number(value) > UID_MAX) fail(`uid is a whole number from 0 to ${UID_MAX}, not "${displayValue(value)}"`);
+  return Number(value);
+}
+
+/**
+ * A value from the packet or from its option (--state, --flags, --uid), never
+ * both: a second value would silently override the first.
+ */
+function pick<T>(name: string, word: Token | undefined, option: string | undefined, text: string, read: (v: string, fail: (m: string) => never) => T): T | undefined {
+  if (word && option !== undefined) bad(`${name} given twice: in the packet and as --${name}`, text, word.at);
+  if (word) return read(word.t, (m) => bad(m, text, word.at));
+  return option === undefined ? undefined : read(option, (m) => badOption(`--${name}: ${m}`));
+}
 
 export function parsePacket(text: string, overrides: SpecOverrides = {}): Packet {
-  const tokens: { t: string; at: number }[] = [];
-  for (const m of text.matchAll(/\S+/g)) tokens.push({ t: m[0], at: m.index! });
-  const take = () => tokens.shift();
-  const first = take();
-  const protoWord = first?.t.toLowerCase();
-  const protocols: Record<string, SimProtocol> = { tcp: "tcp", udp: "udp", icmp: "icmp", icmpv6: "icmpv6", "ipv6-icmp": "icmpv6", ping: "icmp" };
-  let protocol = protoWord ? protocols[protoWord] : undefined;
-  if (!protocol) bad(`a packet starts with tcp, udp, icmp or icmpv6`, text, first?.at ?? 0);
-  const src = take();
-  const arrow = take();
-  const dst = take();
-  if (!src || !arrow || arrow.t !== "->" || !dst) bad('expected "SOURCE -> DESTINATION"', text, (arrow ?? src ?? first)!.at);
-  const ported = protocol === "tcp" || protocol === "udp";
-  const s = endpoint(src.t, text, src.at, false);
-  const d = endpoint(dst.t, text, dst.at, ported);
-  if (s.address.family !== d.address.family) bad("source and destination must be of one address family", text, dst.at);
-  if (protocol === "icmp" && d.address.family === 6) protocol = "icmpv6";
-  const packet: Packet = { family: s.address.family, saddr: s.address, daddr: d.address, protocol, state: "new" };
-  if (ported) { packet.sport = s.port ?? 40000; packet.dport = d.port!; }
-  let flags: string | undefined = overrides.flags;
-  let state: string | undefined = overrides.state;
-  let uid = overrides.uid;
-  for (let tok = take(); tok; tok = take()) {
-    const w = tok.t.toLowerCase();
-    const value = () => take() ?? bad(`"${tok!.t}" needs a value`, text, tok!.at + tok!.t.length);
-    if (w === "in" || w === "out") {
-      const iface = value();
-      if (!/^[A-Za-z0-9_.@+-]{1,15}$/.test(iface.t)) bad(`"${iface.t}" is not an interface name`, text, iface.at);
-      if (w === "in") packet.iif = iface.t; else packet.oif = iface.t;
-    } else if (STATES.includes(w as CtState)) state = w;
-    else if (w === "flags") flags = value().t;
-    else if (w === "uid") uid = Number(value().t);
-    else if (w === "type" && !ported) packet.icmpType = icmpTypeByName(packet.family, value().t) ?? bad(`unknown ICMP type`, text, tok.at);
-    else if (!ported && icmpTypeByName(packet.family, w) !== undefined) packet.icmpType = icmpTypeByName(packet.family, w);
-    else bad(`unknown word "${tok.t}" (expected in IF, out IF, a state, flags F,F, uid N${ported ? "" : ", an ICMP type"})`, text, tok.at);
+  const tokens: Token[] = [...text.matchAll(/\S+/g)].map((m) => ({ t: m[0], at: m.index! }));
+  const packet: Packet = { ...head(tokens, text), state: "new" };
+  const words = readWords(tokens, text, packet);
+  const iif = interfaceOf(words.in, text);
+  const oif = interfaceOf(words.out, text);
+  if (iif === undefined && oif === undefined) bad("say where the packet is: in IF (arriving), out IF (sent by this machine), or both (forwarded)", text, text.length);
+  if (iif !== undefined) packet.iif = iif;
+  if (oif !== undefined) packet.oif = oif;
+  if (packet.protocol === "icmp" || packet.protocol === "icmpv6") {
+    const t = words.type;
+    packet.icmpType = t ? icmpTypeByName(packet.family, t.t.toLowerCase()) ?? bad(`unknown ICMP type "${displayValue(t.t)}"`, text, t.at) : packet.family === 4 ? 8 : 128;
   }
-  if (packet.iif === undefined && packet.oif === undefined) bad("say where the packet is: in IF (arriving), out IF (sent by this machine), or both (forwarded)", text, text.length);
-  if (!ported && packet.icmpType === undefined) packet.icmpType = packet.family === 4 ? 8 : 128;
-  if (state !== undefined) {
-    if (!STATES.includes(state as CtState)) bad(`unknown state "${state}" (${STATES.join(", ")})`, text, 0);
-    packet.state = state as CtState;
-  }
-  if (flags !== undefined) {
-    const list = flags.toLowerCase().split(/[,|]/).filter(Boolean);
-    const unknown = list.find((f) => !FLAGS.includes(f as TcpFlag));
-    if (unknown) bad(`unknown TCP flag "${unknown}" (${FLAGS.join(", ")})`, text, 0);
-    packet.flags = list as TcpFlag[];
-  }
-  if (uid !== undefined) {
-    if (!Number.isInteger(uid) || uid < 0) bad("uid is a whole number", text, 0);
-    packet.uid = uid;
-  }
+  const state = pick("state", words.state, overrides.state, text, stateOf);
+  if (state) packet.state = state;
+  if (overrides.flags !== undefined && packet.protocol !== "tcp") badOption(`--flags: TCP flags, but this is a ${packet.protocol} packet`);
+  const flags = pick("flags", words.flags, overrides.flags, text, flagsOf);
+  if (flags) packet.flags = flags;
+  const uid = pick("uid", words.uid, overrides.uid === undefined ? undefined : String(overrides.uid), text, uidOf);
+  if (uid !== undefined) packet.uid = uid;
   return packet;
 }
 
