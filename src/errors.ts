@@ -104,13 +104,46 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${place}error[${d.code}]: ${d.message}`;
 }
 
-/** The diagnostic plus the offending source line with a caret under the column. */
+/**
+ * The diagnostic plus the offending source line with a caret under the column.
+ * The line comes from the user's file, so it is escaped like any user value (an
+ * ANSI sequence in a policy must not repaint the terminal) and a long line is
+ * cut to a window around the column.
+ */
 export function formatDiagnosticWithSource(d: Diagnostic): string {
-  const head = formatDiagnostic(d);
+  const head = formatDiagnostic(d.file === undefined ? d : { ...d, file: displayValue(d.file, Infinity) });
   if (d.sourceLine === undefined || d.line === undefined) return head;
+  const WIDTH = 100;
+  const line = d.sourceLine.replace(/\r$/, "");
+  // Columns count UTF-16 units (what the YAML positions use). Only a stretch
+  // around the column is looked at: a minified 1 MiB one-line file stays cheap.
+  const at = Math.min(Math.max(0, (d.column ?? 1) - 1), line.length);
+  const from = Math.max(0, at - WIDTH);
+  const to = Math.min(line.length, at + 2 * WIDTH);
+  // One cell per code point, as shown; a tab shows as one space so the caret stays aligned.
+  const cells: string[] = [];
+  let caretCell = -1;
+  let unit = from;
+  for (const ch of line.slice(from, to)) {
+    if (caretCell < 0 && unit >= at) caretCell = cells.length;
+    cells.push(ch === "\t" ? " " : displayValue(ch));
+    unit += ch.length;
+  }
+  if (caretCell < 0) caretCell = cells.length;
+  const width = (a: number, b: number) => cells.slice(a, b).join("").length;
+  let first = 0;
+  let last = cells.length; // exclusive
+  if (from > 0 || to < line.length || width(0, cells.length) > WIDTH) {
+    first = caretCell;
+    while (first > 0 && width(first - 1, caretCell) <= WIDTH / 3) first--;
+    last = first;
+    while (last < cells.length && width(first, last + 1) <= WIDTH) last++;
+  }
+  const before = first > 0 || from > 0 ? "…" : "";
+  const after = last < cells.length || to < line.length ? "…" : "";
+  const caret = " ".repeat(before.length + width(first, caretCell)) + "^";
   const gutter = String(d.line);
-  const caret = " ".repeat(Math.max(0, (d.column ?? 1) - 1)) + "^";
-  return `${head}\n ${gutter} | ${d.sourceLine}\n ${" ".repeat(gutter.length)} | ${caret}`;
+  return `${head}\n ${gutter} | ${before}${cells.slice(first, last).join("")}${after}\n ${" ".repeat(gutter.length)} | ${caret}`;
 }
 
 /**

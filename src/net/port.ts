@@ -1,4 +1,5 @@
 // Transport ports and inclusive port ranges.
+import { displayValue } from "../errors.js";
 
 export interface PortRange {
   readonly first: number;
@@ -7,23 +8,34 @@ export interface PortRange {
 
 export type PortParse = { ok: true; range: PortRange } | { ok: false; code: "POLICY_BAD_PORT" | "POLICY_BAD_RANGE"; reason: string };
 
-const PORT_TEXT = /^[0-9]{1,5}$/;
-
-/** Accepts 6881, "6881" or "6881-6889" (also "6881:6889", the iptables spelling). */
+/**
+ * Accepts 6881, "6881" or "6881-6889" (also "6881:6889", the iptables spelling).
+ * Written ports are decimal digits only: YAML reads 0x1A, 0o17, 1e3, +80 and
+ * 6881.0 as numbers, and tools disagree on what 080 means (octal to some), so
+ * a policy passes the text as written and anything but plain digits is refused.
+ */
 export function parsePortRange(value: unknown): PortParse {
   if (typeof value === "number") return single(value, String(value));
   if (typeof value !== "string") return { ok: false, code: "POLICY_BAD_PORT", reason: "a port is a number or a range \"A-B\"" };
-  const text = value.trim();
-  const m = /^([0-9]+)\s*[-:]\s*([0-9]+)$/.exec(text);
-  if (!m) return PORT_TEXT.test(text) ? single(Number(text), text) : bad(text);
-  const first = single(Number(m[1]), m[1]!);
+  const m = /^([0-9]+)[-:]([0-9]+)$/.exec(value);
+  if (!m) return /^[0-9]+$/.test(value) ? digits(value) : bad(value);
+  const first = digits(m[1]!);
   if (!first.ok) return first;
-  const last = single(Number(m[2]), m[2]!);
+  const last = digits(m[2]!);
   if (!last.ok) return last;
   if (first.range.first > last.range.first) {
-    return { ok: false, code: "POLICY_BAD_RANGE", reason: `port range "${text}" is reversed (did you mean ${m[2]}-${m[1]}?)` };
+    return { ok: false, code: "POLICY_BAD_RANGE", reason: `port range "${value}" is reversed (did you mean ${m[2]}-${m[1]}?)` };
   }
   return { ok: true, range: { first: first.range.first, last: last.range.first } };
+}
+
+/** A port written in decimal digits. */
+function digits(text: string): PortParse {
+  if (text.length > 1 && text.startsWith("0")) {
+    return { ok: false, code: "POLICY_BAD_PORT", reason: `port "${displayValue(text)}" has a leading zero; write it without (${Number(text)})` };
+  }
+  // More than five digits is out of range whatever they are; no need to read them.
+  return single(text.length > 5 ? Infinity : Number(text), displayValue(text));
 }
 
 function single(n: number, text: string): PortParse {
@@ -34,7 +46,10 @@ function single(n: number, text: string): PortParse {
 }
 
 function bad(text: string): PortParse {
-  return { ok: false, code: "POLICY_BAD_PORT", reason: `"${text}" is not a port or a port range "A-B"` };
+  return {
+    ok: false, code: "POLICY_BAD_PORT",
+    reason: `"${displayValue(text)}" is not a port or a port range "A-B" (a port is written in decimal digits, 1-65535)`,
+  };
 }
 
 export function rangesOverlap(a: PortRange, b: PortRange): boolean {

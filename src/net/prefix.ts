@@ -1,4 +1,5 @@
 // Address prefixes (CIDR blocks). A bare address is a prefix of full length.
+import { displayValue } from "../errors.js";
 import { ADDRESS_BITS, type Address, type Family, formatAddress, parseAddress } from "./address.js";
 
 export interface Prefix {
@@ -20,20 +21,20 @@ export function parsePrefix(text: string, hostBits: "reject" | "interface" = "re
   const slash = text.indexOf("/");
   const addrText = slash < 0 ? text : text.slice(0, slash);
   const address = parseAddress(addrText);
-  if (!address) return { ok: false, reason: `"${addrText}" is not an IPv4 or IPv6 address` };
+  if (!address) return { ok: false, reason: `"${displayValue(addrText)}" is not an IPv4 or IPv6 address` };
   const bits = ADDRESS_BITS[address.family];
   let length = bits;
   if (slash >= 0) {
     const lenText = text.slice(slash + 1);
     if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText) || Number(lenText) > bits) {
-      return { ok: false, reason: `"/${lenText}" is not a prefix length for IPv${address.family} (0-${bits})` };
+      return { ok: false, reason: `"/${displayValue(lenText)}" is not a prefix length for IPv${address.family} (0-${bits})` };
     }
     length = Number(lenText);
   }
   const network = address.value & prefixMask(address.family, length);
   if (network !== address.value && hostBits === "reject") {
     const suggestion = formatPrefix({ family: address.family, network, length });
-    return { ok: false, reason: `"${text}" has host bits set (did you mean ${suggestion}?)` };
+    return { ok: false, reason: `"${displayValue(text)}" has host bits set (did you mean ${suggestion}?)` };
   }
   return { ok: true, prefix: { family: address.family, network, length }, address };
 }

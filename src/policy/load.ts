@@ -1,9 +1,12 @@
-// Reading a policy file: size and encoding guards, YAML (or JSON) parsing with
-// positions, then the section readers and the whole-policy checks. All
-// problems come back together in one SwarmgateError.
-import { readFileSync, statSync } from "node:fs";
-import { isScalar, LineCounter, parseDocument, type Node } from "yaml";
-import { SwarmgateError, userError, type Diagnostic } from "../errors.js";
+// Reading a policy file: only a regular file, size and encoding guards, YAML
+// (or JSON) parsing with positions and bounds on nesting and aliases, then the
+// section readers and the whole-policy checks. All problems come back together
+// in one SwarmgateError.
+import { isScalar, type Node } from "yaml";
+import { displayValue, SwarmgateError, userError, type Diagnostic } from "../errors.js";
+import { resolveAliases } from "./aliases.js";
+import { MAX_YAML_DEPTH, parseYaml } from "./parse-yaml.js";
+import { MAX_POLICY_BYTES, readPolicyFile } from "./read-file.js";
 import { Reader } from "./reader.js";
 import {
   DEFAULT_LOG, readAdmin, readClients, readForward, readGateway, readHost, readIcmp, readLog, readOutbound, TOP_KEYS,
@@ -11,27 +14,10 @@ import {
 import { checkPolicy } from "./semantic.js";
 import type { Outbound, Policy } from "./types.js";
 
-export const MAX_POLICY_BYTES = 1024 * 1024;
+export { MAX_POLICY_BYTES };
 
 export function loadPolicy(file: string): Policy {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw userError("POLICY_NOT_FOUND", "no such policy file", { file });
-    throw userError("POLICY_UNREADABLE", `cannot read the policy file (${code ?? "error"})`, { file });
-  }
-  if (size > MAX_POLICY_BYTES) {
-    throw userError("POLICY_TOO_LARGE", `the policy file is ${size} bytes; the limit is ${MAX_POLICY_BYTES} (1 MiB)`, { file });
-  }
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw userError("POLICY_UNREADABLE", `cannot read the policy file (${(e as NodeJS.ErrnoException).code ?? "error"})`, { file });
-  }
-  return parsePolicy(decode(bytes, file), file);
+  return parsePolicy(decode(readPolicyFile(file), file), file);
 }
 
 /** UTF-8 text or an error: a NUL byte or invalid UTF-8 means this is not a policy. */
@@ -49,23 +35,37 @@ export function parsePolicy(text: string, file = "<policy>"): Policy {
   if (Buffer.byteLength(text) > MAX_POLICY_BYTES) {
     throw userError("POLICY_TOO_LARGE", `the policy is larger than ${MAX_POLICY_BYTES} bytes (1 MiB)`, { file });
   }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
-  const r = new Reader(file, text, lineCounter, doc);
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const code = e.code === "DUPLICATE_KEY" ? "POLICY_DUPLICATE_KEY" : "POLICY_SYNTAX";
-      r.error(code, `${code === "POLICY_SYNTAX" ? "not valid YAML: " : ""}${firstLine(e.message)}`, r.positionOf(e.pos[0]));
-    }
-    throw new SwarmgateError(r.diagnostics);
-  }
-  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+  const r = readSyntax(text, file);
+  const root = r.doc.contents;
+  if (root === null || (isScalar(root) && root.value === null)) {
     throw userError("POLICY_EMPTY", "the policy file is empty; start from examples/standalone.yaml", { file });
   }
-  const draft = readTop(r, doc.contents as Node);
-  if (draft) checkPolicy(r, draft);
-  if (r.diagnostics.length > 0 || !draft) throw new SwarmgateError(sortByPosition(r.diagnostics));
-  return { ...draft, source: { file, text, positions: r.positions } };
+  const draft = readTop(r.reader, root as Node);
+  if (draft) checkPolicy(r.reader, draft);
+  if (r.reader.diagnostics.length > 0 || !draft) throw new SwarmgateError(sortByPosition(r.reader.diagnostics));
+  return { ...draft, source: { file, text, positions: r.reader.positions } };
+}
+
+/** The document and a Reader over it, or every syntax-level problem thrown at once. */
+function readSyntax(text: string, file: string) {
+  const parsed = parseYaml(text);
+  const aliases = parsed.doc ? resolveAliases(parsed.doc) : { targets: new Map(), problems: [] };
+  const reader = new Reader(file, text, parsed.lineCounter, aliases.targets);
+  const doc = parsed.doc;
+  if (doc === undefined) {
+    reader.error("POLICY_TOO_COMPLEX", `the policy nests deeper than ${MAX_YAML_DEPTH} levels; no policy needs that many`, reader.positionOf(parsed.tooDeepAt ?? 0));
+    throw new SwarmgateError(reader.diagnostics);
+  }
+  for (const e of doc.errors) {
+    const code = e.code === "DUPLICATE_KEY" ? "POLICY_DUPLICATE_KEY" : "POLICY_SYNTAX";
+    reader.error(code, `${code === "POLICY_SYNTAX" ? "not valid YAML: " : ""}${displayValue(firstLine(e.message), 200)}`, reader.positionOf(e.pos[0]));
+  }
+  if (parsed.secondDocAt !== undefined) {
+    reader.error("POLICY_SYNTAX", 'the file holds more than one YAML document ("---"); a policy is one', reader.positionOf(parsed.secondDocAt));
+  }
+  for (const p of aliases.problems) reader.error(p.code, p.message, p.node);
+  if (reader.diagnostics.length > 0) throw new SwarmgateError(sortByPosition(reader.diagnostics));
+  return { doc, reader };
 }
 
 function readTop(r: Reader, root: Node): Omit<Policy, "source"> | undefined {
@@ -74,8 +74,9 @@ function readTop(r: Reader, root: Node): Omit<Policy, "source"> | undefined {
   const entry = (k: string) => m.get(k);
   const version = entry("version");
   if (version) {
-    const v = r.scalar(version.node, "version", "the number 1", version.keyNode);
-    if (v !== undefined && v !== 1) r.error("POLICY_BAD_VERSION", `policy version ${JSON.stringify(v)} is not supported; this swarmgate reads version 1`, version.node);
+    // As written: YAML also reads 1.0, 0x1 and +1 as the number 1.
+    const v = r.text(version.node, "version", "the number 1", version.keyNode);
+    if (v !== undefined && v !== "1") r.error("POLICY_BAD_VERSION", `policy version ${displayValue(v, 20)} is not supported; this swarmgate reads version 1`, version.node);
   }
   const hostE = entry("host");
   const gwE = entry("gateway");

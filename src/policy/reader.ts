@@ -1,8 +1,8 @@
 // Walks the YAML syntax tree with typed accessors. Every accessor records the
 // node's position under its policy path and reports problems as diagnostics
 // (collected, never thrown), so one run shows the user every mistake.
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from "yaml";
-import type { Diagnostic, ErrorCode } from "../errors.js";
+import { isAlias, isMap, isScalar, isSeq, type Alias, type LineCounter, type Node, type Pair } from "yaml";
+import { displayValue, type Diagnostic, type ErrorCode } from "../errors.js";
 import { closest } from "./suggest.js";
 import type { Position } from "./types.js";
 
@@ -24,7 +24,8 @@ export class Reader {
     readonly file: string,
     text: string,
     private readonly lineCounter: LineCounter,
-    private readonly doc: Document,
+    /** Every alias's target, resolved once by aliases.ts. */
+    private readonly aliasTargets: ReadonlyMap<Alias, Node>,
   ) {
     this.lines = text.split(/\r?\n/);
   }
@@ -51,7 +52,7 @@ export class Reader {
   }
 
   private deref(node: YamlNode): YamlNode {
-    return isAlias(node) ? ((node.resolve(this.doc) as Node | undefined) ?? null) : node;
+    return isAlias(node) ? (this.aliasTargets.get(node) ?? null) : node;
   }
 
   /** A mapping with only known keys; reports unknown and missing ones. */
@@ -70,7 +71,7 @@ export class Reader {
       if (!keys.includes(key)) {
         const hint = closest(key, keys);
         const suffix = hint ? ` (did you mean "${hint}"?)` : ` (known keys: ${keys.join(", ")})`;
-        this.error("POLICY_UNKNOWN_KEY", `unknown key "${key}" in ${path === "" ? "the policy" : label(path)}${suffix}`, keyNode);
+        this.error("POLICY_UNKNOWN_KEY", `unknown key "${displayValue(key, 40)}" in ${path === "" ? "the policy" : label(path)}${suffix}`, keyNode);
         continue;
       }
       const value = this.deref(pair.value);
@@ -112,6 +113,16 @@ export class Reader {
     return undefined;
   }
 
+  /**
+   * A scalar as written (see written()): a string's text, or the spelling of a
+   * number or boolean, for values that are text even when YAML reads a number.
+   */
+  text(raw: YamlNode, path: string, expected: string, where?: Node): string | undefined {
+    const v = this.scalar(raw, path, expected, where);
+    if (v === undefined) return undefined;
+    return typeof v === "string" ? v : written(this.deref(raw) as Node);
+  }
+
   string(raw: YamlNode, path: string, expected = "a string", where?: Node): string | undefined {
     const v = this.scalar(raw, path, expected, where);
     if (v === undefined) return undefined;
@@ -144,9 +155,19 @@ export function describe(node: YamlNode): string {
   if (isScalar(node)) {
     const v = node.value;
     if (v === null) return "nothing";
-    if (typeof v === "string") return `the text "${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
-    if (typeof v === "number") return `the number ${v}`;
+    if (typeof v === "string") return `the text "${displayValue(v, 40)}"`;
+    if (typeof v === "number") return `the number ${displayValue(written(node), 40)}`;
     if (typeof v === "boolean") return `${v}`;
   }
   return "an unsupported value";
+}
+
+/**
+ * A scalar as the user wrote it: "0x1A" rather than 26, "6881.0" rather than
+ * 6881. YAML turns many spellings into the same number; values whose spelling
+ * matters (ports, names, the version) are judged on the text.
+ */
+export function written(node: Node): string {
+  if (!isScalar(node)) return "";
+  return typeof node.source === "string" ? node.source : String(node.value);
 }

@@ -1,13 +1,14 @@
 // One reader per section of the policy file. Each returns what it could read
 // and leaves its complaints in the Reader.
 import type { Node } from "yaml";
+import { displayValue } from "../errors.js";
 import type { Address } from "../net/address.js";
 import type { Reader, YamlNode, Entry } from "./reader.js";
 import type {
   AdminService, Client, Forward, GatewaySection, HostSection, LogSettings, Outbound, Tracker,
 } from "./types.js";
 import {
-  readAddress, readInterface, readInterfaceAddress, readName, readPortList, readPorts, readPrefix,
+  readAddress, readInterface, readInterfaceAddress, readLogPrefix, readName, readPortList, readPorts, readPrefix,
   readPrefixList, readProtocols, readRate,
 } from "./values.js";
 
@@ -130,26 +131,17 @@ function readTrackers(r: Reader, node: YamlNode, where: Node): Tracker[] {
 export function readIcmp(r: Reader, node: YamlNode, where: Node): "allow" | "deny" {
   const v = r.string(node, "icmp", '"allow" or "deny"', where);
   if (v === "allow" || v === "deny") return v;
-  if (v !== undefined) r.error("POLICY_BAD_VALUE", `icmp must be "allow" or "deny", not "${v}"`, node);
+  if (v !== undefined) r.error("POLICY_BAD_VALUE", `icmp must be "allow" or "deny", not "${displayValue(v)}"`, node);
   return "allow";
 }
 
 export const DEFAULT_LOG: LogSettings = { prefix: "swarmgate: ", rate: { count: 10, unit: "minute" } };
 
-// The kernel's LOG target takes at most 29 characters of prefix.
-const LOG_PREFIX = /^[\x20-\x7e]{1,29}$/;
-
 export function readLog(r: Reader, node: YamlNode, where: Node): LogSettings | null {
   if (node !== null && "value" in node && node.value === false) { r.record("log", node); return null; }
   const m = r.map(node, "log", ["prefix", "rate"], [], where);
   if (!m) return DEFAULT_LOG;
-  let prefix = DEFAULT_LOG.prefix;
-  if (m.has("prefix")) {
-    const p = r.string(val(m, "prefix")!, "log.prefix", "a text", keyOf(m, "prefix"));
-    if (p !== undefined && (!LOG_PREFIX.test(p) || /["\\]/.test(p))) {
-      r.error("POLICY_BAD_VALUE", `log prefix must be 1-29 printable characters without quotes or backslashes`, val(m, "prefix"));
-    } else if (p !== undefined) prefix = p;
-  }
+  const prefix = m.has("prefix") ? readLogPrefix(r, val(m, "prefix")!, keyOf(m, "prefix")) ?? DEFAULT_LOG.prefix : DEFAULT_LOG.prefix;
   const rate = m.has("rate") ? readRate(r, val(m, "rate")!, "log.rate") ?? DEFAULT_LOG.rate : DEFAULT_LOG.rate;
   return { prefix, rate };
 }

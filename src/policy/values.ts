@@ -1,12 +1,19 @@
 // Readers for the policy's value types: ports, protocols, addresses, names.
-import type { Address, Family } from "../net/address.js";
+// Every value that reaches a generated ruleset is checked against what every
+// backend accepts, so that `check` refuses what no backend could load; every
+// value echoed in a message goes through displayValue.
+import { displayValue } from "../errors.js";
+import { embeddedIpv4, formatAddress, type Address, type Family } from "../net/address.js";
 import { parsePortRange, type PortRange } from "../net/port.js";
-import { parsePrefix, type Prefix } from "../net/prefix.js";
-import { describe, label, type Reader, type YamlNode } from "./reader.js";
-import type { InterfaceAddress, Protocol, Rate, RateUnit } from "./types.js";
+import { parsePrefix, type Prefix, type PrefixParse } from "../net/prefix.js";
+import { label, type Reader, type YamlNode } from "./reader.js";
+import type { InterfaceAddress, Protocol } from "./types.js";
+
+export { readInterface, readLogPrefix, readName, readRate } from "./text-values.js";
 
 export function readPorts(r: Reader, node: YamlNode, path: string): PortRange | undefined {
-  const v = r.scalar(node, path, 'a port (1-65535) or a range "A-B"');
+  // The text as written: YAML would turn 0x1A, 1e3 or 6881.0 into a plausible port.
+  const v = r.text(node, path, 'a port (1-65535) or a range "A-B"');
   if (v === undefined) return undefined;
   const parsed = parsePortRange(v);
   if (!parsed.ok) { r.error(parsed.code, parsed.reason, node); return undefined; }
@@ -28,23 +35,40 @@ export function readProtocols(r: Reader, node: YamlNode | undefined, path: strin
     const v = r.string(item, `${path}[${i}]`, '"tcp" or "udp"');
     if (v === undefined) return;
     const p = v.toLowerCase() as Protocol;
-    if (!PROTOCOLS.includes(p)) r.error("POLICY_BAD_VALUE", `unknown protocol "${v}" (use tcp or udp)`, item);
+    if (!PROTOCOLS.includes(p)) r.error("POLICY_BAD_VALUE", `unknown protocol "${displayValue(v)}" (use tcp or udp)`, item);
     else if (!out.includes(p)) out.push(p);
   });
   if (items.length === 0) r.error("POLICY_BAD_VALUE", `${label(path)} must name at least one protocol`, node);
   return out;
 }
 
+/** A parsed address or prefix, or undefined after reporting (IPv4-mapped IPv6 included). */
+function parseChecked(r: Reader, node: YamlNode, text: string, hostBits: "reject" | "interface"): (PrefixParse & { ok: true }) | undefined {
+  const written = text.trim();
+  const parsed = parsePrefix(written, hostBits);
+  if (!parsed.ok) { r.error("POLICY_BAD_ADDRESS", parsed.reason, node); return undefined; }
+  const v4 = parsed.prefix.length >= 96 ? embeddedIpv4(parsed.address, written) : undefined;
+  if (v4 !== undefined) {
+    const slash = written.includes("/") ? `/${parsed.prefix.length - 96}` : "";
+    r.error("POLICY_BAD_ADDRESS",
+      `"${displayValue(written)}" is an IPv4 address written as IPv6, which no IPv4 packet matches; write the IPv4 address ${formatAddress(v4)}${slash} instead`,
+      node);
+    return undefined;
+  }
+  return parsed;
+}
+
 export function readAddress(r: Reader, node: YamlNode, path: string, family?: Family): Address | undefined {
   const v = r.string(node, path, "an IP address");
   if (v === undefined) return undefined;
-  const parsed = parsePrefix(v.trim());
-  if (!parsed.ok || v.includes("/")) {
-    r.error("POLICY_BAD_ADDRESS", parsed.ok ? `"${v}" is a network; ${label(path)} needs a single address` : parsed.reason, node);
+  const parsed = parseChecked(r, node, v, "reject");
+  if (!parsed) return undefined;
+  if (v.includes("/")) {
+    r.error("POLICY_BAD_ADDRESS", `"${displayValue(v)}" is a network; ${label(path)} needs a single address`, node);
     return undefined;
   }
   if (family !== undefined && parsed.address.family !== family) {
-    r.error("POLICY_FAMILY_MISMATCH", `${label(path)} must be an IPv${family} address, not "${v}"`, node);
+    r.error("POLICY_FAMILY_MISMATCH", `${label(path)} must be an IPv${family} address, not "${displayValue(v)}"`, node);
     return undefined;
   }
   return parsed.address;
@@ -53,10 +77,10 @@ export function readAddress(r: Reader, node: YamlNode, path: string, family?: Fa
 export function readPrefix(r: Reader, node: YamlNode, path: string, family?: Family): Prefix | undefined {
   const v = r.string(node, path, "an IP address or network (CIDR)");
   if (v === undefined) return undefined;
-  const parsed = parsePrefix(v.trim());
-  if (!parsed.ok) { r.error("POLICY_BAD_ADDRESS", parsed.reason, node); return undefined; }
+  const parsed = parseChecked(r, node, v, "reject");
+  if (!parsed) return undefined;
   if (family !== undefined && parsed.prefix.family !== family) {
-    r.error("POLICY_FAMILY_MISMATCH", `${label(path)} must be an IPv${family} network, not "${v}"`, node);
+    r.error("POLICY_FAMILY_MISMATCH", `${label(path)} must be an IPv${family} network, not "${displayValue(v)}"`, node);
     return undefined;
   }
   return parsed.prefix;
@@ -70,51 +94,7 @@ export function readPrefixList(r: Reader, node: YamlNode, path: string): Prefix[
 export function readInterfaceAddress(r: Reader, node: YamlNode, path: string): InterfaceAddress | undefined {
   const v = r.string(node, path, "an IP address");
   if (v === undefined) return undefined;
-  const parsed = parsePrefix(v.trim(), "interface");
-  if (!parsed.ok) { r.error("POLICY_BAD_ADDRESS", parsed.reason, node); return undefined; }
+  const parsed = parseChecked(r, node, v, "interface");
+  if (!parsed) return undefined;
   return { address: parsed.address, network: parsed.prefix };
-}
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
-
-export function readName(r: Reader, node: YamlNode, path: string): string | undefined {
-  const v = r.scalar(node, path, "a name");
-  if (v === undefined) return undefined;
-  const name = String(v);
-  if (!NAME.test(name)) {
-    r.error("POLICY_BAD_NAME", `"${name}" is not a valid name (letters, digits, "_", "." and "-", at most 32, starting with a letter or digit)`, node);
-    return undefined;
-  }
-  return name;
-}
-
-// Linux interface names: at most 15 bytes, no "/", whitespace, quotes or ":".
-const IFNAME = /^[A-Za-z0-9_.@+-]{1,15}$/;
-
-export function readInterface(r: Reader, node: YamlNode, path: string): string | undefined {
-  const v = r.string(node, path, "an interface name");
-  if (v === undefined) return undefined;
-  if (!IFNAME.test(v) || v === "." || v === "..") {
-    r.error("POLICY_BAD_NAME", `"${v}" is not a Linux interface name (at most 15 of A-Z a-z 0-9 _ . @ + -)`, node);
-    return undefined;
-  }
-  return v;
-}
-
-const UNITS: Record<string, RateUnit> = {
-  s: "second", sec: "second", second: "second",
-  m: "minute", min: "minute", minute: "minute",
-  h: "hour", hour: "hour", d: "day", day: "day",
-};
-
-export function readRate(r: Reader, node: YamlNode, path: string): Rate | undefined {
-  const v = r.scalar(node, path, 'a rate such as "10/minute"');
-  if (v === undefined) return undefined;
-  const m = /^\s*([0-9]{1,6})\s*\/\s*([a-z]+)\s*$/.exec(String(v));
-  const unit = m ? UNITS[m[2]!] : undefined;
-  if (!m || !unit || Number(m[1]) < 1) {
-    r.error("POLICY_BAD_VALUE", `${describe(node)} is not a rate; write N/second, N/minute, N/hour or N/day with N ≥ 1`, node);
-    return undefined;
-  }
-  return { count: Number(m[1]), unit };
 }
