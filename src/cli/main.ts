@@ -198,8 +198,17 @@ program.command("uninstall")
   .addHelpText("after", "\nExample:\n  sudo systemctl disable --now swarmgate && sudo swarmgate uninstall")
   .action(async (opts) => guard(opts.json, async () => (await sys()).runUninstall(opts)));
 
+/** `swarmgate --json check …`: commander reads options per command, so --json moves after the command name. */
+function jsonAfterCommand(argv: string[]): string[] {
+  const [node = "", script = "", ...rest] = argv;
+  const command = rest.findIndex((a) => !a.startsWith("-"));
+  if (command <= 0 || !rest.slice(0, command).includes("--json")) return argv;
+  const before = rest.slice(0, command).filter((a) => a !== "--json");
+  return [node, script, ...before, rest[command]!, "--json", ...rest.slice(command + 1)];
+}
+
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(jsonAfterCommand(process.argv));
 } catch (e) {
   if (e instanceof CommanderError) {
     // Help and version are successes; anything else commander rejects is a usage error.

@@ -44,12 +44,13 @@ export function outputTarget(path: string): Target {
   if (stat.isFile()) return { path, exists: true };
   if (!stat.isSymbolicLink()) throw notRegular(path, kind(stat));
   let real: string;
+  let s: Stats;
   try {
     real = realpathSync(path);
+    s = lstatSync(real);
   } catch {
-    throw notRegular(path, "a symlink that leads nowhere");
+    throw notRegular(path, "a symlink that leads nowhere"); // or to a pipe: /dev/stdout
   }
-  const s = lstatSync(real);
   if (!s.isFile()) throw notRegular(path, `a symlink to ${kind(s)}`);
   return { path: real, exists: true };
 }
