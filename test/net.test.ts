@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { formatAddress, parseAddress } from "../src/net/address.js";
+import { embeddedIpv4, formatAddress, parseAddress } from "../src/net/address.js";
 import { parsePortRange } from "../src/net/port.js";
 import { formatPrefix, parsePrefix, prefixContains, prefixesOverlap } from "../src/net/prefix.js";
 
@@ -62,5 +62,18 @@ describe("ports", () => {
   test.each([
     [0, "POLICY_BAD_PORT"], [65536, "POLICY_BAD_PORT"], ["6889-6881", "POLICY_BAD_RANGE"],
     ["0-10", "POLICY_BAD_PORT"], ["abc", "POLICY_BAD_PORT"], [1.5, "POLICY_BAD_PORT"], [-1, "POLICY_BAD_PORT"],
+    // Text is decimal digits only (YAML number spellings reach here as written).
+    ["1e3", "POLICY_BAD_PORT"], ["0x1A", "POLICY_BAD_PORT"], ["6881.0", "POLICY_BAD_PORT"], ["+80", "POLICY_BAD_PORT"],
+    ["080", "POLICY_BAD_PORT"], [" 80", "POLICY_BAD_PORT"], ["6881 - 6889", "POLICY_BAD_PORT"], ["9".repeat(400), "POLICY_BAD_PORT"],
   ])("%s is rejected with %s", (v, code) => expect(parsePortRange(v)).toMatchObject({ ok: false, code }));
+});
+
+describe("IPv4 inside IPv6", () => {
+  test.each([
+    ["::ffff:192.0.2.1", "192.0.2.1"], ["::ffff:c000:201", "192.0.2.1"], ["::192.0.2.1", "192.0.2.1"],
+    ["::1", undefined], ["::", undefined], ["::c000:201", undefined], ["64:ff9b::192.0.2.1", undefined], ["192.0.2.1", undefined],
+  ])("%s holds %s", (text, v4) => {
+    const found = embeddedIpv4(parseAddress(text)!, text);
+    expect(found && formatAddress(found)).toBe(v4);
+  });
 });
