@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what swarmgate needs on a Debian machine, idempotently, then builds it.
-# System tools: nftables, iptables, iproute2, iputils-ping, systemd (for systemd-analyze),
+# System tools: nftables, iptables, iproute2, iputils-ping, systemd (for systemd-analyze), procps (sysctl),
 # and Node.js 20+ with npm when missing.
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ command -v iptables-restore >/dev/null 2>&1 || need="$need iptables"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
+command -v sysctl >/dev/null 2>&1 || need="$need procps"
 command -v node >/dev/null 2>&1 || need="$need nodejs"
 command -v npm >/dev/null 2>&1 || need="$need npm"
 if [ -n "$need" ]; then

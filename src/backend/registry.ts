@@ -1,7 +1,9 @@
-// Backends by name. Adding one is a file in this folder and a line here.
+// Backends by name. Adding one is a file in this folder (its printer, and for
+// a backend swarmgate can load into the kernel, its kernel side) and a line here.
 import { userError } from "../errors.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { iptablesBackend } from "./iptables.js";
+import type { KernelBackend } from "./kernel-types.js";
 import { nftBackend } from "./nft.js";
 import { scriptBackend } from "./script.js";
 import type { Artifact, Backend, EmitOptions } from "./types.js";
@@ -15,10 +17,27 @@ export const BACKENDS = {
 export type BackendName = keyof typeof BACKENDS;
 export const BACKEND_NAMES = Object.keys(BACKENDS) as BackendName[];
 
+/** The backends apply, stop, rollback, status and rehearse load into the kernel, loaded on demand. */
+export const KERNEL_BACKENDS = {
+  nft: async () => (await import("./nft-kernel.js")).nftKernel,
+  iptables: async () => (await import("./iptables-kernel.js")).iptablesKernel,
+} as const satisfies Record<string, () => Promise<KernelBackend>>;
+
+export type KernelBackendName = keyof typeof KERNEL_BACKENDS;
+export const KERNEL_BACKEND_NAMES = Object.keys(KERNEL_BACKENDS) as KernelBackendName[];
+
+export function isKernelBackend(name: string): name is KernelBackendName {
+  return Object.hasOwn(KERNEL_BACKENDS, name);
+}
+
+export async function kernelBackend(name: string): Promise<KernelBackend> {
+  if (!isKernelBackend(name)) throw userError("BACKEND_UNKNOWN", `unknown backend "${name}" for the kernel (choose ${KERNEL_BACKEND_NAMES.join(", ")})`);
+  return KERNEL_BACKENDS[name]();
+}
+
 export function backendByName(name: string): Backend {
-  const backend = (BACKENDS as Record<string, Backend>)[name];
-  if (!backend) throw userError("BACKEND_UNKNOWN", `unknown backend "${name}" (choose ${BACKEND_NAMES.join(", ")})`);
-  return backend;
+  if (!Object.hasOwn(BACKENDS, name)) throw userError("BACKEND_UNKNOWN", `unknown backend "${name}" (choose ${BACKEND_NAMES.join(", ")})`);
+  return BACKENDS[name as BackendName];
 }
 
 export function emit(ruleset: Ruleset, backend: BackendName | string, options?: EmitOptions): Artifact[] {

@@ -2,13 +2,13 @@
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import { rehearse, type FlowResult } from "../lab/rehearse.js";
-import type { LoadBackend } from "../system/load.js";
+import type { KernelBackendName } from "../backend/registry.js";
 import { loadPolicy } from "../policy/load.js";
 import { DEFAULT_POLICY_PATHS, resolvePolicyPath } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 export interface RehearseCliOptions extends CommonOptions {
-  backend: LoadBackend;
+  backend: KernelBackendName;
 }
 
 /** With no policy anywhere, rehearse the bundled standalone example: the main job works out of the box. */

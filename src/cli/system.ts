@@ -3,8 +3,8 @@
 // loading status, install or the confirm machinery.
 import { compile } from "../compile/index.js";
 import { loadPolicy } from "../policy/load.js";
-import type { Backend } from "../system/kernel.js";
-import { DEFAULT_STATE_DIR, StateDir, type Applied } from "../system/state.js";
+import type { KernelBackendName } from "../backend/registry.js";
+import { DEFAULT_STATE_DIR, StateDir, type Pending } from "../system/state.js";
 import { resolvePolicyPath } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
@@ -12,50 +12,53 @@ const system = {
   apply: () => import("../system/apply.js"),
   confirm: () => import("../system/confirm.js"),
   install: () => import("../system/install.js"),
-  kernel: () => import("../system/kernel.js"),
+  kernel: () => import("../system/kernel-state.js"),
+  registry: () => import("../backend/registry.js"),
   status: () => import("../system/status.js"),
 };
 
-export interface SystemOptions extends CommonOptions { stateDir?: string; wait?: string }
+export interface SystemOptions extends CommonOptions { stateDir?: string; wait?: number | string }
 
 const stateDirOf = (o: SystemOptions) => o.stateDir ?? process.env.SWARMGATE_STATE_DIR ?? DEFAULT_STATE_DIR;
 const waitMs = (o: SystemOptions) => (o.wait !== undefined ? Number(o.wait) * 1000 : 60_000);
 const say = (line: string) => process.stderr.write(`swarmgate: ${line}\n`);
+const EXIT = { confirmed: 0, "rolled back": 3, cancelled: 3, "rollback failed": 4 } as const;
 
-export async function runApply(file: string | undefined, o: SystemOptions & { backend?: Backend; dryRun?: boolean; force?: boolean; confirm?: string }): Promise<number> {
+export async function runApply(file: string | undefined, o: SystemOptions & { backend?: KernelBackendName; dryRun?: boolean; force?: boolean; confirm?: number | string }): Promise<number> {
   const path = resolvePolicyPath(file);
   const policy = loadPolicy(path);
   const ruleset = compile(policy);
   const { applyPolicy, requireRoot } = await system.apply();
   if (o.dryRun) {
-    requireRoot("apply --dry-run");
-    const backend = o.backend ?? await (await system.kernel()).detectBackend();
-    const changes = await (await system.status()).planChanges(ruleset, backend);
-    if (o.json) printJson({ ok: true, dryRun: true, backend, changes });
+    requireRoot("apply --dry-run", "reads the firewall");
+    const name = o.backend ?? await (await system.kernel()).detectBackend();
+    const changes = await (await system.status()).planChanges(ruleset, await (await system.registry()).kernelBackend(name));
+    if (o.json) printJson({ ok: true, dryRun: true, backend: name, changes });
     else process.stdout.write(changes.length ? formatChanges(changes) : "no changes\n");
     return 0;
   }
-  const result = await applyPolicy(policy, { ...(o.backend && { backend: o.backend }), stateDir: stateDirOf(o), force: !!o.force, waitMs: waitMs(o), log: say });
+  const seconds = o.confirm === undefined ? undefined : Number(o.confirm);
+  const result = await applyPolicy(policy, { ...(o.backend && { backend: o.backend }), stateDir: stateDirOf(o), force: !!o.force, waitMs: waitMs(o), log: say, ...(seconds !== undefined && { confirmSeconds: seconds }) });
   const settings = Object.entries(result.changedSysctls).map(([k, v]) => `${k}=${v}`).join(", ");
-  if (!o.confirm) {
-    if (o.json) printJson({ ok: true, applied: path, ...result });
-    else process.stdout.write(`applied ${path} with ${result.backend} (previous ruleset saved as ${result.backup})${settings ? `; set ${settings}` : ""}\n`);
+  const { pending, ...applied } = result;
+  if (!pending) {
+    if (o.json) printJson({ ok: true, applied: path, ...applied });
+    else process.stdout.write(`applied ${path} with ${result.backend} (the state before is backup ${result.backup})${settings ? `; set ${settings}` : ""}\n`);
     return 0;
   }
-  const seconds = Number(o.confirm);
-  const state = new StateDir(stateDirOf(o));
-  const { startConfirmation, awaitOutcome } = await system.confirm();
-  const pending = startConfirmation(state, result.backup, seconds);
   say(`applied ${path} with ${result.backend}; run "swarmgate confirm" within ${seconds} s to keep it, or the previous ruleset comes back`);
-  const outcome = await awaitOutcome(state, pending);
-  if (o.json) printJson({ ok: outcome === "confirmed", applied: path, outcome, ...result });
-  else process.stdout.write(outcome === "confirmed" ? `confirmed: ${path} stays applied\n` : `not confirmed in time: the previous ruleset (${result.backup}) is back\n`);
-  return outcome === "confirmed" ? 0 : 3;
+  const { awaitOutcome, describeResult } = await system.confirm();
+  const outcome = await awaitOutcome(new StateDir(stateDirOf(o)), pending);
+  if (o.json) printJson({ ok: outcome.outcome === "confirmed", applied: path, outcome: outcome.outcome, ...(outcome.message && { message: outcome.message }), ...applied });
+  else if (outcome.outcome === "confirmed") process.stdout.write(`confirmed: ${path} stays applied\n`);
+  else (outcome.outcome === "rollback failed" ? process.stderr : process.stdout).write(`not kept: ${describeResult(outcome)}\n`);
+  return EXIT[outcome.outcome];
 }
 
 export async function runConfirm(o: SystemOptions): Promise<number> {
-  (await system.confirm()).confirm(new StateDir(stateDirOf(o)));
-  process.stdout.write("confirmed\n");
+  const p: Pending = await (await system.confirm()).confirm(stateDirOf(o), { waitMs: waitMs(o), log: say });
+  if (o.json) printJson({ ok: true, confirmed: p.policy });
+  else process.stdout.write(`confirmed: ${p.policy} stays applied\n`);
   return 0;
 }
 
@@ -68,26 +71,32 @@ export async function runStop(o: SystemOptions): Promise<number> {
   const r = await (await system.apply()).stopFirewall({ stateDir: stateDirOf(o), waitMs: waitMs(o), log: say });
   const restored = Object.entries(r.restoredSysctls).map(([k, v]) => `${k}=${v}`).join(", ");
   if (o.json) { printJson({ ok: true, ...r }); return 0; }
+  if (r.cancelledConfirmation) say("the pending confirmation is ended: nothing comes back at its deadline");
   process.stdout.write(`${r.removed ? "removed swarmgate's rules" : "swarmgate was not loaded"}${restored ? `; restored ${restored}` : ""}\n`);
   (r.fallback.startsWith("WARNING") ? process.stderr : process.stdout).write(`${r.fallback}\n`);
   return 0;
 }
 
 export async function runStatus(file: string | undefined, o: SystemOptions): Promise<number> {
-  (await system.apply()).requireRoot("status");
-  const applied = new StateDir(stateDirOf(o)).read<Applied>("applied.json");
-  const path = file ?? applied?.policy;
-  const ruleset = path ? compile(loadPolicy(resolvePolicyPath(path))) : undefined;
-  const s = await (await system.status()).status(ruleset);
+  const { requireRoot, withState } = await system.apply();
+  requireRoot("status", "reads the firewall");
+  const { status } = await system.status();
+  const { s, path } = await withState(stateDirOf(o), { waitMs: waitMs(o), log: say }, async (state, backends) => {
+    const policyPath = file ?? state.record()?.policy;
+    const ruleset = policyPath ? compile(loadPolicy(resolvePolicyPath(policyPath))) : undefined;
+    return { s: await status(backends, ruleset, state.read<Pending>("pending.json")), path: policyPath };
+  });
   const ok = s.loaded && (s.drift?.inSync ?? true);
   if (o.json) { printJson({ ok, policy: path, ...s }); return ok ? 0 : 1; }
-  if (!s.loaded) { process.stdout.write("swarmgate is not loaded\n"); return 1; }
-  const lines = [`swarmgate is loaded (${s.backend})${s.drift ? (s.drift.inSync ? `, in sync with ${path}` : `, but it DRIFTED from what ${path} compiles to`) : ""}`];
+  const lines: string[] = [];
+  if (s.pending) lines.push(s.pending.confirmed ? `confirmed: ${s.pending.policy}` : `waiting for "swarmgate confirm" of ${s.pending.policy}: ${s.pending.secondsLeft} s left (until ${s.pending.deadline})`);
+  if (!s.loaded) { process.stdout.write([...lines, "swarmgate is not loaded"].join("\n") + "\n"); return 1; }
+  lines.push(`swarmgate is loaded (${s.backend})${s.drift ? (s.drift.inSync ? `, in sync with ${path}` : `, but it DRIFTED from what ${path} compiles to`) : ""}`);
   if (s.drift && !s.drift.inSync) {
     for (const m of s.drift.missing) lines.push(`  missing:    ${m.trim()}`);
     for (const u of s.drift.unexpected) lines.push(`  unexpected: ${u.trim()}`);
   }
-  lines.push("", "Packets per rule:");
+  lines.push(`kernel settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(", ")}`, "", "Packets per rule:");
   const count = (n: number) => n.toLocaleString("en-US");
   const width = Math.max(...s.rules.map((r) => count(r.packets).length), 1);
   const bwidth = Math.max(...s.rules.map((r) => count(r.bytes).length), 1);
@@ -96,14 +105,16 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
   return ok ? 0 : 1;
 }
 
-export async function runDiff(file: string | undefined, o: SystemOptions & { backend?: Backend }): Promise<number> {
-  (await system.apply()).requireRoot("diff");
+export async function runDiff(file: string | undefined, o: SystemOptions & { backend?: KernelBackendName }): Promise<number> {
+  (await system.apply()).requireRoot("diff", "reads the firewall");
   const path = resolvePolicyPath(file);
   const ruleset = compile(loadPolicy(path));
   const kernel = await system.kernel();
-  const backend = o.backend ?? (await kernel.loadedBackend()) ?? await kernel.detectBackend();
-  const changes = await (await system.status()).planChanges(ruleset, backend);
-  if (o.json) { printJson({ ok: true, policy: path, backend, changes }); return 0; }
+  const backends = await kernel.installedBackends();
+  const loaded = kernel.loadedIn(await kernel.readState(backends));
+  const name = o.backend ?? loaded ?? await kernel.detectBackend();
+  const changes = await (await system.status()).planChanges(ruleset, await (await system.registry()).kernelBackend(name));
+  if (o.json) { printJson({ ok: true, policy: path, backend: name, changes }); return 0; }
   if (changes.length === 0) { process.stdout.write(`no changes: what is loaded equals ${path}\n`); return 0; }
   process.stdout.write(formatChanges(changes));
   return 0;
@@ -118,17 +129,18 @@ export async function runRollback(o: SystemOptions & { to?: string; list?: boole
   const state = new StateDir(stateDirOf(o));
   if (o.list) {
     const ids = state.listBackups();
-    if (o.json) printJson({ ok: true, backups: ids });
-    else process.stdout.write(ids.length ? `${ids.join("\n")}\n` : "no backups\n");
+    const record = state.record();
+    if (o.json) printJson({ ok: true, backups: ids, current: record?.backup ?? null, origin: record?.origin ?? null });
+    else process.stdout.write(ids.length ? `${ids.map((id) => `${id}${id === record?.backup ? "  (before the policy in force: the default for rollback)" : ""}${id === record?.origin ? "  (before swarmgate's first apply)" : ""}`).join("\n")}\n` : `no backups in ${state.backups}\n`);
     return 0;
   }
   const id = await (await system.apply()).rollbackTo({ stateDir: state.dir, ...(o.to && { to: o.to }), waitMs: waitMs(o), log: say });
   if (o.json) printJson({ ok: true, restored: id });
-  else process.stdout.write(`restored backup ${id}\n`);
+  else process.stdout.write(`restored backup ${id} (read back from the kernel)\n`);
   return 0;
 }
 
-export async function runInstall(file: string | undefined, o: SystemOptions & { root?: string; backend?: Backend }): Promise<number> {
+export async function runInstall(file: string | undefined, o: SystemOptions & { root?: string; backend?: KernelBackendName }): Promise<number> {
   const { install, installPaths, UNIT_NAME } = await system.install();
   const paths = installPaths(o.root ?? "/", stateDirOf(o));
   const r = install(paths, file, o.backend);

@@ -13,7 +13,7 @@ import { compileForSim } from "../sim/compiled.js";
 import { staticEnvironment, type Environment } from "../sim/environment.js";
 import type { Packet } from "../sim/packet.js";
 import { simulate, type SimResult } from "../sim/simulate.js";
-import { loadSteps, type LoadBackend } from "../system/load.js";
+import { kernelBackend, type KernelBackendName } from "../backend/registry.js";
 import { Agent } from "./agents.js";
 import { installCapture, readCapture } from "./capture.js";
 import { Sandbox } from "./sandbox.js";
@@ -224,7 +224,7 @@ function lsdProbes(t: Topology, hostIf: string, owned: (id: string, f: Family) =
 }
 
 export interface DifferentialOptions {
-  backend: LoadBackend;
+  backend: KernelBackendName;
   count: number;
   seed: number;
   /** Simulate this ruleset instead of the loaded one: shows that a wrong simulator is caught. */
@@ -247,7 +247,9 @@ export async function differential(policy: Policy, options: DifferentialOptions)
   try {
     const fw = topology.nodes.find((n) => n.role === "firewall")!;
     fwId = fw.id;
-    for (const step of loadSteps(options.backend, ruleset)) await sandbox.ns(fw.id).execChecked(step.command, step.args, { input: step.input });
+    // The very plan apply uses, from an empty namespace.
+    const backend = await kernelBackend(options.backend);
+    for (const { step } of backend.plan(backend.ownedOf(ruleset), backend.empty())) await sandbox.ns(fw.id).execChecked(step.command, step.args, step.input === undefined ? {} : { input: step.input });
     await Promise.all(topology.nodes.map((n) => installCapture(sandbox.ns(n.id), n.role === "firewall" ? "firewall" : "far side")));
     for (const id of new Set(probes.map((x) => x.from))) agents.set(id, new Agent(sandbox.ns(id).name, id));
     await Promise.all([...agents.values()].map((a) => a.ready));

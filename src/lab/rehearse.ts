@@ -6,7 +6,7 @@ import { emitNftRule } from "../backend/nft.js";
 import { userError } from "../errors.js";
 import type { Rule, Ruleset } from "../ir/ruleset.js";
 import type { Policy } from "../policy/types.js";
-import { loadSteps, type LoadBackend } from "../system/load.js";
+import { kernelBackend, type KernelBackendName } from "../backend/registry.js";
 import { onPath } from "../system/run.js";
 import { Agent, type ProbeAnswer } from "./agents.js";
 import { onInterrupt } from "./cleanup.js";
@@ -15,7 +15,7 @@ import { Sandbox } from "./sandbox.js";
 import { planTopology, type Topology } from "./topology.js";
 
 export interface RehearseOptions {
-  backend: LoadBackend;
+  backend: KernelBackendName;
   /** Rehearse this ruleset instead of the policy's compiled one (to show that a wrong ruleset is caught). */
   ruleset?: Ruleset;
   /** How long a probe waits for an answer before calling the flow blocked. */
@@ -35,7 +35,7 @@ export interface FlowResult extends Flow {
 
 export interface Rehearsal {
   ok: boolean;
-  backend: LoadBackend;
+  backend: KernelBackendName;
   flows: FlowResult[];
   milliseconds: number;
 }
@@ -55,7 +55,9 @@ export async function rehearse(policy: Policy, options: RehearseOptions): Promis
   try {
     const firewall = topology.nodes.find((n) => n.role === "firewall")!;
     progress(`loading the ruleset into ${firewall.id} with ${options.backend}`);
-    for (const step of loadSteps(options.backend, ruleset)) {
+    // The very plan apply uses, from an empty namespace.
+    const backend = await kernelBackend(options.backend);
+    for (const { step } of backend.plan(backend.ownedOf(ruleset), backend.empty())) {
       const r = await sandbox.ns(firewall.id).exec(step.command, step.args, { input: step.input });
       if (r.code !== 0) throw userError("LAB_LOAD_FAILED", `${step.command} rejected the ruleset: ${r.stderr.trim()}`);
     }
@@ -80,7 +82,7 @@ export async function rehearse(policy: Policy, options: RehearseOptions): Promis
   }
 }
 
-function preflight(backend: LoadBackend): void {
+function preflight(backend: KernelBackendName): void {
   if (process.getuid?.() !== 0) throw userError("LAB_NEEDS_ROOT", "rehearse creates network namespaces and needs root (try: sudo swarmgate rehearse)");
   const tools = ["ip", "ping", ...(backend === "nft" ? ["nft"] : ["iptables-restore", "ip6tables-restore"])];
   const missing = tools.filter((t) => !onPath(t));

@@ -1,123 +1,172 @@
-// apply, stop and rollback: every change to the kernel is one transaction,
-// the previous ruleset is saved first, one swarmgate runs at a time, and the
-// kernel settings swarmgate changes are recorded so that stop restores them.
+// apply, stop and rollback. Each is one journaled transaction over
+// swarmgate's own objects and the kernel settings that go with them, taken
+// under the lock after finishing whatever an earlier process left half done.
+import { resolve } from "node:path";
 import { compile } from "../compile/index.js";
 import { formatAddress } from "../net/address.js";
 import { userError } from "../errors.js";
+import type { KernelBackend } from "../backend/kernel-types.js";
+import type { KernelBackendName } from "../backend/registry.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import type { Policy } from "../policy/types.js";
-import { detectBackend, load, loadedBackend, remove, restore, snapshot, type Backend } from "./kernel.js";
+import { detectBackend, installedBackends, readState, type KernelState } from "./kernel-state.js";
 import { acquireLock } from "./lock.js";
 import type { Session } from "./lockout.js";
-import { onPath, run } from "./run.js";
-import { StateDir, type Applied } from "./state.js";
-import { readSysctl, settingsFor, writeSysctl } from "./sysctl.js";
+import { StateDir, type Applied, type ConfirmResult, type Pending } from "./state.js";
+import { settingsFor } from "./sysctl.js";
+import { recover, transact, type Log } from "./transaction.js";
 
 export interface ApplyOptions {
-  backend?: Backend;
+  backend?: KernelBackendName;
   stateDir: string;
   force?: boolean;
   /** How long to wait for another swarmgate to finish. */
   waitMs?: number;
-  log?: (line: string) => void;
+  log?: Log;
   /** SSH sessions to protect; found from the environment and `ss` when absent. */
   sessions?: Session[];
+  /** Roll back unless `swarmgate confirm` comes within this many seconds. */
+  confirmSeconds?: number;
 }
 
-export interface ApplyResult { backend: Backend; backup: string; changedSysctls: Record<string, string> }
+export interface ApplyResult { backend: KernelBackendName; backup: string; changedSysctls: Record<string, string>; pending?: Pending }
 
-export function requireRoot(what: string): void {
-  if (process.getuid?.() !== 0) throw userError("NEEDS_ROOT", `${what} changes the firewall and needs root (try: sudo swarmgate ${what})`);
+export function requireRoot(what: string, why = "changes the firewall"): void {
+  if (process.getuid?.() !== 0) throw userError("NEEDS_ROOT", `${what} ${why} and needs root (try: sudo swarmgate ${what})`);
 }
 
-export async function withLock<T>(state: StateDir, options: { waitMs?: number; log?: (l: string) => void }, body: () => Promise<T>): Promise<T> {
+/** Under the lock, after recovering an interrupted transaction and settling an expired confirmation. */
+export async function withState<T>(dir: string, options: { waitMs?: number; log?: Log }, body: (state: StateDir, backends: KernelBackend[]) => Promise<T>): Promise<T> {
+  const state = new StateDir(dir);
+  state.mkdir();
+  const backends = await installedBackends();
   const release = await acquireLock(state.lockFile, options.waitMs ?? 60_000, (pid) => options.log?.(`waiting for another swarmgate (pid ${pid}) to finish`));
-  try { return await body(); } finally { release(); }
+  try {
+    const note = await recover(state, backends);
+    if (note) options.log?.(note);
+    const { settlePending } = await import("./confirm.js");
+    await settlePending(state, backends, options.log);
+    return await body(state, backends);
+  } finally {
+    release();
+  }
+}
+
+const changedSettings = (from: KernelState, to: KernelState) =>
+  Object.fromEntries(Object.entries(to.sysctl).filter(([k, v]) => from.sysctl[k] !== v));
+
+/** The settings a policy's state should have: its own, and for the rest what they were before swarmgate. */
+function settingsTarget(policy: Policy | undefined, now: Record<string, string>, origin: Record<string, string>): Record<string, string> {
+  const wanted = policy ? settingsFor(policy) : {};
+  return Object.fromEntries(Object.keys(now).map((k) => [k, wanted[k] ?? origin[k] ?? now[k]!]));
+}
+
+function originState(state: StateDir, record: Applied | null, before: KernelState, log?: Log): KernelState {
+  if (!record) return before;
+  try { return state.readBackup(record.origin).state; } catch (e) {
+    log?.(`warning: the backup from before swarmgate's first apply is unreadable (${(e as Error).message}); kernel settings swarmgate did not ask for stay as they are`);
+    return before;
+  }
 }
 
 export async function applyPolicy(policy: Policy, options: ApplyOptions, ruleset: Ruleset = compile(policy)): Promise<ApplyResult> {
   requireRoot("apply");
-  const log = options.log ?? (() => {});
-  const state = new StateDir(options.stateDir);
-  const backend = options.backend ?? await detectBackend();
+  const name = options.backend ?? await detectBackend();
   if (!options.force) {
-    // Loaded only when needed: the guard brings in the simulator.
     const { cutSessions, sshSessions } = await import("./lockout.js");
     const cut = cutSessions(policy, ruleset, options.sessions ?? await sshSessions());
     if (cut.length > 0) {
-      const who = cut.map((s) => `${formatAddress(s.client)} → port ${s.serverPort} (${s.source})`).join(", ");
+      const who = cut.map((s) => `${formatAddress(s.client)} → port ${s.serverPort}${s.iface ? ` via ${s.iface}` : ""} (${s.source})`).join(", ");
       throw userError("LOCKOUT", `the new ruleset would cut your SSH access: ${who}. Add the source to an admin service in the policy, or apply with --force`);
     }
   }
-  state.mkdir();
-  return withLock(state, options, async () => {
-    const pending = state.read<{ deadline: number; confirmed: boolean }>("pending.json");
-    if (pending && !pending.confirmed && pending.deadline > Date.now()) {
-      throw userError("CONFIRM_PENDING", "an earlier apply is waiting for swarmgate confirm; confirm it or let it roll back first");
+  return withState(options.stateDir, options, async (state, backends) => {
+    const chosen = backends.find((b) => b.name === name);
+    if (!chosen) throw userError("TOOL_MISSING", `the ${name} backend's tools are not installed (on Debian: apt-get install ${name === "nft" ? "nftables" : "iptables"})`);
+    const pending = state.read<Pending>("pending.json");
+    if (pending && !pending.confirmed) throw userError("CONFIRM_PENDING", "an earlier apply is waiting for swarmgate confirm; confirm it or let it roll back first");
+    const before = await readState(backends);
+    const record = state.record();
+    const backup = state.saveBackup(`before applying ${policy.source.file}`, before, record, name);
+    const origin = originState(state, record, before, options.log);
+    const target: KernelState = {
+      owned: Object.fromEntries(backends.map((b) => [b.name, b === chosen ? b.ownedOf(ruleset) : b.empty()])),
+      sysctl: settingsTarget(policy, before.sysctl, origin.sysctl),
+    };
+    const recordAfter: Applied = { policy: resolve(policy.source.file), backend: name, at: new Date().toISOString(), backup, origin: record?.origin ?? backup };
+    let confirmation: Pending | undefined;
+    if (options.confirmSeconds !== undefined) {
+      const { startConfirmation } = await import("./confirm.js");
+      confirmation = startConfirmation(state, backup, options.confirmSeconds, recordAfter.policy);
     }
-    const before = await snapshot(backend);
-    state.ensureWritable(before.reduce((n, p) => n + Buffer.byteLength(p.text), 4096));
-    const backup = state.saveBackup(backend, before);
-    log(`saved the current ruleset as backup ${backup}`);
-    await load(backend, ruleset); // throws LOAD_FAILED with the old ruleset in force
-    const previous = state.read<Applied>("applied.json");
-    // A switch of backend leaves no swarmgate rules of the other kind behind (removed only once the new ones are in).
-    if (previous && previous.backend !== backend) await remove(previous.backend);
-    const sysctlsBefore = { ...(previous?.sysctlsBefore ?? {}) };
-    const changed: Record<string, string> = {};
-    for (const [key, value] of Object.entries(settingsFor(policy))) {
-      const now = readSysctl(key);
-      if (now === undefined || now === value) continue;
-      if (!(key in sysctlsBefore)) sysctlsBefore[key] = now;
-      if (writeSysctl(key, value)) changed[key] = value;
-      else log(`warning: could not set ${key}=${value}`);
+    try {
+      await transact(state, backends, { op: "apply", pid: process.pid, startedAt: new Date().toISOString(), before, target, recovery: "undo", recordBefore: record, recordAfter });
+    } catch (e) {
+      if (confirmation) state.remove("pending.json"); // its timer sees that and exits
+      throw e;
     }
-    state.write("applied.json", { policy: policy.source.file, backend, at: new Date().toISOString(), backup, sysctlsBefore } satisfies Applied);
-    return { backend, backup, changedSysctls: changed };
+    state.prune([backup, recordAfter.origin]);
+    return { backend: name, backup, changedSysctls: changedSettings(before, target), ...(confirmation && { pending: confirmation }) };
   });
 }
 
-export interface StopResult { removed: boolean; restoredSysctls: Record<string, string>; fallback: string }
-
-export async function stopFirewall(options: { stateDir: string; waitMs?: number; log?: (l: string) => void }): Promise<StopResult> {
-  requireRoot("stop");
-  const state = new StateDir(options.stateDir);
-  state.mkdir();
-  return withLock(state, options, async () => {
-    const wasLoaded = (await loadedBackend()) !== undefined;
-    await remove();
-    const applied = state.read<Applied>("applied.json");
-    const restored: Record<string, string> = {};
-    for (const [key, value] of Object.entries(applied?.sysctlsBefore ?? {})) if (writeSysctl(key, value)) restored[key] = value;
-    state.remove("applied.json");
-    return { removed: wasLoaded, restoredSysctls: restored, fallback: await fallback() };
-  });
-}
-
-/** What filters the host once swarmgate is gone, in one sentence. */
-async function fallback(): Promise<string> {
-  const listing = onPath("nft") ? (await run("nft", ["list", "ruleset"])).stdout : `${(await run("iptables-save", [])).stdout}${(await run("ip6tables-save", [])).stdout}`;
-  const rules = listing.split("\n").filter((l) => /^\s*(-A |[a-z].*\b(accept|drop|reject|jump|goto)\b)/.test(l) && !/^\s*type /.test(l)).length;
-  if (/policy drop|^:[A-Z]+ DROP/m.test(listing)) return `other rules (${rules}) and a default-drop policy still filter traffic`;
-  if (rules > 0) return `${rules} rules of other tools remain, with no default drop: check them before relying on them`;
-  return "WARNING: no other firewall rules are loaded; this machine now accepts every connection";
-}
-
-export async function rollbackTo(options: { stateDir: string; to?: string; waitMs?: number; log?: (l: string) => void }): Promise<string> {
-  requireRoot("rollback");
-  const state = new StateDir(options.stateDir);
-  state.mkdir();
-  return withLock(state, options, async () => rollbackLocked(state, options.to));
-}
-
-/** The rollback itself, for callers that hold the lock (or, like the confirm timer, must not wait for it). */
-export async function rollbackLocked(state: StateDir, to?: string): Promise<string> {
-  const id = to ?? state.read<Applied>("applied.json")?.backup ?? state.listBackups().at(-1);
-  if (!id) throw userError("NO_BACKUP", `there is no backup in ${state.backups} to roll back to`);
+/** Moves to a backup's state (rollback, and the confirmation timeout); the state left is backed up first. */
+export async function restoreBackup(state: StateDir, backends: readonly KernelBackend[], id: string, op: "rollback" | "timeout"): Promise<KernelState> {
   const backup = state.readBackup(id);
-  await restore(backup.backend, backup.parts);
-  const applied = state.read<Applied>("applied.json");
-  for (const [key, value] of Object.entries(applied?.sysctlsBefore ?? {})) writeSysctl(key, value);
-  state.remove("applied.json");
-  return id;
+  const before = await readState(backends);
+  const record = state.record();
+  state.saveBackup(`before ${op === "rollback" ? "rolling back" : "the confirmation timeout restored"} ${id}`, before, record, op);
+  const target: KernelState = {
+    owned: Object.fromEntries(backends.map((b) => [b.name, backup.state.owned[b.name] ?? b.empty()])),
+    sysctl: Object.fromEntries(Object.keys(before.sysctl).map((k) => [k, backup.state.sysctl[k] ?? before.sysctl[k]!])),
+  };
+  await transact(state, backends, { op, pid: process.pid, startedAt: new Date().toISOString(), before, target, recovery: "complete", recordBefore: record, recordAfter: backup.record });
+  state.prune([id, backup.record?.backup, backup.record?.origin]);
+  return target;
+}
+
+export interface StopResult { removed: boolean; restoredSysctls: Record<string, string>; fallback: string; cancelledConfirmation: boolean }
+
+export async function stopFirewall(options: { stateDir: string; waitMs?: number; log?: Log }): Promise<StopResult> {
+  requireRoot("stop");
+  return withState(options.stateDir, options, async (state, backends) => {
+    const pending = state.read<Pending>("pending.json");
+    const before = await readState(backends);
+    const record = state.record();
+    const wasLoaded = backends.some((b) => Object.values(before.owned[b.name] ?? {}).some((t) => t.trim() !== ""));
+    if (wasLoaded || record) state.saveBackup("before stop", before, record, "stop");
+    const origin = originState(state, record, before, options.log);
+    const target: KernelState = {
+      owned: Object.fromEntries(backends.map((b) => [b.name, b.empty()])),
+      sysctl: settingsTarget(undefined, before.sysctl, origin.sysctl),
+    };
+    await transact(state, backends, { op: "stop", pid: process.pid, startedAt: new Date().toISOString(), before, target, recovery: "complete", recordBefore: record, recordAfter: null });
+    // A stop ends a pending confirmation: nothing is to come back at its deadline.
+    if (pending) cancelPending(state, pending, "swarmgate stop removed the ruleset before the deadline", options.log);
+    const { fallback } = await import("./fallback.js");
+    return { removed: wasLoaded, restoredSysctls: changedSettings(before, target), fallback: await fallback(), cancelledConfirmation: !!pending };
+  });
+}
+
+export async function rollbackTo(options: { stateDir: string; to?: string; waitMs?: number; log?: Log }): Promise<string> {
+  requireRoot("rollback");
+  return withState(options.stateDir, options, async (state, backends) => {
+    const id = options.to ?? state.record()?.backup ?? state.listBackups().at(-1);
+    if (!id) throw userError("NO_BACKUP", `there is no backup in ${state.backups} to roll back to`);
+    state.readBackup(id); // refuse before anything changes when it is missing or unreadable
+    const pending = state.read<Pending>("pending.json");
+    await restoreBackup(state, backends, id, "rollback");
+    if (pending) cancelPending(state, pending, `swarmgate rollback restored ${id} before the deadline`, options.log);
+    return id;
+  });
+}
+
+/** Ends a pending confirmation, telling the apply that waits for it why. */
+function cancelPending(state: StateDir, pending: Pending, why: string, log?: Log): void {
+  try {
+    state.write("confirm-result.json", { token: pending.token, outcome: "cancelled", message: why, at: new Date().toISOString() } satisfies ConfirmResult);
+  } catch {
+    log?.("warning: could not record the end of the pending confirmation");
+  }
+  state.remove("pending.json");
 }

@@ -8,7 +8,7 @@
 // `\` and `"` escaped; `$` doubled, since `$VAR` is substituted), and `%` is
 // doubled everywhere, per systemd.unit(5), "SPECIFIERS". A path with a control
 // character (a newline would start a new directive) is refused: INSTALL_FAILED.
-import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -78,7 +78,7 @@ WantedBy=sysinit.target
 function readPolicyBytes(from: string): Buffer {
   let fd: number;
   try {
-    fd = openSync(from, "r");
+    fd = openSync(from, constants.O_RDONLY | constants.O_NONBLOCK); // opening a FIFO must not wait for a writer
   } catch (e) {
     throw userError("INSTALL_FAILED", `cannot read ${displayValue(from, 200)} (${(e as NodeJS.ErrnoException).code ?? "error"}); nothing was written`);
   }

@@ -1,7 +1,10 @@
-// One swarmgate at a time: a lock file holding the owner's pid, created with
-// O_EXCL. A lock whose owner is gone is stale and taken over; a live one is
-// waited for, up to a limit, then reported.
-import { openSync, readFileSync, rmSync, writeSync, closeSync } from "node:fs";
+// One swarmgate at a time: a lock file holding the owner's pid. It is born
+// with its content — written to a private temporary file, then hard-linked
+// to the lock's name, which fails atomically when the lock exists — so no
+// other process ever sees an empty lock and takes it for a stale one. A lock
+// whose owner is gone is stale: it is moved aside with one rename (only one
+// waiter can win that), and only if it still names the dead owner.
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { userError } from "../errors.js";
 import { processAlive } from "./run.js";
 
@@ -9,23 +12,46 @@ function owner(file: string): number | undefined {
   try { return Number(readFileSync(file, "utf8").trim()) || undefined; } catch { return undefined; }
 }
 
+function tryCreate(file: string): boolean {
+  const temp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(temp, "w", 0o600);
+  try { writeSync(fd, `${process.pid}\n`); fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    linkSync(temp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+/** Moves a stale lock aside; puts it back if it turned out to be someone else's fresh one. */
+function breakStale(file: string, deadPid: number | undefined): void {
+  const aside = `${file}.stale.${process.pid}`;
+  try { renameSync(file, aside); } catch { return; } // another waiter won
+  const moved = owner(aside);
+  if (moved !== deadPid && moved !== undefined && processAlive(moved)) {
+    try { linkSync(aside, file); } catch { /* a third process holds it now; the moved one's owner will see its lock gone */ }
+  }
+  rmSync(aside, { force: true });
+}
+
 export async function acquireLock(file: string, waitMs: number, onWait?: (pid: number) => void): Promise<() => void> {
   const until = Date.now() + waitMs;
   let told = false;
   for (;;) {
     try {
-      const fd = openSync(file, "wx", 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => { if (owner(file) === process.pid) rmSync(file, { force: true }); };
+      if (tryCreate(file)) return () => { if (owner(file) === process.pid) rmSync(file, { force: true }); };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") throw userError("STATE_UNWRITABLE", `cannot create the lock ${file} (${code ?? "error"}); nothing was changed`);
+      throw userError("STATE_UNWRITABLE", `cannot create the lock ${file} (${code ?? "error"}); nothing was changed`);
     }
     const pid = owner(file);
-    if (pid === undefined || !processAlive(pid)) { rmSync(file, { force: true }); continue; }
+    if (pid === undefined || !processAlive(pid)) { breakStale(file, pid); continue; }
     if (Date.now() >= until) throw userError("LOCKED", `another swarmgate (pid ${pid}) is changing the firewall; try again when it has finished (lock: ${file})`);
     if (!told) { onWait?.(pid); told = true; }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -32,7 +32,7 @@ export function run(command: string, args: readonly string[], options: RunOption
     child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
     child.on("error", (e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT") reject(userError("TOOL_MISSING", `${command} is not installed (on Debian: apt-get install ${packageOf(command)})`));
-      else reject(e);
+      else reject(userError("TOOL_FAILED", `${command} could not be started (${e.code ?? e.message})`));
     });
     child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
     child.stdin.on("error", () => { /* the tool may exit before reading all input; its status tells */ });
@@ -77,4 +77,9 @@ export function onPath(command: string): boolean {
       return false;
     }
   });
+}
+
+/** Runs one planned step of a backend (its ruleset on stdin). */
+export function runStep(step: { command: string; args: readonly string[]; input?: string }): Promise<RunResult> {
+  return run(step.command, step.args, step.input === undefined ? {} : { input: step.input });
 }

@@ -1,94 +1,158 @@
-// swarmgate's state directory (default /var/lib/swarmgate): backups of the
-// rulesets it replaced, the lock, a pending confirmation, and what it applied
-// (with the kernel settings it changed and their previous values).
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeSync } from "node:fs";
+// swarmgate's state directory (default /var/lib/swarmgate): the record of what
+// is applied, the journal of a transaction under way, a pending confirmation,
+// the lock, and backups. A backup holds swarmgate's own objects and the kernel
+// settings it manages — never another tool's rules.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { userError } from "../errors.js";
+import { randomBytes } from "node:crypto";
+import { displayValue, userError } from "../errors.js";
+import type { KernelBackendName } from "../backend/registry.js";
 import { writeFilesAtomically } from "./files.js";
+import type { KernelState } from "./kernel-state.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/swarmgate";
 export const KEEP_BACKUPS = 10;
+const MAX_STATE_FILE = 64 << 20;
 
+/** What is applied now. */
 export interface Applied {
   policy: string;
-  backend: "nft" | "iptables";
+  backend: KernelBackendName;
   at: string;
+  /** The backup taken just before this apply: what `rollback` returns to. */
   backup: string;
-  /** Kernel settings swarmgate changed, with the value each had before the first apply. */
-  sysctlsBefore: Record<string, string>;
+  /** The backup taken before swarmgate's first apply: the settings `stop` returns to. */
+  origin: string;
 }
 
-export interface Pending {
-  token: string;
-  backup: string;
-  deadline: number;
-  confirmed: boolean;
+export interface Backup { id: string; at: string; reason: string; state: KernelState; record: Applied | null }
+
+export type Op = "apply" | "rollback" | "stop" | "timeout" | "recovery";
+
+/** A transaction under way: written durably before the kernel changes. */
+export interface Journal {
+  op: Op;
+  pid: number;
+  startedAt: string;
+  before: KernelState;
+  target: KernelState;
+  /** An interrupted apply is undone; an interrupted rollback, stop or timeout is completed. */
+  recovery: "undo" | "complete";
+  recordBefore: Applied | null;
+  recordAfter: Applied | null;
+}
+
+export interface Pending { token: string; backup: string; deadline: number; confirmed: boolean; timerPid?: number; policy: string }
+export interface ConfirmResult { token: string; outcome: "confirmed" | "rolled back" | "rollback failed" | "cancelled"; message?: string; at: string }
+
+type Name = "applied.json" | "journal.json" | "pending.json" | "confirm-result.json";
+const ID = /^[0-9A-Za-z][0-9A-Za-z._-]{0,100}$/;
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try { fsyncSync(fd); } finally { closeSync(fd); }
 }
 
 export class StateDir {
   constructor(readonly dir: string) {}
 
   get backups(): string { return join(this.dir, "backups"); }
+  get lockFile(): string { return join(this.dir, "lock"); }
+  path(name: Name): string { return join(this.dir, name); }
 
   mkdir(): void {
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      mkdirSync(this.backups, { recursive: true, mode: 0o700 });
     } catch (e) {
       throw userError("STATE_UNWRITABLE", `cannot create the state directory ${this.dir} (${(e as NodeJS.ErrnoException).code ?? "error"}); nothing was changed`);
     }
   }
-  get lockFile(): string { return join(this.dir, "lock"); }
-  private file(name: string): string { return join(this.dir, name); }
 
-  /** Refuses, before anything touches the kernel, when backups cannot be written. */
-  ensureWritable(bytesNeeded: number): void {
+  private readJson<T>(file: string, what: string): T | undefined {
+    let text: string;
     try {
-      mkdirSync(this.backups, { recursive: true, mode: 0o700 });
-      const probe = join(this.backups, `.probe-${process.pid}`);
-      const fd = openSync(probe, "w");
-      try { writeSync(fd, Buffer.alloc(Math.min(bytesNeeded, 1 << 20))); } finally { closeSync(fd); rmSync(probe, { force: true }); }
-      const fs = statfsSync(this.backups);
-      if (fs.bavail * fs.bsize < bytesNeeded * 2) throw Object.assign(new Error("no space"), { code: "ENOSPC" });
+      text = readFileSync(file, "utf8");
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? "error";
-      throw userError("STATE_UNWRITABLE", `cannot write backups to ${this.backups} (${code}); nothing was changed. Free some space or choose --state-dir`);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return undefined;
+      throw userError("STATE_UNREADABLE", `cannot read ${what} ${file} (${code ?? "error"})${code === "EACCES" ? "; run swarmgate as root" : ""}`);
+    }
+    if (text.length > MAX_STATE_FILE) throw userError("STATE_CORRUPT", `${file} is larger than any file swarmgate writes; move it away`);
+    try { return JSON.parse(text) as T; } catch {
+      throw userError("STATE_CORRUPT", `${what} ${file} is not valid JSON (swarmgate writes it whole, so something else changed it); move it away and run swarmgate status`);
     }
   }
 
-  read<T>(name: "applied.json" | "pending.json" | "confirm-result.json"): T | undefined {
-    try { return JSON.parse(readFileSync(this.file(name), "utf8")) as T; } catch { return undefined; }
+  read<T>(name: Name): T | undefined { return this.readJson<T>(this.path(name), "state file"); }
+
+  /** Written whole (temporary file, fsync, rename, fsync of the directory) or not at all. */
+  write(name: Name, value: unknown): void {
+    try {
+      writeFilesAtomically([{ path: this.path(name), text: `${JSON.stringify(value)}\n`, mode: 0o600 }]);
+      fsyncDir(this.dir);
+    } catch (e) {
+      const why = (e as { message?: string }).message ?? String(e);
+      throw userError("STATE_UNWRITABLE", `cannot write ${this.path(name)} (${why}); nothing was changed. Free some space or choose --state-dir`);
+    }
   }
 
-  write(name: "applied.json" | "pending.json" | "confirm-result.json", value: unknown): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeFilesAtomically([{ path: this.file(name), text: `${JSON.stringify(value, null, 2)}\n`, mode: 0o600 }]);
+  remove(name: Name): void { rmSync(this.path(name), { force: true }); }
+
+  /** The record of what is applied (stored as the journal that committed it). */
+  record(): Applied | null { return this.read<Journal>("applied.json")?.recordAfter ?? null; }
+
+  /** Makes a finished transaction the record: a rename, which needs no free space. */
+  commit(journal: Journal): void {
+    if (journal.recordAfter) renameSync(this.path("journal.json"), this.path("applied.json"));
+    else { this.remove("applied.json"); this.remove("journal.json"); }
+    fsyncDir(this.dir);
   }
 
-  remove(name: "applied.json" | "pending.json" | "confirm-result.json"): void {
-    rmSync(this.file(name), { force: true });
-  }
-
-  /** Writes a backup (one or more files sharing an id) and keeps the newest ten. */
-  saveBackup(backend: string, parts: { suffix: string; text: string }[]): string {
-    const id = `${new Date().toISOString().replace(/[:.]/g, "-")}-${backend}`;
-    writeFilesAtomically(parts.map((p) => ({ path: join(this.backups, `${id}.${p.suffix}`), text: p.text, mode: 0o600 })));
-    const ids = this.listBackups();
-    for (const old of ids.slice(0, Math.max(0, ids.length - KEEP_BACKUPS))) {
-      for (const f of readdirSync(this.backups)) if (f.startsWith(`${old}.`)) rmSync(join(this.backups, f), { force: true });
+  saveBackup(reason: string, state: KernelState, record: Applied | null, tag: string): string {
+    const at = new Date().toISOString();
+    const id = `${at.replace(/[:.]/g, "-")}-${tag}-${randomBytes(2).toString("hex")}`;
+    const backup: Backup = { id, at, reason, state, record };
+    try {
+      mkdirSync(this.backups, { recursive: true, mode: 0o700 });
+      writeFilesAtomically([{ path: join(this.backups, `${id}.json`), text: `${JSON.stringify(backup)}\n`, mode: 0o600 }]);
+      fsyncDir(this.backups);
+    } catch (e) {
+      const why = (e as { message?: string }).message ?? String(e);
+      throw userError("STATE_UNWRITABLE", `cannot write a backup to ${this.backups} (${why}); nothing was changed. Free some space or choose --state-dir`);
     }
     return id;
   }
 
   /** Backup ids, oldest first. */
   listBackups(): string[] {
-    if (!existsSync(this.backups)) return [];
-    return [...new Set(readdirSync(this.backups).filter((f) => !f.startsWith(".")).map((f) => f.replace(/\.[^.]+$/, "")))].sort();
+    let files: string[];
+    try { files = readdirSync(this.backups); } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return [];
+      throw userError("STATE_UNREADABLE", `cannot list the backups in ${this.backups} (${code ?? "error"})${code === "EACCES" ? "; run swarmgate as root" : ""}`);
+    }
+    return files.filter((f) => f.endsWith(".json") && !f.startsWith(".")).map((f) => f.slice(0, -5)).filter((id) => ID.test(id)).sort();
   }
 
-  readBackup(id: string): { backend: "nft" | "iptables"; parts: Map<string, string> } {
-    const files = existsSync(this.backups) ? readdirSync(this.backups).filter((f) => f.startsWith(`${id}.`)) : [];
-    if (files.length === 0) throw userError("NO_BACKUP", `no backup ${id} in ${this.backups} (swarmgate rollback --list shows them)`);
-    const parts = new Map(files.map((f) => [f.slice(id.length + 1), readFileSync(join(this.backups, f), "utf8")]));
-    return { backend: id.endsWith("-iptables") ? "iptables" : "nft", parts };
+  readBackup(id: string): Backup {
+    if (!ID.test(id)) throw userError("NO_BACKUP", `"${displayValue(id)}" is not a backup id (swarmgate rollback --list shows them)`);
+    const file = join(this.backups, `${id}.json`);
+    let backup: Backup | undefined;
+    try { backup = this.readJson<Backup>(file, "backup"); } catch (e) {
+      if ((e as { code?: string }).code === "STATE_UNREADABLE" && /EISDIR/.test((e as Error).message)) throw userError("STATE_CORRUPT", `backup ${file} is a directory, not a file swarmgate wrote`);
+      throw e;
+    }
+    if (!backup) throw userError("NO_BACKUP", `no backup ${id} in ${this.backups} (swarmgate rollback --list shows them)`);
+    if (!backup.state || typeof backup.state !== "object" || !backup.state.owned || !backup.state.sysctl) throw userError("STATE_CORRUPT", `backup ${file} does not hold a swarmgate state`);
+    return backup;
+  }
+
+  /** Keeps the newest backups, and always the ones still referred to (in force, before the first apply, pending). */
+  prune(keep: readonly (string | undefined)[]): void {
+    const ids = this.listBackups();
+    const protect = new Set(keep.filter((k): k is string => !!k));
+    for (const id of ids.slice(0, Math.max(0, ids.length - KEEP_BACKUPS))) {
+      if (!protect.has(id)) rmSync(join(this.backups, `${id}.json`), { force: true });
+    }
   }
 }

@@ -1,50 +1,58 @@
 // status and diff: what swarmgate has loaded, whether it still equals what
-// the policy compiles to, each rule's counters beside its origin, and what an
-// apply would change.
+// the policy compiles to, each rule's counters beside its origin, a pending
+// confirmation, and what an apply would change.
+import type { KernelBackend } from "../backend/kernel-types.js";
+import type { KernelBackendName } from "../backend/registry.js";
 import type { Ruleset } from "../ir/ruleset.js";
-import { live, loadedBackend, type Backend } from "./kernel.js";
-import { expectedReadback, normalize } from "./readback.js";
+import { loadedIn, readOwned, readState } from "./kernel-state.js";
+import { expectedOwned, normalize } from "./readback.js";
+import type { Pending } from "./state.js";
 
 export interface RuleCount { chain: string; rule: string; intent: string; packets: number; bytes: number }
 
 export interface Status {
   loaded: boolean;
-  backend?: Backend;
+  backend?: KernelBackendName;
   /** undefined when there is no policy to compare with. */
   drift?: { inSync: boolean; missing: string[]; unexpected: string[] };
   rules: RuleCount[];
+  /** An apply waiting for `swarmgate confirm`. */
+  pending?: { policy: string; deadline: string; secondsLeft: number; confirmed: boolean };
+  /** Kernel settings swarmgate manages, as they are now. */
+  settings: Record<string, string>;
 }
 
-const intentOf = (line: string) => /comment "([^"]*)"/.exec(line)?.[1] ?? line.trim();
-
-/** Each rule of the live listing with its packet and byte counters. */
-export function countRules(backend: Backend, text: string): RuleCount[] {
-  const out: RuleCount[] = [];
-  let chain = "";
-  for (const line of text.split("\n")) {
-    if (backend === "nft") {
-      const c = /^\s*chain (\S+) \{/.exec(line);
-      if (c) { chain = c[1]!; continue; }
-      const m = /counter packets (\d+) bytes (\d+)/.exec(line);
-      if (m) out.push({ chain, rule: line.trim().replace(/counter packets \d+ bytes \d+/, "counter"), intent: intentOf(line), packets: Number(m[1]), bytes: Number(m[2]) });
-    } else {
-      const m = /^\[(\d+):(\d+)\] -A (SWARMGATE-\S+) (.*)$/.exec(line);
-      if (m) out.push({ chain: m[3]!, rule: `-A ${m[3]} ${m[4]}`, intent: intentOf(line), packets: Number(m[1]), bytes: Number(m[2]) });
-    }
+export async function status(backends: readonly KernelBackend[], ruleset?: Ruleset, pending?: Pending): Promise<Status> {
+  const state = await readState(backends);
+  const name = loadedIn(state);
+  const backend = backends.find((b) => b.name === name);
+  const result: Status = { loaded: !!backend, rules: [], settings: state.sysctl };
+  if (pending) result.pending = { policy: pending.policy, deadline: new Date(pending.deadline).toISOString(), secondsLeft: Math.max(0, Math.round((pending.deadline - Date.now()) / 1000)), confirmed: pending.confirmed };
+  if (!backend) {
+    if (ruleset) result.drift = { inSync: false, missing: ["(swarmgate is not loaded)"], unexpected: [] };
+    return result;
   }
-  return out;
-}
-
-export async function status(ruleset?: Ruleset): Promise<Status> {
-  const backend = await loadedBackend();
-  if (!backend) return { loaded: false, rules: [], ...(ruleset && { drift: { inSync: false, missing: ["(swarmgate is not loaded)"], unexpected: [] } }) };
-  const text = (await live(backend)) ?? "";
-  const result: Status = { loaded: true, backend, rules: countRules(backend, text) };
+  const owned = state.owned[backend.name]!;
+  result.backend = backend.name;
+  result.rules = backend.counters(owned).map((c) => ({ chain: c.chain, rule: c.rule, intent: c.comment, packets: c.packets, bytes: c.bytes }));
   if (ruleset) {
-    const d = diffLines(normalize(await expectedReadback(backend, ruleset)), normalize(text));
+    const d = diffLines(normalize(await expectedOwned(backend, ruleset)), normalize(owned));
     result.drift = { inSync: d.added.length === 0 && d.removed.length === 0, missing: d.added, unexpected: d.removed };
   }
   return result;
+}
+
+export interface PlannedChange { op: "+" | "-"; line: string; intent: string }
+
+const intentOf = (line: string) => /comment "([^"]*)"/.exec(line)?.[1] ?? line.trim();
+
+/** What apply would change, rule by rule, against what is loaded now. */
+export async function planChanges(ruleset: Ruleset, backend: KernelBackend): Promise<PlannedChange[]> {
+  const now = normalize(await readOwned(backend));
+  const d = diffLines(normalize(await expectedOwned(backend, ruleset)), now);
+  // Rules only: the table and chain lines around them are the same for every policy.
+  return d.script.filter((s) => s.op !== " " && /comment "|^-A /.test(s.line))
+    .map((s) => ({ op: s.op as "+" | "-", line: s.line.trim(), intent: intentOf(s.line) }));
 }
 
 /** Lines to add and remove to turn `from` into `to`, in order (longest common subsequence). */
@@ -64,15 +72,4 @@ export function diffLines(to: string[], from: string[]): { added: string[]; remo
     else { script.push({ op: "-", line: from[i]! }); i++; }
   }
   return { added: script.filter((s) => s.op === "+").map((s) => s.line), removed: script.filter((s) => s.op === "-").map((s) => s.line), script };
-}
-
-export interface PlannedChange { op: "+" | "-"; line: string; intent: string }
-
-/** What apply would change, rule by rule, against what is loaded now. */
-export async function planChanges(ruleset: Ruleset, backend: Backend): Promise<PlannedChange[]> {
-  const now = (await live(backend)) ?? "";
-  const d = diffLines(normalize(await expectedReadback(backend, ruleset)), normalize(now));
-  // Rules only: the table and chain lines around them are the same for every policy.
-  return d.script.filter((s) => s.op !== " " && /comment "|^-A /.test(s.line))
-    .map((s) => ({ op: s.op as "+" | "-", line: s.line.trim(), intent: intentOf(s.line) }));
 }

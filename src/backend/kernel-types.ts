@@ -1,0 +1,55 @@
+// The kernel side of a backend: how swarmgate's own objects are read from the
+// kernel, what they are for a compiled ruleset, and the transactions that turn
+// what the kernel holds now into what they should be. Pure planning: system/
+// runs the steps and never asks which backend it is talking to.
+import type { Ruleset } from "../ir/ruleset.js";
+
+/** One tool run: an argument array and the ruleset on stdin, never a shell line. */
+export interface Step {
+  command: string;
+  args: readonly string[];
+  input?: string;
+}
+
+/** What a step printed, for the parsers below. */
+export interface StepOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * swarmgate's own objects, in the backend's own save syntax, one text per unit
+ * of transaction ("nft": the table; "v4" and "v6": the iptables chains of each
+ * family). "" means swarmgate has nothing there. Only these are ever saved or
+ * restored: another tool's table or chain is never part of it.
+ */
+export type Owned = Readonly<Record<string, string>>;
+
+export interface KernelBackend {
+  readonly name: "nft" | "iptables";
+  /** The programs it runs; a backend whose programs are missing is not in use. */
+  readonly tools: readonly string[];
+  /** What to run to read swarmgate's objects (with counters). */
+  readonly readSteps: readonly Step[];
+  /** swarmgate's objects from the outputs of readSteps; throws TOOL_FAILED when a tool failed. */
+  parseOwned(outputs: readonly StepOutput[]): Owned;
+  /** swarmgate's objects as a compiled ruleset makes them. */
+  ownedOf(ruleset: Ruleset): Owned;
+  /** The objects of nothing loaded. */
+  empty(): Owned;
+  /**
+   * One transaction per unit that turns `current` into `target`, touching
+   * nothing but swarmgate's objects; units already equal get no step.
+   */
+  plan(target: Owned, current: Owned): { unit: string; step: Step }[];
+  /**
+   * What must agree between what was asked for and what the kernel reads back:
+   * chains, their policies and each rule's intent, in order, per unit. The
+   * kernel rewrites spelling as it lists (priorities, quoting), so texts are
+   * compared through this, never byte for byte.
+   */
+  signature(owned: Owned): Record<string, string[]>;
+  /** Per rule: chain, rule text without counters, packets and bytes (for status). */
+  counters(owned: Owned): { chain: string; rule: string; comment: string; packets: number; bytes: number }[];
+}

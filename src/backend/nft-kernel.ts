@@ -1,0 +1,70 @@
+// The nft backend in the kernel: swarmgate owns `table inet swarmgate` and
+// nothing else. Reading it is `nft list table`; every change is one `nft -f`
+// transaction that declares, deletes and redefines that table (or only
+// deletes it), so no other table — another tool's, or one iptables-nft made —
+// is ever listed, flushed or re-created through nft's syntax.
+import { TABLE_NAME } from "../compile/index.js";
+import { userError } from "../errors.js";
+import type { Ruleset } from "../ir/ruleset.js";
+import type { KernelBackend, Owned, StepOutput } from "./kernel-types.js";
+import { emitNftTable } from "./nft.js";
+
+const TABLE = `inet ${TABLE_NAME}`;
+const COMMENT = /\bcomment "((?:[^"\\]|\\.)*)"\s*$/;
+const COUNTER = /\bcounter packets (\d+) bytes (\d+)/;
+
+/** nft says this, and exits 1, when the table does not exist. */
+const isAbsent = (o: StepOutput) => o.code !== 0 && /No such file or directory/.test(o.stderr);
+
+function parseOwned([listing]: readonly StepOutput[]): Owned {
+  if (!listing || isAbsent(listing)) return { nft: "" };
+  if (listing.code !== 0) throw userError("TOOL_FAILED", `nft could not list table ${TABLE}: ${listing.stderr.trim() || `exit status ${listing.code}`}`);
+  return { nft: listing.stdout };
+}
+
+/** Chains with their hook and policy, and each rule by its intent, in order. */
+function signature(owned: Owned): Record<string, string[]> {
+  const out: string[] = [];
+  for (const raw of (owned.nft ?? "").split("\n")) {
+    const line = raw.trim();
+    const chain = /^(chain|set|map) (\S+) \{$/.exec(line);
+    if (chain) { out.push(`${chain[1]} ${chain[2]}`); continue; }
+    const base = /^type (\S+) hook (\S+) .*policy (\S+);$/.exec(line);
+    if (base) { out.push(`  ${base[1]} ${base[2]} policy ${base[3]}`); continue; }
+    if (line === "" || line === "}" || line.startsWith("#") || /^table /.test(line)) continue;
+    out.push(`  rule ${COMMENT.exec(line)?.[1] ?? line.replace(COUNTER, "counter")}`);
+  }
+  return { nft: out };
+}
+
+function counters(owned: Owned) {
+  const out: { chain: string; rule: string; comment: string; packets: number; bytes: number }[] = [];
+  let chain = "";
+  for (const raw of (owned.nft ?? "").split("\n")) {
+    const c = /^\s*chain (\S+) \{/.exec(raw);
+    if (c) { chain = c[1]!; continue; }
+    const m = COUNTER.exec(raw);
+    if (!m) continue;
+    const rule = raw.trim().replace(COUNTER, "counter");
+    out.push({ chain, rule, comment: COMMENT.exec(raw)?.[1] ?? rule, packets: Number(m[1]), bytes: Number(m[2]) });
+  }
+  return out;
+}
+
+export const nftKernel: KernelBackend = {
+  name: "nft",
+  tools: ["nft"],
+  readSteps: [{ command: "nft", args: ["list", "table", "inet", TABLE_NAME] }],
+  parseOwned,
+  ownedOf: (ruleset: Ruleset) => ({ nft: ruleset.tables.map((t) => `${emitNftTable(t)}\n`).join("\n") }),
+  empty: () => ({ nft: "" }),
+  plan(target, current) {
+    const want = target.nft ?? "";
+    if (want.trim() === "" && (current.nft ?? "").trim() === "") return [];
+    // Declaring the table first makes the delete valid whether or not it exists (nft(8), TABLES).
+    const input = want.trim() === "" ? `table ${TABLE}\ndelete table ${TABLE}\n` : `table ${TABLE}\ndelete table ${TABLE}\n${want}`;
+    return [{ unit: "nft", step: { command: "nft", args: ["-f", "-"], input } }];
+  },
+  signature,
+  counters,
+};

@@ -1,0 +1,56 @@
+// What the kernel holds of swarmgate's: its objects in every backend whose
+// tools are installed, and the kernel settings it manages. Backups, journals
+// and verification all speak in these terms, never in whole rulesets.
+import { KERNEL_BACKEND_NAMES, kernelBackend, type KernelBackendName } from "../backend/registry.js";
+import type { KernelBackend, Owned } from "../backend/kernel-types.js";
+import { userError } from "../errors.js";
+import { onPath, run, runStep } from "./run.js";
+import { readSettings } from "./sysctl.js";
+
+export interface KernelState {
+  owned: Partial<Record<KernelBackendName, Owned>>;
+  sysctl: Record<string, string>;
+}
+
+/** The kernel backends usable on this machine (their tools are on the PATH). */
+export async function installedBackends(): Promise<KernelBackend[]> {
+  const all = await Promise.all(KERNEL_BACKEND_NAMES.map(kernelBackend));
+  return all.filter((b) => b.tools.every(onPath));
+}
+
+/** nft when it is installed and iptables is absent or its nf_tables variant; else iptables. */
+export async function detectBackend(): Promise<KernelBackendName> {
+  if (onPath("nft")) {
+    if (!onPath("iptables")) return "nft";
+    const v = await run("iptables", ["--version"]);
+    if (v.stdout.includes("nf_tables")) return "nft";
+  }
+  if (onPath("iptables-restore")) return "iptables";
+  throw userError("TOOL_MISSING", "neither nft nor iptables-restore is installed (on Debian: apt-get install nftables)");
+}
+
+export async function readOwned(backend: KernelBackend): Promise<Owned> {
+  const outputs = [];
+  for (const step of backend.readSteps) outputs.push(await runStep(step));
+  return backend.parseOwned(outputs);
+}
+
+export async function readState(backends: readonly KernelBackend[]): Promise<KernelState> {
+  const owned: KernelState["owned"] = {};
+  for (const b of backends) owned[b.name] = await readOwned(b);
+  return { owned, sysctl: readSettings() };
+}
+
+/** Whether the objects of `a` and `b` agree (chains, policies, each rule's intent), unit by unit. */
+export function sameOwned(backend: KernelBackend, a: Owned, b: Owned): boolean {
+  return JSON.stringify(backend.signature(a)) === JSON.stringify(backend.signature(b));
+}
+
+export function isEmpty(owned: Owned | undefined): boolean {
+  return !owned || Object.values(owned).every((t) => t.trim() === "");
+}
+
+/** The backend whose objects are loaded, if any. */
+export function loadedIn(state: KernelState): KernelBackendName | undefined {
+  return KERNEL_BACKEND_NAMES.find((n) => !isEmpty(state.owned[n]));
+}
