@@ -1,6 +1,7 @@
 // The command as a user runs it: a separate process, exit statuses, what is
 // printed, and what is (never half) written.
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -123,5 +124,68 @@ describe("swarmgate compile", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("error[OUTPUT_WRITE]");
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+// Issue 8, defect 21: the unit is valid, names the paths as they are at boot,
+// and carries exactly the intended argv whatever the paths contain.
+describe("swarmgate install under hostile paths", () => {
+  /** systemd.service(5) "COMMAND LINES" for the words swarmgate writes: plain, or double-quoted with C escapes; then %% and $$. */
+  function execArgv(line: string): string[] {
+    const words: string[] = [];
+    for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
+      const raw = m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2]!;
+      words.push(raw.replace(/%%/g, "%").replace(/\$\$/g, "$"));
+    }
+    return words;
+  }
+  const execStart = (unit: string) => execArgv(/^ExecStart=(.*)$/m.exec(unit)![1]!);
+  const unitOf = (root: string) => readFileSync(join(root, "etc/systemd/system/swarmgate.service"), "utf8");
+
+  test("--root with a space and %: the unit names /etc/swarmgate/policy.yaml and systemd-analyze verifies it", async () => {
+    const root = mkdtempSync(join(tmpdir(), "sg root %n $x-"));
+    const stateDir = '/var/lib/s g/%h/$USER/"q"\\b;x';
+    const r = await cli(["install", STANDALONE, "--root", root, "--state-dir", stateDir, "-b", "iptables"]);
+    expect(r.code, r.stderr).toBe(0);
+    const argv = execStart(unitOf(root));
+    expect(argv.slice(2)).toEqual(["apply", "/etc/swarmgate/policy.yaml", "--force", "--state-dir", stateDir, "--backend", "iptables"]);
+    expect(argv[0]).toBe(process.execPath);
+    const verify = await new Promise<string | null>((res) =>
+      execFile("systemd-analyze", ["verify", join(root, "etc/systemd/system/swarmgate.service")], (e, _out, err) => res(e ? err : null)));
+    expect(verify).toBeNull();
+  });
+
+  test.each([
+    ["--state-dir", "/var/lib/x\nExecStartPre=/bin/touch /tmp/pwned"],
+    ["--state-dir", "/var/lib/x\ry"],
+    ["--root", "ROOT/with\nnewline"],
+  ])("%s with a control character: INSTALL_FAILED, exit 2, nothing written", async (option, value) => {
+    const root = tmp();
+    const args = option === "--root" ? ["--root", value.replace("ROOT", root)] : ["--root", root, option, value];
+    const r = await cli(["install", STANDALONE, ...args, "--json"]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).errors[0].code).toBe("INSTALL_FAILED");
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  test.each([["empty", ""], ["invalid", BAD]])("an %s policy is refused before anything is written", async (_, text) => {
+    const root = tmp();
+    const policy = join(tmp(), "p.yaml");
+    writeFileSync(policy, text);
+    const r = await cli(["install", policy, "--root", root, "--json"]);
+    expect(r.code).toBe(2);
+    const errors = JSON.parse(r.stdout).errors as { code: string; file?: string }[];
+    expect(errors[0]!.code).toMatch(/^POLICY_/);
+    expect(errors[0]!.file).toBe(policy);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  test("a FIFO as the policy is refused, not waited on", async () => {
+    const root = tmp();
+    const fifo = join(tmp(), "p.yaml");
+    execFileSync("mkfifo", [fifo]);
+    const r = await cli(["install", fifo, "--root", root, "--json"]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).errors[0].code).toBe("INSTALL_FAILED");
   });
 });
