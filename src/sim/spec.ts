@@ -73,15 +73,16 @@ function head(tokens: Token[], text: string): Pick<Packet, "family" | "saddr" | 
   return { family, saddr: s.address, daddr: d.address, protocol, ...(ported && { sport: s.port ?? 40000, dport: d.port! }) };
 }
 
-/** The words after the addresses, each at most once. */
-interface Words { in?: Token; out?: Token; state?: Token; flags?: Token; uid?: Token; type?: Token }
+/** The words after the addresses, each at most once: the word itself and its value. */
+interface Said { word: Token; value: Token }
+interface Words { in?: Said; out?: Said; state?: Said; flags?: Said; uid?: Said; type?: Said }
 
 function readWords(tokens: Token[], text: string, packet: Packet): Words {
   const words: Words = {};
   const ported = packet.protocol === "tcp" || packet.protocol === "udp";
   const once = (key: keyof Words, tok: Token, value: Token) => {
-    if (words[key]) bad(`"${displayValue(tok.t)}" given twice (first at column ${words[key]!.at + 1})`, text, tok.at);
-    words[key] = value;
+    if (words[key]) bad(`"${displayValue(tok.t)}" given twice (first at column ${words[key]!.word.at + 1})`, text, tok.at);
+    words[key] = { word: tok, value };
   };
   for (let tok = tokens.shift(); tok; tok = tokens.shift()) {
     const w = tok.t.toLowerCase();
@@ -100,7 +101,8 @@ function readWords(tokens: Token[], text: string, packet: Packet): Words {
 
 export interface SpecOverrides { state?: string; flags?: string; uid?: number | string }
 
-function interfaceOf(tok: Token | undefined, text: string): string | undefined {
+function interfaceOf(said: Said | undefined, text: string): string | undefined {
+  const tok = said?.value;
   if (tok && !/^[A-Za-z0-9_.@+-]{1,15}$/.test(tok.t)) bad(`"${displayValue(tok.t)}" is not an interface name`, text, tok.at);
   return tok?.t;
 }
@@ -126,9 +128,9 @@ function uidOf(value: string, fail: (m: string) => never): number {
  * A value from the packet or from its option (--state, --flags, --uid), never
  * both: a second value would silently override the first.
  */
-function pick<T>(name: string, word: Token | undefined, option: string | undefined, text: string, read: (v: string, fail: (m: string) => never) => T): T | undefined {
-  if (word && option !== undefined) bad(`${name} given twice: in the packet and as --${name}`, text, word.at);
-  if (word) return read(word.t, (m) => bad(m, text, word.at));
+function pick<T>(name: string, said: Said | undefined, option: string | undefined, text: string, read: (v: string, fail: (m: string) => never) => T): T | undefined {
+  if (said && option !== undefined) bad(`${name} given twice: in the packet and as --${name}`, text, said.word.at);
+  if (said) return read(said.value.t, (m) => bad(m, text, said.value.at));
   return option === undefined ? undefined : read(option, (m) => badOption(`--${name}: ${m}`));
 }
 
@@ -142,7 +144,7 @@ export function parsePacket(text: string, overrides: SpecOverrides = {}): Packet
   if (iif !== undefined) packet.iif = iif;
   if (oif !== undefined) packet.oif = oif;
   if (packet.protocol === "icmp" || packet.protocol === "icmpv6") {
-    const t = words.type;
+    const t = words.type?.value;
     packet.icmpType = t ? icmpTypeByName(packet.family, t.t.toLowerCase()) ?? bad(`unknown ICMP type "${displayValue(t.t)}"`, text, t.at) : packet.family === 4 ? 8 : 128;
   }
   const state = pick("state", words.state, overrides.state, text, stateOf);
