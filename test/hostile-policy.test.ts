@@ -307,7 +307,6 @@ describe("28: values are taken as written, and echoed safely", () => {
     ["outbound.dns", `${HOST}outbound:\n  dns: ["::ffff:192.0.2.53"]\n`, "192.0.2.53"],
     ["trackers to", `${HOST}outbound:\n  trackers:\n    - {ports: 80, to: ["::ffff:192.0.2.1"]}\n`, "192.0.2.1"],
     ["forward host6", `${GATEWAY}forward:\n  - {host: 192.168.1.3, host6: "::ffff:192.168.1.3", ports: 7000}\n`, "192.168.1.3"],
-    ["IPv4-compatible", `${HOST}  addresses: ["::192.168.1.5"]\n`, "192.168.1.5"],
   ])("an IPv4-mapped IPv6 address in %s is refused with the IPv4 spelling", (_where, text, v4) => {
     const errors = errorsOf(text);
     expect(where(errors)).toEqual(["POLICY_BAD_ADDRESS", ...positionOf(text, '"::')]);

@@ -70,10 +70,10 @@ describe("ports", () => {
 
 describe("IPv4 inside IPv6", () => {
   test.each([
-    ["::ffff:192.0.2.1", "192.0.2.1"], ["::ffff:c000:201", "192.0.2.1"], ["::192.0.2.1", "192.0.2.1"],
-    ["::1", undefined], ["::", undefined], ["::c000:201", undefined], ["64:ff9b::192.0.2.1", undefined], ["192.0.2.1", undefined],
+    ["::ffff:192.0.2.1", "192.0.2.1"], ["::ffff:c000:201", "192.0.2.1"],
+    ["::1", undefined], ["::", undefined], ["::192.0.2.1", undefined], ["64:ff9b::192.0.2.1", undefined], ["192.0.2.1", undefined],
   ])("%s holds %s", (text, v4) => {
-    const found = embeddedIpv4(parseAddress(text)!, text);
+    const found = embeddedIpv4(parseAddress(text)!);
     expect(found && formatAddress(found)).toBe(v4);
   });
 });

@@ -66,15 +66,10 @@ function parseIpv6(text: string): bigint | undefined {
 /**
  * The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d, RFC 4291
  * 2.5.5.2). No packet on the wire carries one: an IPv4 client arrives as IPv4,
- * so a rule for the mapped form silently matches nothing. The deprecated
- * IPv4-compatible form (::a.b.c.d, 2.5.5.1) counts too when written with a dotted
- * tail, the sign that an IPv4 address was meant.
+ * so a rule for the mapped form silently matches nothing.
  */
-export function embeddedIpv4(a: Address, written: string): Address | undefined {
-  if (a.family !== 6) return undefined;
-  const high = a.value >> 32n;
-  const compatible = high === 0n && written.includes(".");
-  return high === 0xffffn || compatible ? { family: 4, value: a.value & 0xffffffffn } : undefined;
+export function embeddedIpv4(a: Address): Address | undefined {
+  return a.family === 6 && a.value >> 32n === 0xffffn ? { family: 4, value: a.value & 0xffffffffn } : undefined;
 }
 
 export function formatAddress(a: Address): string {

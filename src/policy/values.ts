@@ -47,7 +47,7 @@ function parseChecked(r: Reader, node: YamlNode, text: string, hostBits: "reject
   const written = text.trim();
   const parsed = parsePrefix(written, hostBits);
   if (!parsed.ok) { r.error("POLICY_BAD_ADDRESS", parsed.reason, node); return undefined; }
-  const v4 = parsed.prefix.length >= 96 ? embeddedIpv4(parsed.address, written) : undefined;
+  const v4 = parsed.prefix.length >= 96 ? embeddedIpv4(parsed.address) : undefined;
   if (v4 !== undefined) {
     const slash = written.includes("/") ? `/${parsed.prefix.length - 96}` : "";
     r.error("POLICY_BAD_ADDRESS",
