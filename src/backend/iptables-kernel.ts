@@ -44,6 +44,8 @@ function render(tables: Map<string, TableObjects>): string {
   return out.length ? `${out.join("\n")}\n` : "";
 }
 
+const withoutCounts = (text: string) => text.split("\n").map((l) => l.replace(COUNTS, "")).join("\n");
+
 function parseOwned(outputs: readonly StepOutput[]): Owned {
   const owned: Record<string, string> = {};
   FAMILIES.forEach(([unit, tool], i) => {
@@ -58,6 +60,7 @@ function parseOwned(outputs: readonly StepOutput[]): Owned {
 export function planFamily(target: string, current: string): string {
   const want = objects(target);
   const have = objects(current);
+  if (withoutCounts(render(want)) === withoutCounts(render(have))) return ""; // already so: no transaction
   const out: string[] = [];
   for (const table of new Set([...want.keys(), ...have.keys()])) {
     const w = want.get(table) ?? { chains: [], rules: [], jumps: [] };

@@ -12,6 +12,7 @@ import { emitNftTable } from "./nft.js";
 const TABLE = `inet ${TABLE_NAME}`;
 const COMMENT = /\bcomment "((?:[^"\\]|\\.)*)"\s*$/;
 const COUNTER = /\bcounter packets (\d+) bytes (\d+)/;
+const COUNTER_VALUES = /\bcounter packets \d+ bytes \d+/g;
 
 /** nft says this, and exits 1, when the table does not exist. */
 const isAbsent = (o: StepOutput) => o.code !== 0 && /No such file or directory/.test(o.stderr);
@@ -60,7 +61,8 @@ export const nftKernel: KernelBackend = {
   empty: () => ({ nft: "" }),
   plan(target, current) {
     const want = target.nft ?? "";
-    if (want.trim() === "" && (current.nft ?? "").trim() === "") return [];
+    const plain = (t: string) => t.replace(COUNTER_VALUES, "counter").trim();
+    if (plain(want) === plain(current.nft ?? "")) return []; // already so: no transaction
     // Declaring the table first makes the delete valid whether or not it exists (nft(8), TABLES).
     const input = want.trim() === "" ? `table ${TABLE}\ndelete table ${TABLE}\n` : `table ${TABLE}\ndelete table ${TABLE}\n${want}`;
     return [{ unit: "nft", step: { command: "nft", args: ["-f", "-"], input } }];

@@ -40,7 +40,9 @@ export function startConfirmation(state: StateDir, backup: string, seconds: numb
 function finish(state: StateDir, token: string, outcome: ConfirmResult["outcome"], message?: string): ConfirmResult {
   const result: ConfirmResult = { token, outcome, ...(message && { message }), at: new Date().toISOString() };
   state.write("confirm-result.json", result);
-  state.remove("pending.json");
+  // A failed restore keeps the confirmation: the next swarmgate command tries again.
+  if (outcome === "rollback failed") state.write("pending.json", { ...state.read<Pending>("pending.json"), failed: message ?? "failed" });
+  else state.remove("pending.json");
   return result;
 }
 
@@ -66,7 +68,7 @@ export async function settlePending(state: StateDir, backends: readonly KernelBa
   if (!p || (p.timerPid !== undefined && processAlive(p.timerPid))) return;
   if (p.confirmed) { finish(state, p.token, "confirmed"); return; }
   if (Date.now() >= p.deadline) {
-    log?.(`the confirmation of ${p.policy} expired while its timer was not running`);
+    log?.(p.failed ? `retrying the restore that failed when the confirmation of ${p.policy} expired` : `the confirmation of ${p.policy} expired while its timer was not running`);
     const r = await timeout(state, backends, p, log);
     if (r.outcome === "rollback failed") throw userError("ROLLBACK_FAILED", `restoring ${p.backup} after the confirmation expired failed: ${r.message}`);
     return;

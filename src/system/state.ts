@@ -42,7 +42,17 @@ export interface Journal {
   recordAfter: Applied | null;
 }
 
-export interface Pending { token: string; backup: string; deadline: number; confirmed: boolean; timerPid?: number; policy: string }
+export interface Pending {
+  token: string;
+  /** The backup to restore at the deadline. */
+  backup: string;
+  deadline: number;
+  confirmed: boolean;
+  timerPid?: number;
+  policy: string;
+  /** Set when the restore at the deadline failed: every later command retries it. */
+  failed?: string;
+}
 export interface ConfirmResult { token: string; outcome: "confirmed" | "rolled back" | "rollback failed" | "cancelled"; message?: string; at: string }
 
 type Name = "applied.json" | "journal.json" | "pending.json" | "confirm-result.json";

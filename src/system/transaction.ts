@@ -94,12 +94,18 @@ async function undo(state: StateDir, backends: readonly KernelBackend[], journal
   try {
     await reach(backends, journal.before);
   } catch (e) {
+    // The failed step may have changed nothing: then the previous state is in force after all.
+    if (await differences(backends, journal.before).then((d) => d.length === 0, () => false)) return restored(state, cause, why);
     const inForce = await describe(backends, journal.before, journal.target);
     throw new SwarmgateError({ code: "ROLLBACK_FAILED", message: `${journal.op} failed (${why}), and putting the previous state back failed too (${(e as Error).message.replace(/^error\[[A-Z_]+\]: /, "")}). In force now: ${inForce}. The transaction is journaled in ${state.path("journal.json")}: the next swarmgate command (e.g. swarmgate status) finishes it; check with swarmgate status` }, 4);
   }
+  return restored(state, cause, why);
+}
+
+function restored(state: StateDir, cause: unknown, why: string): never {
   state.remove("journal.json");
   const code = cause instanceof SwarmgateError ? cause.code : "LOAD_FAILED";
-  throw userError(code === "STATE_UNWRITABLE" ? code : "LOAD_FAILED", `${why}; the previous state is in force again (read back from the kernel)`);
+  throw userError(code === "STATE_UNWRITABLE" || code === "TOOL_FAILED" ? code : "LOAD_FAILED", `${why}; the previous state is in force again (read back from the kernel)`);
 }
 
 /**
