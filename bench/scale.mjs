@@ -10,6 +10,7 @@
 // As root it also times `apply` (no SSH session) and `status` inside a
 // throwaway network namespace (sg-<pid>-<n>, removed in finally).
 // Usage: npm run build && node bench/scale.mjs [--sizes 100,1000,10000] [--runs 3] [--timeout 120] [--only audit,explain]
+//        node bench/scale.mjs --write-policies DIR   (only write the policies, to profile one command)
 import { spawnSync, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -260,4 +261,16 @@ function run() {
   process.exitCode = flagged || over ? 1 : 0;
 }
 
-if (!WRAP) run();
+/** Only writes the generated policies (for profiling one command with node --cpu-prof). */
+function writePolicies(dir) {
+  for (const policy of POLICIES) for (const n of SIZES) {
+    const file = join(dir, `${policy.name.replace(/\W+/g, "-")}-${n}.yaml`);
+    writeFileSync(file, policy.make(n));
+    console.log(`${file}\t${policy.packet(n)}`);
+  }
+}
+
+if (!WRAP) {
+  if (arg("write-policies")) writePolicies(arg("write-policies"));
+  else run();
+}

@@ -9,6 +9,7 @@ import type { Verdict } from "../ir/verdict.js";
 import { userError } from "../errors.js";
 import type { Environment } from "./environment.js";
 import type { SimProtocol } from "./packet.js";
+import { buildPortIndex, type PortScope } from "./port-index.js";
 
 /** The packet as predicates read it; IPv4 addresses as plain numbers for speed. */
 export interface Ctx {
@@ -39,7 +40,9 @@ export interface SimChain {
   base?: BaseChainSpec;
   rules: SimRule[];
   /** The rules that can match this packet's protocol and destination port, in order. */
-  candidates(c: Ctx): SimRule[];
+  candidates(c: Ctx): readonly SimRule[];
+  /** The same by protocol and destination port alone (the port is ignored without one). */
+  rulesFor(protocol: SimProtocol, dport: number): readonly SimRule[];
 }
 export interface CompiledRuleset {
   ruleset: Ruleset;
@@ -118,18 +121,41 @@ function compileRule(rule: Rule, index: number): SimRule {
   return { rule, index, test: conjunction(preds), verdict: rule.verdict };
 }
 
-/** Whether a rule can match a packet of this protocol to this destination port, judged by its matches alone. */
-function canMatch(rule: Rule, protocol: "tcp" | "udp" | "other", port: number): boolean {
-  return rule.matches.every((m) => {
-    switch (m.kind) {
-      case "protocol": return protocol === "other" ? m.protocol !== "tcp" && m.protocol !== "udp" : m.protocol === protocol;
-      case "dport": return m.protocol === protocol && m.ranges.some((r) => port >= r.first && port <= r.last);
-      case "sport": return m.protocol === protocol;
-      case "tcpflags": return protocol === "tcp";
-      case "icmptype": return protocol === "other";
-      default: return true;
-    }
-  });
+type Proto = "tcp" | "udp" | "other";
+type Narrow = (proto: Proto) => PortScope;
+
+/**
+ * Which destination ports of a protocol each match can let through, judged by
+ * the match alone ("other" is every protocol without ports). Keyed by match
+ * kind, so that a new kind is a compile error here until it says how it
+ * narrows the packet space.
+ */
+const narrow: MatchHandlers<Narrow> = {
+  iifname: () => () => "any",
+  oifname: () => () => "any",
+  family: () => () => "any",
+  saddr: () => () => "any",
+  daddr: () => () => "any",
+  protocol: (m) => (p) => ((p === "other" ? m.protocol !== "tcp" && m.protocol !== "udp" : m.protocol === p) ? "any" : "none"),
+  dport: (m) => (p) => (m.protocol === p ? m.ranges : "none"),
+  sport: (m) => (p) => (m.protocol === p ? "any" : "none"),
+  ctstate: () => () => "any",
+  ctdnat: () => () => "any",
+  tcpflags: () => (p) => (p === "tcp" ? "any" : "none"),
+  icmptype: () => (p) => (p === "other" ? "any" : "none"),
+  localaddr: () => () => "any",
+  limit: () => () => "any",
+};
+
+/** The ports of a protocol a rule can match: "none" if any match excludes them; the first port match's ranges narrow it (a superset of the exact set, which is enough for a candidate list). */
+export function ruleScope(rule: Rule, proto: Proto): PortScope {
+  let scope: PortScope = "any";
+  for (const m of rule.matches) {
+    const s = (narrow[m.kind] as (x: Match) => Narrow)(m)(proto);
+    if (s === "none") return "none";
+    if (s !== "any" && scope === "any") scope = s;
+  }
+  return scope;
 }
 
 /**
@@ -137,30 +163,11 @@ function canMatch(rule: Rule, protocol: "tcp" | "udp" | "other", port: number): 
  * boundary the chain's rules mention, and lists the rules that can match in
  * each part, so a packet is tested only against rules that might apply.
  */
-function candidateIndex(rules: SimRule[]): (c: Ctx) => SimRule[] {
-  const byProto = (["tcp", "udp"] as const).map((proto) => {
-    const cuts = new Set<number>();
-    for (const r of rules) for (const m of r.rule.matches) {
-      if (m.kind === "dport" && m.protocol === proto) for (const x of m.ranges) { cuts.add(x.first); cuts.add(x.last + 1); }
-    }
-    const bounds = [...cuts].sort((a, b) => a - b);
-    // Part i holds ports from bounds[i-1] (or 0) up to bounds[i] - 1.
-    const parts = [0, ...bounds].map((start) => rules.filter((r) => canMatch(r.rule, proto, start)));
-    return { bounds, parts };
-  });
-  const other = rules.filter((r) => canMatch(r.rule, "other", 0));
-  return (c) => {
-    const idx = c.protocol === "tcp" ? 0 : c.protocol === "udp" ? 1 : -1;
-    if (idx < 0) return other;
-    const { bounds, parts } = byProto[idx]!;
-    let lo = 0;
-    let hi = bounds.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (bounds[mid]! <= c.dport) lo = mid + 1; else hi = mid;
-    }
-    return parts[lo]!;
-  };
+function candidateIndex(rules: SimRule[]): (protocol: SimProtocol, dport: number) => readonly SimRule[] {
+  const tcp = buildPortIndex(rules, (r) => ruleScope(r.rule, "tcp"));
+  const udp = buildPortIndex(rules, (r) => ruleScope(r.rule, "udp"));
+  const other = rules.filter((r) => ruleScope(r.rule, "other") !== "none");
+  return (protocol, dport) => (protocol === "tcp" ? tcp.lookup(dport) : protocol === "udp" ? udp.lookup(dport) : other);
 }
 
 export function compileForSim(ruleset: Ruleset): CompiledRuleset {
@@ -170,7 +177,8 @@ export function compileForSim(ruleset: Ruleset): CompiledRuleset {
     const tableName = `${table.family} ${table.name}`;
     for (const chain of table.chains as Chain[]) {
       const rules = chain.rules.map(compileRule);
-      const sim: SimChain = { name: chain.name, table: tableName, ...(chain.base && { base: chain.base }), rules, candidates: candidateIndex(rules) };
+      const rulesFor = candidateIndex(rules);
+      const sim: SimChain = { name: chain.name, table: tableName, ...(chain.base && { base: chain.base }), rules, rulesFor, candidates: (c) => rulesFor(c.protocol, c.dport) };
       chains.set(`${tableName}/${chain.name}`, sim);
       if (chain.base) hooks[chain.base.hook].push(sim);
     }
