@@ -12,7 +12,7 @@ import { formatAddress, type Family } from "../net/address.js";
 import { formatPortRange, type PortRange } from "../net/port.js";
 import { formatPrefix, type Prefix } from "../net/prefix.js";
 import { icmpName } from "../ir/icmp.js";
-import type { Match } from "../ir/match.js";
+import type { AddressMatch, CtDnatMatch, CtStateMatch, IcmpTypeMatch, InterfaceMatch, LimitMatch, LocalAddressMatch, Match, MatchHandlers, PortMatch, TcpFlagsMatch } from "../ir/match.js";
 import { ruleFamilies, type Chain, type Rule, type Ruleset } from "../ir/ruleset.js";
 import type { Verdict, VerdictHandlers } from "../ir/verdict.js";
 import { header, type Backend, type EmitOptions } from "./types.js";
@@ -29,21 +29,60 @@ export function builtinOf(chain: Chain): { table: "filter" | "nat"; chain: strin
   return chain.base ? { table: chain.base.type, chain: chain.base.hook.toUpperCase() } : undefined;
 }
 
+/**
+ * A rule's matches sorted by what iptables does with them. Every IR match kind
+ * has a handler here, so a new kind is a compile error until iptables prints
+ * it; a kind iptables can test only once per rule that appears twice is a bug
+ * in the caller and stops the emitter rather than silently dropping a match
+ * (which would widen an accept).
+ */
+interface Gathered {
+  saddr?: AddressMatch<"saddr">; daddr?: AddressMatch<"daddr">; iif?: InterfaceMatch<"iifname">; oif?: InterfaceMatch<"oifname">;
+  sport?: PortMatch<"sport">; dport?: PortMatch<"dport">; icmp?: IcmpTypeMatch; flags?: TcpFlagsMatch;
+  ct?: CtStateMatch; dnat?: CtDnatMatch; limit?: LimitMatch; local: LocalAddressMatch[];
+}
+
+function once<K extends keyof Gathered>(g: Gathered, key: K, value: Gathered[K]): void {
+  if (g[key] !== undefined) throw new Error(`iptables emitter: a rule with two ${String(key)} matches cannot be written as one iptables rule`);
+  g[key] = value;
+}
+
+const gatherers: MatchHandlers<(g: Gathered) => void> = {
+  iifname: (m) => (g) => once(g, "iif", m),
+  oifname: (m) => (g) => once(g, "oif", m),
+  family: () => () => { /* the rule goes only into its family's file (ruleFamilies) */ },
+  saddr: (m) => (g) => once(g, "saddr", m),
+  daddr: (m) => (g) => once(g, "daddr", m),
+  protocol: () => () => { /* printed from protocolOf, which every port, ICMP or flags match implies too */ },
+  sport: (m) => (g) => once(g, "sport", m),
+  dport: (m) => (g) => once(g, "dport", m),
+  ctstate: (m) => (g) => once(g, "ct", m),
+  ctdnat: (m) => (g) => once(g, "dnat", m),
+  tcpflags: (m) => (g) => once(g, "flags", m),
+  icmptype: (m) => (g) => once(g, "icmp", m),
+  localaddr: (m) => (g) => { g.local.push(m); },
+  limit: (m) => (g) => once(g, "limit", m),
+};
+
+function gather(rule: Rule): Gathered {
+  const g: Gathered = { local: [] };
+  for (const m of rule.matches) (gatherers[m.kind] as (x: Match) => (g: Gathered) => void)(m)(g);
+  return g;
+}
+
 /** One concrete iptables rule: a single value for every multi-valued match. */
 interface Concrete { saddr?: Prefix; daddr?: Prefix; icmp?: number; sports?: PortRange[]; dports?: PortRange[] }
 
-function expand(rule: Rule): Concrete[] {
+function expand(g: Gathered): Concrete[] {
   let out: Concrete[] = [{}];
-  const each = <T>(values: readonly T[], put: (c: Concrete, v: T) => Concrete) => {
-    out = out.flatMap((c) => values.map((v) => put(c, v)));
+  const each = <T>(values: readonly T[] | undefined, put: (c: Concrete, v: T) => Concrete) => {
+    if (values) out = out.flatMap((c) => values.map((v) => put(c, v)));
   };
-  for (const m of rule.matches) {
-    if (m.kind === "saddr") each(m.prefixes, (c, saddr) => ({ ...c, saddr }));
-    if (m.kind === "daddr") each(m.prefixes, (c, daddr) => ({ ...c, daddr }));
-    if (m.kind === "icmptype") each(m.types, (c, icmp) => ({ ...c, icmp }));
-    if (m.kind === "sport") each(multiportChunks(m.ranges), (c, sports) => ({ ...c, sports }));
-    if (m.kind === "dport") each(multiportChunks(m.ranges), (c, dports) => ({ ...c, dports }));
-  }
+  each(g.saddr?.prefixes, (c, saddr) => ({ ...c, saddr }));
+  each(g.daddr?.prefixes, (c, daddr) => ({ ...c, daddr }));
+  each(g.icmp?.types, (c, icmp) => ({ ...c, icmp }));
+  each(g.sport && multiportChunks(g.sport.ranges), (c, sports) => ({ ...c, sports }));
+  each(g.dport && multiportChunks(g.dport.ranges), (c, dports) => ({ ...c, dports }));
   return out;
 }
 
@@ -67,18 +106,17 @@ function ports(dir: "s" | "d", list: PortRange[]): string {
 }
 
 /** Options in the order iptables-save prints them, so a readback diff stays small. */
-function options(rule: Rule, c: Concrete, family: Family): string[] {
-  const m = <K extends Match["kind"]>(k: K) => rule.matches.find((x) => x.kind === k) as Extract<Match, { kind: K }> | undefined;
+function options(rule: Rule, g: Gathered, c: Concrete, family: Family): string[] {
   const out: string[] = [];
   if (c.saddr) out.push(`-s ${formatPrefix(c.saddr)}`);
   if (c.daddr) out.push(`-d ${formatPrefix(c.daddr)}`);
-  const i = m("iifname");
+  const i = g.iif;
   if (i) out.push(`${i.negate ? "! " : ""}-i ${interfaceName(i.name)}`);
-  const o = m("oifname");
+  const o = g.oif;
   if (o) out.push(`${o.negate ? "! " : ""}-o ${interfaceName(o.name)}`);
   const proto = protocolOf(rule.matches);
   if (proto) out.push(`-p ${proto === "icmpv6" ? "ipv6-icmp" : proto}`);
-  const flags = m("tcpflags");
+  const flags = g.flags;
   if (proto === "tcp" || proto === "udp") {
     const plain = [c.sports?.length === 1 ? ports("s", c.sports) : "", c.dports?.length === 1 ? ports("d", c.dports) : ""].filter(Boolean);
     const flagText = flags ? `${flags.negate ? "! " : ""}--tcp-flags ${flags.mask.map(FLAG).join(",")} ${flags.equal.length ? flags.equal.map(FLAG).join(",") : "NONE"}` : "";
@@ -89,13 +127,13 @@ function options(rule: Rule, c: Concrete, family: Family): string[] {
   if (c.icmp !== undefined) {
     out.push(family === 4 ? `-m icmp --icmp-type ${icmpName(4, c.icmp, "iptables")}` : `-m icmp6 --icmpv6-type ${icmpName(6, c.icmp, "iptables")}`);
   }
-  const ct = m("ctstate");
-  const dnat = m("ctdnat");
+  const ct = g.ct;
+  const dnat = g.dnat;
   if (ct || dnat) out.push(`-m conntrack --ctstate ${[...(ct?.states ?? []), ...(dnat ? ["dnat"] : [])].map((s) => s.toUpperCase()).join(",")}`);
-  for (const a of rule.matches.filter((x) => x.kind === "localaddr")) {
+  for (const a of g.local) {
     out.push(`-m addrtype --${a.field === "saddr" ? "src" : "dst"}-type LOCAL`);
   }
-  const limit = m("limit");
+  const limit = g.limit;
   if (limit) out.push(`-m limit --limit ${limit.count}/${limit.unit} --limit-burst ${limit.burst}`);
   out.push(`-m comment --comment "${iptablesComment(rule.origin)}"`);
   return out;
@@ -129,7 +167,7 @@ export function emitIptables(ruleset: Ruleset, family: Family, opts: IptablesEmi
       const name = iptablesChainName(chain);
       const body = chain.rules
         .filter((r) => ruleFamilies(r).includes(family))
-        .flatMap((r) => expand(r).map((c) => `-A ${name} ${[...options(r, c, family), target(r.verdict, table === "filter")].join(" ")}`));
+        .flatMap((r) => { const g = gather(r); return expand(g).map((c) => `-A ${name} ${[...options(r, g, c, family), target(r.verdict, table === "filter")].join(" ")}`); });
       if (chain.base?.policy === "drop") body.push(`-A ${name} -m comment --comment "default: drop what no rule above allowed" -j DROP`);
       if (body.length === 0 && chain.base?.type === "nat") continue;
       lines.push(`:${name} - [0:0]`, ...body);
