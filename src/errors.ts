@@ -96,7 +96,7 @@ export function userError(code: ErrorCode, message: string, where: Partial<Diagn
 export function formatDiagnostic(d: Diagnostic): string {
   let place = "";
   if (d.file !== undefined) {
-    place = d.file;
+    place = displayValue(d.file, 200);
     if (d.line !== undefined) place += `:${d.line}`;
     if (d.column !== undefined) place += `:${d.column}`;
     place += ": ";
