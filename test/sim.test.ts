@@ -33,7 +33,7 @@ describe("packet syntax", () => {
     expect(parsePacket("udp [2001:db8::5]:6881 -> [2001:db8::51]:6881 in eth0 established")).toMatchObject({ family: 6, state: "established", dport: 6881 });
     expect(parsePacket("tcp 10.0.0.1:1 -> 10.0.0.2:2 in lan0 out ppp0 flags syn,ack uid 1000")).toMatchObject({ iif: "lan0", oif: "ppp0", flags: ["syn", "ack"], uid: 1000 });
     expect(parsePacket("icmp 198.51.100.7 -> 192.0.2.51 in eth0")).toMatchObject({ protocol: "icmp", icmpType: 8 });
-    expect(parsePacket("icmp 2001:db8::7 -> 2001:db8::51 nd-neighbor-solicit in eth0")).toMatchObject({ protocol: "icmpv6", icmpType: 135 });
+    expect(parsePacket("icmpv6 2001:db8::7 -> 2001:db8::51 nd-neighbor-solicit in eth0")).toMatchObject({ protocol: "icmpv6", icmpType: 135 });
     expect(parsePacket("tcp 10.0.0.1 -> 10.0.0.2:22 out eth0", { state: "invalid" })).toMatchObject({ state: "invalid", sport: 40000 });
   });
 
@@ -71,7 +71,7 @@ describe("verdicts on the standalone example", () => {
     ["tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0 flags syn,fin", "drop", ""],
     ["udp 203.0.113.5:53 -> 192.168.153.51:40000 in eth0", "drop", undefined],
     ["icmp 203.0.113.5 -> 192.168.153.51 in eth0", "accept", "icmp"],
-    ["icmp 2001:db8::5 -> 2001:db8::51 nd-neighbor-solicit in eth0", "accept", ""],
+    ["icmpv6 2001:db8::5 -> 2001:db8::51 nd-neighbor-solicit in eth0", "accept", ""],
     ["udp 192.168.153.51:40000 -> 195.170.0.1:53 out eth0", "accept", "outbound.dns"],
     ["tcp 192.168.153.51:40000 -> 195.170.0.1:53 out eth0", "accept", "outbound.dns"],
     ["udp 192.168.153.51:40000 -> 8.8.8.8:53 out eth0", "drop", undefined],
