@@ -35,6 +35,11 @@ export interface SimResult {
 
 type Outcome = "accept" | "drop" | undefined;
 
+/** A new verdict kind is a compile error here until the simulator handles it. */
+function unhandled(v: never): never {
+  throw new Error(`unhandled verdict ${(v as { kind: string }).kind}`);
+}
+
 const V4 = (a: Address): number => (a.family === 4 ? Number(a.value) : 0);
 
 function makeCtx(p: Packet, env: Environment): Ctx {
@@ -82,6 +87,7 @@ class Run {
           if (a) { ctx.saddr = a; ctx.s4 = V4(a); }
           return "accept";
         }
+        default: return unhandled(v);
       }
     }
     return undefined;
