@@ -48,6 +48,7 @@ describe("packet syntax", () => {
     ["tcp 1.2.3.4:1 -> 5.6.7.8:22", "say where the packet is"],
     ["tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0 sideways", 'unknown word "sideways"'],
     ["tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0 flags syn,boo", 'unknown TCP flag "boo"'],
+    ["tcp [::ffff:192.168.1.21]:1 -> [2001:db8::1]:22 in eth0", "IPv4-mapped IPv6 address, which no packet carries on the wire; write 192.168.1.21"],
   ])("%s is rejected", (spec, message) => {
     let error: unknown;
     try { parsePacket(spec); } catch (e) { error = e; }

@@ -144,7 +144,7 @@ Exit status: 0 applied (and confirmed), 2 refused or failed (the old ruleset sta
 
 program.command("confirm")
   .summary("keep a ruleset applied with --confirm")
-  .option(...STATE).option("--json", "print a JSON object instead of text")
+  .option(...STATE).option(...WAIT).option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate confirm")
   .action(async (opts) => guard(opts.json, async () => (await sys()).runConfirm(opts)));
 
@@ -162,7 +162,7 @@ program.command("stop")
 program.command("status")
   .summary("is swarmgate loaded, does it still match the policy, and what each rule has counted")
   .argument("[policy]", "compare with this policy (default: the one last applied)")
-  .option(...STATE).option("--json", "print a JSON object instead of text")
+  .option(...STATE).option(...WAIT).option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate status")
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runStatus(policy, opts)));
 
@@ -170,6 +170,7 @@ program.command("diff")
   .summary("what apply would change, rule by rule")
   .argument("[policy]", "policy file (YAML or JSON)")
   .addOption(backendOption("nft or iptables", ["nft", "iptables"]))
+  .option(...STATE)
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate diff /etc/swarmgate/policy.yaml")
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runDiff(policy, opts)));

@@ -5,7 +5,7 @@
 //   tcp 192.168.1.3:50000 -> 198.51.100.7:443 in lan0 out ppp0 flags syn uid 1000
 // `in IF` alone: arriving for this machine (or to be forwarded after DNAT);
 // `out IF` alone: sent by this machine; both: forwarded.
-import { parseAddress, type Address } from "../net/address.js";
+import { embeddedIpv4, formatAddress, parseAddress, type Address } from "../net/address.js";
 import { displayValue, userError } from "../errors.js";
 import { ICMP4, ICMP6 } from "../ir/icmp.js";
 import type { CtState, TcpFlag } from "../ir/match.js";
@@ -37,6 +37,8 @@ function endpoint(token: Token, text: string, ported: boolean, wantPort: boolean
   else if ((token.t.match(/:/g) ?? []).length === 1) [host, port] = token.t.split(":") as [string, string];
   const address = parseAddress(host);
   if (!address) bad(`"${displayValue(host)}" is not an IPv4 or IPv6 address (IPv6 with a port goes in brackets: [2001:db8::5]:40000)`, text, token.at);
+  const v4 = embeddedIpv4(address);
+  if (v4) bad(`${displayValue(host)} is an IPv4-mapped IPv6 address, which no packet carries on the wire; write ${formatAddress(v4)}`, text, token.at);
   if (port !== undefined) {
     const at = token.at + token.t.lastIndexOf(port);
     if (!ported) bad(`ICMP has no ports; write the address alone`, text, at);
