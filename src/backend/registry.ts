@@ -4,6 +4,7 @@ import { userError } from "../errors.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { iptablesBackend } from "./iptables.js";
 import type { KernelBackend } from "./kernel-types.js";
+import { BACKEND_NAMES, KERNEL_BACKEND_NAMES, type BackendName, type KernelBackendName } from "./names.js";
 import { nftBackend } from "./nft.js";
 import { scriptBackend } from "./script.js";
 import type { Artifact, Backend, EmitOptions } from "./types.js";
@@ -12,19 +13,15 @@ export const BACKENDS = {
   nft: nftBackend,
   iptables: iptablesBackend,
   script: scriptBackend,
-} as const satisfies Record<string, Backend>;
+} as const satisfies Record<BackendName, Backend>;
 
-export type BackendName = keyof typeof BACKENDS;
-export const BACKEND_NAMES = Object.keys(BACKENDS) as BackendName[];
+export { BACKEND_NAMES, KERNEL_BACKEND_NAMES, type BackendName, type KernelBackendName };
 
 /** The backends apply, stop, rollback, status and rehearse load into the kernel, loaded on demand. */
 export const KERNEL_BACKENDS = {
   nft: async () => (await import("./nft-kernel.js")).nftKernel,
   iptables: async () => (await import("./iptables-kernel.js")).iptablesKernel,
-} as const satisfies Record<string, () => Promise<KernelBackend>>;
-
-export type KernelBackendName = keyof typeof KERNEL_BACKENDS;
-export const KERNEL_BACKEND_NAMES = Object.keys(KERNEL_BACKENDS) as KernelBackendName[];
+} as const satisfies Record<KernelBackendName, () => Promise<KernelBackend>>;
 
 export function isKernelBackend(name: string): name is KernelBackendName {
   return Object.hasOwn(KERNEL_BACKENDS, name);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The swarmgate command. Each command's module is imported only when that
 // command runs, so the cold start stays small.
+import { BACKEND_NAMES, KERNEL_BACKEND_NAMES } from "../backend/names.js";
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { displayValue, userError } from "../errors.js";
@@ -68,7 +69,7 @@ program.command("compile")
   .summary("compile a policy to an nftables, iptables or shell-script ruleset")
   .description("Compile a policy to a ruleset. Nothing is written unless the whole policy is valid.")
   .argument("[policy]", "policy file (YAML or JSON)")
-  .addOption(backendOption("output format", ["nft", "iptables", "script"]).default("nft"))
+  .addOption(backendOption("output format", BACKEND_NAMES).default("nft"))
   .option("-o, --output <file>", "write to FILE (iptables writes FILE.v4 and FILE.v6) instead of standard output")
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", `
@@ -84,7 +85,7 @@ program.command("rehearse")
   .description(`Build a private sandbox of network namespaces that mirrors the policy, load the compiled ruleset into its host or gateway, try every flow the policy opens and a set that must stay closed with real sockets, and print what happened. Needs root; never touches this machine's own network or firewall. Exit status 0 when every flow behaves as expected, 1 otherwise.
 Without POLICY and without ./swarmgate.yaml or /etc/swarmgate/policy.yaml it rehearses the bundled standalone example.`)
   .argument("[policy]", "policy file (YAML or JSON)")
-  .addOption(backendOption("how the ruleset is loaded", ["nft", "iptables"]).default("nft"))
+  .addOption(backendOption("how the ruleset is loaded", KERNEL_BACKEND_NAMES).default("nft"))
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExamples:\n  sudo swarmgate rehearse\n  sudo swarmgate rehearse examples/gateway.yaml --backend iptables")
   .action(async (policy: string | undefined, opts: { backend: "nft" | "iptables"; json?: boolean }) =>
@@ -133,7 +134,7 @@ program.command("apply")
 Over SSH it refuses a ruleset that would cut your session, unless --force.
 Exit status: 0 applied (and confirmed), 2 refused or failed (the old ruleset stays), 3 rolled back.`)
   .argument("[policy]", "policy file (YAML or JSON)")
-  .addOption(backendOption("nft or iptables (default: what this machine uses)", ["nft", "iptables"]))
+  .addOption(backendOption("nft or iptables (default: what this machine uses)", KERNEL_BACKEND_NAMES))
   .option("--dry-run", "show what would change, change nothing")
   .option("--confirm <seconds>", "restore the previous ruleset unless `swarmgate confirm` comes within SECONDS (1-86400)", integer("--confirm", 1, 86400, " of seconds"))
   .option("--force", "apply even if it would cut your SSH session")
@@ -169,7 +170,7 @@ program.command("status")
 program.command("diff")
   .summary("what apply would change, rule by rule")
   .argument("[policy]", "policy file (YAML or JSON)")
-  .addOption(backendOption("nft or iptables", ["nft", "iptables"]))
+  .addOption(backendOption("nft or iptables", KERNEL_BACKEND_NAMES))
   .option(...STATE)
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate diff /etc/swarmgate/policy.yaml")
@@ -187,7 +188,7 @@ program.command("install")
   .summary("load the policy at boot with a systemd unit")
   .description(`Write ${"/etc/systemd/system/swarmgate.service"}, which applies /etc/swarmgate/policy.yaml before the network comes up, and copy POLICY (or the standalone example) to /etc/swarmgate/policy.yaml when there is none.`)
   .argument("[policy]", "policy to install when /etc/swarmgate/policy.yaml does not exist")
-  .addOption(backendOption("nft or iptables", ["nft", "iptables"]))
+  .addOption(backendOption("nft or iptables", KERNEL_BACKEND_NAMES))
   .option("--root <dir>", "install below DIR instead of / (for images and tests)")
   .option(...STATE).option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate install my-policy.yaml && sudo systemctl enable --now swarmgate")

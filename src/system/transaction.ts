@@ -16,7 +16,7 @@ import { readSettings, towardsSafe, writeSetting } from "./sysctl.js";
 export type Log = (line: string) => void;
 
 /** Runs the backends' steps and setting changes that turn what the kernel holds now into `target`. */
-async function move(backends: readonly KernelBackend[], target: KernelState): Promise<void> {
+async function move(backends: readonly KernelBackend[], target: KernelState, current?: KernelState): Promise<void> {
   const now = readSettings();
   const changes = Object.entries(target.sysctl).filter(([k, v]) => now[k] !== undefined && now[k] !== v);
   for (const [k, v] of changes.filter(([k, v]) => towardsSafe(k, v))) await writeSetting(k, v);
@@ -25,7 +25,7 @@ async function move(backends: readonly KernelBackend[], target: KernelState): Pr
   for (const backend of order) {
     const want = target.owned[backend.name];
     if (!want) continue;
-    for (const { unit, step } of backend.plan(want, await readOwned(backend))) {
+    for (const { unit, step } of backend.plan(want, current?.owned[backend.name] ?? await readOwned(backend))) {
       const r = await runStep(step);
       if (r.code !== 0) throw userError("LOAD_FAILED", `${step.command} refused the ${unit === backend.name ? "" : `${unit} `}ruleset: ${toolMessage(r)}`);
     }
@@ -54,8 +54,8 @@ async function differences(backends: readonly KernelBackend[], target: KernelSta
 }
 
 /** Moves the kernel to `target` and checks it by reading back; throws what went wrong. */
-export async function reach(backends: readonly KernelBackend[], target: KernelState): Promise<void> {
-  await move(backends, target);
+export async function reach(backends: readonly KernelBackend[], target: KernelState, current?: KernelState): Promise<void> {
+  await move(backends, target, current);
   const diff = await differences(backends, target);
   if (diff.length) throw userError("LOAD_FAILED", `the kernel did not take the change (${diff.join("; ")})`);
 }
@@ -82,7 +82,8 @@ export async function describe(backends: readonly KernelBackend[], old: KernelSt
 export async function transact(state: StateDir, backends: readonly KernelBackend[], journal: Journal): Promise<void> {
   state.write("journal.json", journal); // STATE_UNWRITABLE here means the kernel was not touched
   try {
-    await reach(backends, journal.target);
+    // `before` was read under the lock a moment ago: the plan starts from it.
+    await reach(backends, journal.target, journal.before);
     state.commit(journal);
   } catch (e) {
     await undo(state, backends, journal, e);
