@@ -3,7 +3,8 @@ export { SwarmgateError, formatDiagnostic, formatDiagnosticWithSource, type Diag
 export { loadPolicy, parsePolicy, MAX_POLICY_BYTES } from "./policy/load.js";
 export type * from "./policy/types.js";
 export { compile, TABLE_NAME } from "./compile/index.js";
-export { emit, backendByName, BACKENDS, BACKEND_NAMES, type BackendName } from "./backend/registry.js";
+export { emit, backendByName, BACKENDS, BACKEND_NAMES, type BackendName, kernelBackend, KERNEL_BACKENDS, KERNEL_BACKEND_NAMES, type KernelBackendName } from "./backend/registry.js";
+export type { KernelBackend, Owned, Step } from "./backend/kernel-types.js";
 export type { Artifact, Backend, EmitOptions } from "./backend/types.js";
 export { emitNft } from "./backend/nft.js";
 export { emitIptables } from "./backend/iptables.js";
@@ -24,3 +25,4 @@ export { audit, type Audit } from "./analyze/audit.js";
 export { exposure, type Exposure } from "./analyze/exposure.js";
 export { rehearse, type Rehearsal } from "./lab/rehearse.js";
 export { applyPolicy, stopFirewall, rollbackTo } from "./system/apply.js";
+export { readState, type KernelState } from "./system/kernel-state.js";

@@ -9,7 +9,9 @@ import type { KernelBackend } from "../backend/kernel-types.js";
 import type { KernelBackendName } from "../backend/registry.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import type { Policy } from "../policy/types.js";
+import { kernelBackend } from "../backend/registry.js";
 import { detectBackend, installedBackends, readState, type KernelState } from "./kernel-state.js";
+import { onPath, packageOf } from "./run.js";
 import { acquireLock } from "./lock.js";
 import type { Session } from "./lockout.js";
 import { StateDir, type Applied, type ConfirmResult, type Pending } from "./state.js";
@@ -82,7 +84,7 @@ export async function applyPolicy(policy: Policy, options: ApplyOptions, ruleset
   }
   return withState(options.stateDir, options, async (state, backends) => {
     const chosen = backends.find((b) => b.name === name);
-    if (!chosen) throw userError("TOOL_MISSING", `the ${name} backend's tools are not installed (on Debian: apt-get install ${name === "nft" ? "nftables" : "iptables"})`);
+    if (!chosen) throw userError("TOOL_MISSING", `the ${name} backend needs ${(await kernelBackend(name)).tools.filter((t) => !onPath(t)).join(", ")}, which is not installed (on Debian: apt-get install ${packageOf(name)})`);
     const pending = state.read<Pending>("pending.json");
     if (pending && !pending.confirmed) throw userError("CONFIRM_PENDING", "an earlier apply is waiting for swarmgate confirm; confirm it or let it roll back first");
     const before = await readState(backends);

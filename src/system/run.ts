@@ -49,7 +49,8 @@ export async function runChecked(command: string, args: readonly string[], optio
   return result;
 }
 
-function packageOf(command: string): string {
+/** The Debian package that has a tool. */
+export function packageOf(command: string): string {
   if (command === "nft") return "nftables";
   if (command.includes("tables")) return "iptables";
   if (command === "ip") return "iproute2";
