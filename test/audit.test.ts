@@ -29,7 +29,7 @@ describe("audit of the examples", () => {
     expect(a.findings).toEqual([]);
     expect(a.ok).toBe(true);
     expect(a.exposure).toContainEqual(expect.objectContaining({ direction: "inbound", protocol: "tcp", ports: "22", peers: ["192.168.153.21"], interface: "eth0", families: "IPv4" }));
-    expect(a.exposure).toContainEqual(expect.objectContaining({ direction: "inbound", protocol: "udp", ports: "6881", peers: ["anywhere"], except: ["::1"], families: "IPv6" }));
+    expect(a.exposure).toContainEqual(expect.objectContaining({ direction: "inbound", protocol: "udp", ports: "6881", peers: ["anywhere"], except: ["::1", "2001:db8::51"], families: "IPv6" }));
     expect(a.exposure.filter((e) => e.direction === "inbound" && e.protocol !== "icmp").map((e) => e.ports).sort()).toEqual(["22", "5900", "5901", "6881", "6881", "6881", "6881"]);
   });
 

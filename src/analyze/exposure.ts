@@ -3,15 +3,16 @@
 // host, and outbound — computed exactly: the packet space is cut at every
 // boundary the rules mention and the simulator judges one packet per cell.
 import { formatAddress, type Address, type Family } from "../net/address.js";
-import { formatPortRange } from "../net/port.js";
-import { formatPrefix, type Prefix } from "../net/prefix.js";
-import type { Match } from "../ir/match.js";
+import type { Prefix } from "../net/prefix.js";
+import type { PortRange } from "../net/port.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { compileForSim, type CompiledRuleset } from "../sim/compiled.js";
 import type { Environment } from "../sim/environment.js";
 import type { Packet, SimProtocol } from "../sim/packet.js";
 import { simulate } from "../sim/simulate.js";
-import { addressCells, portCells, rangeToPrefixes, runs, type Cells } from "./cells.js";
+import { addressCells, portCells, type Cells } from "./cells.js";
+import { relevantCuts, type Cuts } from "./relevant.js";
+import { describeSet, groupCells, mergePorts, type Group, type Judged } from "./rows.js";
 
 const ORDER: Record<ExposureDirection, number> = { inbound: 0, forwarded: 1, outbound: 2 };
 
@@ -48,62 +49,61 @@ export interface ExposureSpace {
   forwards: boolean;
   /** Networks where routing changes (a gateway's LAN): destinations are cut there too. */
   routes: Prefix[];
+  /** Every address the environment takes as this machine's own: addresses are cut there too (fib … type local). */
+  own?: Address[];
 }
 
 export const OTHER_INTERFACE = "(other)";
 
-function collect(ruleset: Ruleset) {
-  const matches: Match[] = ruleset.tables.flatMap((t) => t.chains.flatMap((c) => c.rules.flatMap((r) => r.matches)));
-  const of = <K extends Match["kind"]>(k: K) => matches.filter((m) => m.kind === k) as Extract<Match, { kind: K }>[];
-  return {
-    saddr: of("saddr").flatMap((m) => m.prefixes),
-    daddr: of("daddr").flatMap((m) => m.prefixes),
-    dport: (p: string) => of("dport").filter((m) => m.protocol === p).flatMap((m) => m.ranges),
-    sport: (p: string) => of("sport").filter((m) => m.protocol === p).flatMap((m) => m.ranges),
-  };
+/** One (direction, interface, family, protocol) slice: how to build its packets and judge them. */
+interface Slice {
+  sim: CompiledRuleset;
+  env: Environment;
+  family: Family;
+  protocol: Exposure["protocol"];
+  simProto: SimProtocol;
+  iface: string;
+  local: Address;
 }
 
-interface Cell { accept: boolean; key: string; paths: string[]; intents: string[]; target?: string }
-
-/** Judges every cell of one (direction, interface, family, protocol) slice. */
-function slice(sim: CompiledRuleset, env: Environment, make: (addr: bigint, dport: number, sport: number) => Packet,
-  addrs: Cells<bigint>, dports: Cells<number>, sports: Cells<number>): Cell[][][] {
-  return dports.starts.map((dport) => addrs.starts.map((addr) => sports.starts.map((sport) => {
-    const r = simulate(sim, make(addr, dport, sport), env);
-    const rule = r.deciding?.rule;
-    const target = r.path === "forward" && r.translated?.daddr ? formatAddress(r.translated.daddr) : undefined;
-    const paths = rule ? [rule.origin.path] : [];
-    const intents = rule ? [rule.origin.intent] : [];
-    return { accept: r.verdict === "accept", key: `${target ?? ""}|${paths.join(",")}`, paths, intents, ...(target && { target }) };
-  })));
+function judge(s: Slice, p: Packet): Judged {
+  const r = simulate(s.sim, p, s.env);
+  const rule = r.deciding?.rule;
+  const target = r.path === "forward" && r.translated?.daddr ? formatAddress(r.translated.daddr) : undefined;
+  const paths = rule ? [rule.origin.path] : [];
+  const intents = rule ? [rule.origin.intent] : [];
+  return { accept: r.verdict === "accept", key: `${target ?? ""}|${paths.join(",")}`, paths, intents, ...(target && { target }) };
 }
+
+type Make = (peer: bigint, sport: number) => Packet;
+
+/** Judges every (peer address cell × source-port cell) of one port cell and groups the accepted ones. */
+function judgeCells(s: Slice, addrs: Cells<bigint>, sports: Cells<number>, make: Make): Group[] {
+  const judged = addrs.starts.map((a) => sports.starts.map((sp) => judge(s, make(a, sp))));
+  return groupCells(judged, s.family, addrs, sports);
+}
+
+function packetBase(s: Slice, dport: number, sport: number): Omit<Packet, "saddr" | "daddr"> {
+  return { family: s.family, protocol: s.simProto, state: "new", ...(s.protocol === "icmp" ? { icmpType: s.family === 4 ? 8 : 128 } : { dport, sport }) };
+}
+
+const addr = (family: Family, value: bigint): Address => ({ family, value });
 
 export function exposure(ruleset: Ruleset, env: Environment, space: ExposureSpace): Exposure[] {
   const sim = compileForSim(ruleset);
-  const found = collect(ruleset);
+  const dportsOf = globalPortCuts(ruleset);
   const out: Exposure[] = [];
-  const ifaces = [...space.interfaces, OTHER_INTERFACE];
+  const own = space.own ?? [space.local[4], space.local[6]];
   for (const family of [4, 6] as Family[]) {
-    const local = space.local[family];
     for (const protocol of ["tcp", "udp", "icmp"] as const) {
       const simProto: SimProtocol = protocol === "icmp" ? (family === 4 ? "icmp" : "icmpv6") : protocol;
-      const dports = protocol === "icmp" ? { starts: [0], end: 0 } : portCells(found.dport(protocol));
-      const sports = protocol === "icmp" ? { starts: [0], end: 0 } : portCells(found.sport(protocol));
-      const base: Base = (addr, dport, sport) => ({
-        family, protocol: simProto, state: "new" as const,
-        ...(protocol === "icmp" ? { icmpType: family === 4 ? 8 : 128 } : { dport, sport }),
-        addr: { family, value: addr } as Address,
-      });
-      for (const iface of ifaces) {
-        // Inbound, or forwarded after DNAT: addressed to this machine.
-        const inSlice = slice(sim, env, (a, d, s) => { const b = base(a, d, s); return { ...b, iif: iface, saddr: b.addr, daddr: local }; },
-          addressCells(family, found.saddr), dports, sports);
-        out.push(...render(inSlice, "inbound", family, protocol, iface, addressCells(family, found.saddr), dports, sports));
-        // Outbound from this machine.
-        const outSlice = slice(sim, env, (a, d, s) => { const b = base(a, d, s); return { ...b, oif: iface, saddr: local, daddr: b.addr }; },
-          addressCells(family, found.daddr), dports, sports);
-        out.push(...render(outSlice, "outbound", family, protocol, iface, addressCells(family, found.daddr), dports, sports));
-        if (space.forwards) out.push(...forwarded(sim, env, family, protocol, iface, found, space.routes, dports, sports, base));
+      const dports = protocol === "icmp" ? { starts: [0], end: 0 } : dportsOf(protocol);
+      const cuts = dports.starts.map((d) => relevantCuts(sim, family, simProto, d, own));
+      for (const iface of [...space.interfaces, OTHER_INTERFACE]) {
+        const s: Slice = { sim, env, family, protocol, simProto, iface, local: space.local[family] };
+        out.push(...lines(s, "inbound", dports, cuts, (c, d) => inboundRow(s, c, d)));
+        out.push(...lines(s, "outbound", dports, cuts, (c, d) => outboundRow(s, c, d)));
+        if (space.forwards) out.push(...lines(s, "forwarded", dports, cuts, (c, d) => forwardedRow(s, c, d, space.routes)));
       }
     }
   }
@@ -113,89 +113,88 @@ export function exposure(ruleset: Ruleset, env: Environment, space: ExposureSpac
   return mergeFamilies(all);
 }
 
-/** An address set as prefixes, or as "anywhere" with the fewer prefixes left out when that is shorter. */
-function describeSet(family: Family, cells: Cells<bigint>, selected: (i: number) => boolean): { peers: string[]; except?: string[] } {
-  const toPrefixes = (pick: (i: number) => boolean) => runs(cells, pick).flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix);
-  const inside = toPrefixes(selected);
-  const outside = toPrefixes((i) => !selected(i));
-  if (outside.length === 0) return { peers: ["anywhere"] };
-  return outside.length < inside.length ? { peers: ["anywhere"], except: outside } : { peers: inside };
+/** Destination-port cells of a protocol: cut at every port range any rule mentions. */
+function globalPortCuts(ruleset: Ruleset): (protocol: "tcp" | "udp") => Cells<number> {
+  const ranges = { tcp: [] as PortRange[], udp: [] as PortRange[] };
+  for (const t of ruleset.tables) for (const c of t.chains) for (const r of c.rules) {
+    for (const m of r.matches) if (m.kind === "dport") ranges[m.protocol].push(...m.ranges);
+  }
+  return (protocol) => portCells(ranges[protocol]);
 }
 
-type Base = (addr: bigint, dport: number, sport: number) => Omit<Packet, "saddr" | "daddr"> & { addr: Address };
+/** Rows per port cell (reused across cells judged alike), merged over adjacent ports into report lines. */
+function lines(s: Slice, direction: ExposureDirection, dports: Cells<number>, cuts: Cuts[], row: (c: Cuts, dport: number) => Group[]): Exposure[] {
+  const memo = new Map<string, Group[]>();
+  const rows = dports.starts.map((d, i) => {
+    const c = cuts[i]!;
+    let r = memo.get(c.key);
+    if (!r) { r = row(c, d); memo.set(c.key, r); }
+    return r;
+  });
+  return mergePorts(dports, rows, s.protocol === "icmp").flatMap(({ ports, groups }) => groups.map((g) => ({
+    direction, family: s.family, families: `IPv${s.family}`, protocol: s.protocol, ports, peers: g.peers, ...(g.except && { except: g.except }),
+    ...(g.sourcePorts && { sourcePorts: g.sourcePorts }), interface: s.iface, ...(g.target && { target: g.target }), paths: g.paths, intents: g.intents,
+  })));
+}
+
+/** Inbound, or forwarded after DNAT: addressed to this machine. */
+function inboundRow(s: Slice, c: Cuts, dport: number): Group[] {
+  return judgeCells(s, addressCells(s.family, c.saddr), portCells(c.sport), (a, sp) =>
+    ({ ...packetBase(s, dport, sp), iif: s.iface, saddr: addr(s.family, a), daddr: s.local }));
+}
+
+/** Outbound from this machine. */
+function outboundRow(s: Slice, c: Cuts, dport: number): Group[] {
+  return judgeCells(s, addressCells(s.family, c.daddr), portCells(c.sport), (a, sp) =>
+    ({ ...packetBase(s, dport, sp), oif: s.iface, saddr: s.local, daddr: addr(s.family, a) }));
+}
 
 /**
- * Connections through the machine to every destination cell the rules
- * mention; cells with the same openings are merged into one line whose
- * target is their prefixes.
+ * Connections through the machine to every destination cell; destinations
+ * with the same openings are merged into one line whose target is their
+ * prefixes.
  */
-function forwarded(sim: CompiledRuleset, env: Environment, family: Family, protocol: Exposure["protocol"], iface: string,
-  found: ReturnType<typeof collect>, routes: Prefix[], dports: Cells<number>, sports: Cells<number>, base: Base): Exposure[] {
-  const dests = addressCells(family, [...found.daddr, ...routes]);
-  const saddrs = addressCells(family, found.saddr);
-  const byKey = new Map<string, { e: Exposure; cells: boolean[] }>();
+function forwardedRow(s: Slice, c: Cuts, dport: number, routes: Prefix[]): Group[] {
+  const dests = addressCells(s.family, [...c.daddr, ...routes]);
+  const saddrs = addressCells(s.family, c.saddr);
+  const sports = portCells(c.sport);
+  const byKey = new Map<string, { g: Group; cells: boolean[] }>();
   const skipped = dests.starts.map(() => false);
   dests.starts.forEach((d, di) => {
-    const daddr: Address = { family, value: d };
-    const oif = env.route(daddr);
-    if (env.isLocal(daddr) || oif === undefined || oif === iface) { skipped[di] = true; return; }
-    const cells = slice(sim, env, (a, dp, sp) => { const b = base(a, dp, sp); return { ...b, iif: iface, oif, saddr: b.addr, daddr }; }, saddrs, dports, sports);
-    for (const e of render(cells, "forwarded", family, protocol, iface, saddrs, dports, sports)) {
-      const key = JSON.stringify({ ...e, target: undefined });
-      const entry = byKey.get(key) ?? { e, cells: dests.starts.map(() => false) };
+    const daddr = addr(s.family, d);
+    const oif = s.env.route(daddr);
+    if (s.env.isLocal(daddr) || oif === undefined || oif === s.iface) { skipped[di] = true; return; }
+    const groups = judgeCells(s, saddrs, sports, (a, sp) => ({ ...packetBase(s, dport, sp), iif: s.iface, oif, saddr: addr(s.family, a), daddr }));
+    for (const g of groups) {
+      const key = JSON.stringify(g);
+      const entry = byKey.get(key) ?? { g, cells: dests.starts.map(() => false) };
       entry.cells[di] = true;
       byKey.set(key, entry);
     }
   });
-  return [...byKey.values()].map(({ e, cells }) => {
+  return [...byKey.values()].map(({ g, cells }) => {
     // Destinations that are this machine's own or on the arriving side were never asked: leave them out of "except".
-    const d = describeSet(family, dests, (i) => cells[i]! || skipped[i]!);
-    return { ...e, target: d.except ? `anywhere except ${d.except.join(", ")}` : d.peers.join(", ") };
+    const d = describeSet(s.family, dests, (i) => cells[i]! || skipped[i]!);
+    return { ...g, target: d.except ? `anywhere except ${d.except.join(", ")}` : d.peers.join(", ") };
   });
-}
-
-function render(cells: Cell[][][], direction: ExposureDirection, family: Family, protocol: Exposure["protocol"], iface: string,
-  addrs: Cells<bigint>, dports: Cells<number>, sports: Cells<number>): Exposure[] {
-  // For each port cell: accepted address cells grouped by (target, rule, source ports).
-  const rows = cells.map((byAddr) => {
-    const groups = new Map<string, { addrs: boolean[]; cell: Cell; sports: string }>();
-    byAddr.forEach((bySport, ai) => {
-      const accepted = bySport.map((c) => c.accept);
-      if (!accepted.some(Boolean)) return;
-      const first = bySport.find((c) => c.accept)!;
-      const sportText = accepted.every(Boolean) ? "" : runs(sports, (i) => accepted[i]!).map(([a, b]) => formatPortRange({ first: a, last: b })).join(",");
-      const key = `${first.key}|${sportText}`;
-      const g = groups.get(key) ?? { addrs: addrs.starts.map(() => false), cell: first, sports: sportText };
-      g.addrs[ai] = true;
-      groups.set(key, g);
-    });
-    return groups;
-  });
-  const signature = (g: Map<string, { addrs: boolean[] }>) => [...g].map(([k, v]) => `${k}:${v.addrs.map(Number).join("")}`).sort().join(";");
-  const out: Exposure[] = [];
-  for (let i = 0; i < rows.length; ) {
-    let j = i;
-    while (j + 1 < rows.length && signature(rows[j + 1]!) === signature(rows[i]!)) j++;
-    const ports = protocol === "icmp" ? "echo-request" : formatPortRange({ first: dports.starts[i]!, last: j + 1 < dports.starts.length ? dports.starts[j + 1]! - 1 : dports.end });
-    for (const g of rows[i]!.values()) {
-      const set = describeSet(family, addrs, (k) => g.addrs[k]!);
-      out.push({ direction, family, families: `IPv${family}`, protocol, ports, ...set, ...(g.sports && { sourcePorts: g.sports }), interface: iface,
-        ...(g.cell.target && { target: g.cell.target }), paths: g.cell.paths, intents: g.cell.intents });
-    }
-    i = j + 1;
-  }
-  return out;
 }
 
 /** An opening from anywhere on both families is one line. */
 function mergeFamilies(list: Exposure[]): Exposure[] {
   const key = (e: Exposure) => JSON.stringify({ ...e, family: 0, families: "", target: e.target && "t" });
-  const out: Exposure[] = [];
+  // IPv6 lines by key, in order, so that each IPv4 line finds its first unused twin without a scan.
+  const twins = new Map<string, number[]>();
+  list.forEach((e, i) => { if (e.family === 6) { const k = key(e); twins.set(k, [...(twins.get(k) ?? []), i]); } });
   const taken = new Set<number>();
+  const out: Exposure[] = [];
   list.forEach((e, i) => {
     if (taken.has(i)) return;
-    const twin = e.family === 4 && e.peers[0] === "anywhere" && !e.except && !e.target
-      ? list.findIndex((o, j) => j > i && !taken.has(j) && o.family === 6 && key(o) === key(e)) : -1;
+    let twin = -1;
+    if (e.family === 4 && e.peers[0] === "anywhere" && !e.except && !e.target) {
+      const queue = twins.get(key(e));
+      while (queue?.length && (queue[0]! <= i || taken.has(queue[0]!))) queue.shift();
+      twin = queue?.shift() ?? -1;
+    }
     if (twin >= 0) taken.add(twin);
     out.push({ ...e, families: twin >= 0 ? "IPv4+IPv6" : `IPv${e.family}` });
   });

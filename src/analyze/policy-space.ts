@@ -20,5 +20,7 @@ export function policySpace(policy: Policy): { space: ExposureSpace; env: Enviro
   const env = policyEnvironment(policy, undefined, [local[4], local[6]]);
   const gw = policy.gateway;
   const routes = gw ? [gw.lanNetwork, ...(gw.lanNetwork6 ? [gw.lanNetwork6] : []), ...policy.forward.flatMap((f) => (f.host6 ? [hostPrefix(f.host6)] : []))] : [];
-  return { space: { interfaces, local, forwards: policy.role === "gateway", routes }, env };
+  // Exactly the addresses the environment takes as local: the exposure cuts the address space at each.
+  const own = [local[4], local[6], ...(policy.host?.addresses.map((x) => x.address) ?? [])];
+  return { space: { interfaces, local, forwards: policy.role === "gateway", routes, own }, env };
 }

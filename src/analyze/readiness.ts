@@ -5,12 +5,13 @@ import { emitNftRule } from "../backend/nft.js";
 import { formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
 import { prefixContains } from "../net/prefix.js";
 import type { Ruleset } from "../ir/ruleset.js";
-import type { Policy } from "../policy/types.js";
+import type { AdminService, Policy } from "../policy/types.js";
 import { compileForSim, type CompiledRuleset } from "../sim/compiled.js";
 import type { Environment } from "../sim/environment.js";
 import type { Packet } from "../sim/packet.js";
 import { simulate } from "../sim/simulate.js";
 import { addressCells } from "./cells.js";
+import { relevantCuts } from "./relevant.js";
 import type { ExposureSpace } from "./exposure.js";
 
 export interface Check {
@@ -93,7 +94,7 @@ export function readiness(policy: Policy, ruleset: Ruleset, env: Environment, sp
       for (const proto of ["udp", "tcp"] as const) checks.push(j.roundTrip(`DNS over ${proto.toUpperCase()} to ${server}`, j.outbound(server.includes(":") ? 6 : 4, proto, server, 53)));
     }
   }
-  for (const s of policy.admin) checks.push(...adminChecks(j, policy, ruleset, s.name));
+  for (const s of policy.admin) checks.push(...adminChecks(j, policy, s));
   if (gw) {
     for (const f of policy.forward) {
       for (const proto of f.protocols) {
@@ -115,32 +116,40 @@ export function readiness(policy: Policy, ruleset: Ruleset, env: Environment, sp
   return checks;
 }
 
-/** An admin service is reachable from each of its sources, and from no other address. */
-function adminChecks(j: Judge, policy: Policy, ruleset: Ruleset, name: string): Check[] {
-  const s = policy.admin.find((x) => x.name === name)!;
+/**
+ * An admin service is reachable from each of its sources, and from no other
+ * address: judged over every source cell that the rules able to match its
+ * port cut (and the machine's own addresses), so each service costs the
+ * rules at its port, not the whole ruleset.
+ */
+function adminChecks(j: Judge, policy: Policy, s: AdminService): Check[] {
   const iif = policy.gateway ? undefined : j.inIf;
-  const all = ruleset.tables.flatMap((t) => t.chains.flatMap((c) => c.rules.flatMap((r) => r.matches)))
-    .flatMap((m) => (m.kind === "saddr" || m.kind === "daddr" ? m.prefixes : []));
   const out: Check[] = [];
   for (const proto of s.protocols) {
     const port = s.ports.first;
     for (const f of FAMILIES) {
-      const cells = addressCells(f, [...all, ...s.from]);
+      const cuts = relevantCuts(j.sim, f, proto, port, j.space.own ?? [j.space.local[4], j.space.local[6]]);
+      const cells = addressCells(f, [...cuts.saddr, ...s.from]);
       const wrong: string[] = [];
       for (const start of cells.starts) {
         const src = { family: f, value: start };
-        if (prefixContains({ family: 4, network: 0x7f000000n, length: 8 }, src) || (f === 6 && start === 1n)) continue; // loopback never comes from outside
+        // Loopback and this machine's own addresses never come from outside (the anti-spoofing rules drop them).
+        if (prefixContains({ family: 4, network: 0x7f000000n, length: 8 }, src) || (f === 6 && start === 1n) || j.env.isLocal(src)) continue;
         const inside = s.from.some((n) => prefixContains(n, src));
         const via = iif ?? gatewaySide(policy, src);
         const r = j.run({ family: f, iif: via, saddr: src, daddr: j.space.local[f], protocol: proto, sport: 40000, dport: port, state: "new" });
         if ((r.verdict === "accept") !== inside) wrong.push(`${inside ? "closed to" : "open to"} ${formatAddress(src)}`);
       }
-      const fromHere = s.from.filter((n) => n.family === f);
-      const title = `admin ${s.name} (${proto.toUpperCase()} ${port}) is open to ${fromHere.length ? fromHere.map((n) => formatAddress({ family: f, value: n.network }) + (n.length < (f === 4 ? 32 : 128) ? `/${n.length}` : "")).join(", ") : "nobody"} over IPv${f}, and to no one else`;
-      out.push(wrong.length ? { title, status: "fail", detail: wrong.slice(0, 5).join("; ") } : { title, status: "pass", detail: "every source cell behaves as listed" });
+      out.push(adminCheck(s, f, proto, port, wrong));
     }
   }
   return out;
+}
+
+function adminCheck(s: AdminService, f: Family, proto: string, port: number, wrong: string[]): Check {
+  const fromHere = s.from.filter((n) => n.family === f);
+  const title = `admin ${s.name} (${proto.toUpperCase()} ${port}) is open to ${fromHere.length ? fromHere.map((n) => formatAddress({ family: f, value: n.network }) + (n.length < (f === 4 ? 32 : 128) ? `/${n.length}` : "")).join(", ") : "nobody"} over IPv${f}, and to no one else`;
+  return wrong.length ? { title, status: "fail", detail: wrong.slice(0, 5).join("; ") } : { title, status: "pass", detail: "every source cell behaves as listed" };
 }
 
 /** On a gateway, sources inside the LAN arrive on the LAN side; all others on the WAN. */
