@@ -55,11 +55,21 @@ function openings(n: number, clientCount: number) {
 
 const withNames = <T extends object>(items: T[], prefix: string) => items.map((x, i) => ({ name: `${prefix}${i}`, ...x }));
 
-export const hostPolicy = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 })).chain(([c, a]) =>
+/**
+ * Host addresses at the edges of the address space, which the loader accepts
+ * today (issue 8, defect 26: the unspecified address, loopback, multicast,
+ * broadcast, an address with its on-link network).
+ */
+const edgeAddress = fc.oneof(
+  { weight: 2, arbitrary: anyAddress },
+  { weight: 1, arbitrary: fc.constantFrom("0.0.0.0", "192.168.1.5/24", "127.0.0.1", "224.0.0.1", "255.255.255.255", "::", "::1", "ff02::1", "fe80::1/64", "2001:db8::51") },
+);
+
+const makeHostPolicy = (address: fc.Arbitrary<string>) => fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 })).chain(([c, a]) =>
   fc.record({
     host: fc.record({
       interface: fc.constantFrom("eth0", "enp3s0", "wlan0"),
-      addresses: fc.array(anyAddress, { maxLength: 3 }),
+      addresses: fc.array(address, { maxLength: 3 }),
       dhcp: fc.boolean(),
     }, { requiredKeys: [] }),
     open: openings(c + a, c),
@@ -68,6 +78,10 @@ export const hostPolicy = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ 
   })).map(({ host, open: [clients, admin], outbound, common }) => ({
     version: 1, host, clients: withNames(clients, "client"), admin: withNames(admin, "admin"), outbound, ...common,
   }));
+
+export const hostPolicy = makeHostPolicy(anyAddress);
+/** Host policies whose addresses include the edges of the address space. */
+export const hostPolicyEdges = makeHostPolicy(edgeAddress);
 
 export const gatewayPolicy = fc.tuple(network(4).filter((n) => !n.endsWith("/32") && !n.endsWith("/31")), fc.option(network(6).filter((n) => !n.endsWith("/128"))), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 2 }))
   .chain(([lan, lan6, f, a]) => fc.record({
