@@ -8,13 +8,18 @@
 // the new ones, other tools' rules are untouched, the kernel settings go with
 // the ruleset in force, and what swarmgate said matches the kernel.
 import { beforeAll, describe, expect, test } from "vitest";
-import { faultsFor, faultTrial } from "./helpers/faults-matrix.js";
-import { pool } from "./helpers/faults-run.js";
+import { killOne, type Victim } from "./helpers/faults-kill.js";
+import { countingRun, faultsFor, faultTrial } from "./helpers/faults-matrix.js";
 import { SCENARIOS } from "./helpers/faults-scenarios.js";
+import { ROOM_SCENARIOS, ROOMS, roomTrial, tempJournalTrial } from "./helpers/faults-statedir.js";
+import { WINDOW_VARIANTS, windowTrial } from "./helpers/faults-window.js";
 import { buildWorld, type Backend, type World } from "./helpers/faults-world.js";
 
-/** Trials at once: each is mostly waiting on processes and fsync, but the machine has two cores. */
-const limit = pool(6);
+const BACKENDS: Backend[] = ["nft", "iptables"];
+/** kill -9 trials per command and backend: at least 50 per command in all. */
+const KILLS = Number(process.env.SG_FAULT_KILLS) || 25;
+/** Printed with every failure; set SG_FAULT_SEED to replay a run's choices (the moments still depend on timing). */
+const SEED = Number(process.env.SG_FAULT_SEED) || Math.floor(Math.random() * 1e9);
 let world: World;
 
 beforeAll(async () => { world = await buildWorld(); }, 120_000);
@@ -26,14 +31,51 @@ function expectNoFailures(failures: string[]): void {
   expect(failures.length, `${failures.length} failing trials\n\n${shown}${rest ? `\n\nand:\n${rest}` : ""}`).toBe(0);
 }
 
-describe.each(["nft", "iptables"] as Backend[])("-b %s: a tool fails on call N", (backend) => {
+describe.each(BACKENDS)("-b %s: a tool fails on call N", (backend) => {
   test.concurrent.each(SCENARIOS.map((s) => [s.name, s] as const))("%s", async (_name, s) => {
-    const counting = await limit(() => faultTrial(world, backend, s, undefined, false));
+    const counting = await countingRun(world, backend, s);
     expectNoFailures(counting.failure ? [counting.failure] : []);
     const faults = faultsFor(counting.counts);
-    const results = await Promise.all(faults.map((f, i) => limit(() => faultTrial(world, backend, s, f, i % 2 === 1))));
+    // Every other trial with --json: the failure must then be one JSON object.
+    const results = await Promise.all(faults.map((f, i) => faultTrial(world, backend, s, f, i % 2 === 1)));
     console.log(`${backend} ${s.name}: ${faults.length} faults (${JSON.stringify(counting.counts)}); exits ${JSON.stringify(tally(results.map((r) => r.exit)))}`);
     expectNoFailures(results.flatMap((r) => (r.failure ? [r.failure] : [])));
+  }, 900_000);
+});
+
+describe.each(BACKENDS)("-b %s: kill -9 at a random moment, then the next command", (backend) => {
+  test.concurrent.each(["apply", "stop", "rollback", "timer"] as Victim[])("of %s", async (victim) => {
+    const base = SEED + BACKENDS.indexOf(backend) * 100_000 + ["apply", "stop", "rollback", "timer"].indexOf(victim) * 10_000;
+    const results = await Promise.all(Array.from({ length: KILLS }, (_, i) => killOne(world, backend, victim, base + i)));
+    console.log(`${backend} kill -9 of ${victim}: ${KILLS} trials (seeds ${base}…${base + KILLS - 1}), ${results.filter((r) => r.killed).length} killed while running, ${results.filter((r) => r.journal).length} left a journal`);
+    expectNoFailures(results.flatMap((r) => (r.failure ? [r.failure] : [])));
+  }, 900_000);
+});
+
+describe.each(BACKENDS)("-b %s: a tool that stays broken from call N on: the undo fails too, the journal stays", (backend) => {
+  const s = SCENARIOS.find((x) => x.name === "apply host → gateway")!;
+  test.concurrent("apply host → gateway", async () => {
+    const counting = await countingRun(world, backend, s);
+    const faults = faultsFor(counting.counts).map((f) => ({ ...f, onwards: true }));
+    const results = await Promise.all(faults.map((f, i) => faultTrial(world, backend, s, f, i % 2 === 1)));
+    console.log(`${backend} broken from call N on: ${faults.length} faults; exits ${JSON.stringify(tally(results.map((r) => r.exit)))}`);
+    expectNoFailures(results.flatMap((r) => (r.failure ? [r.failure] : [])));
+  }, 900_000);
+});
+
+describe.each(BACKENDS)("-b %s: the state directory", (backend) => {
+  test.concurrent.each(ROOM_SCENARIOS.map((s) => [s.name, s] as const))("%s with no room, and read-only", async (_name, s) => {
+    expectNoFailures((await Promise.all(ROOMS.map((room) => roomTrial(world, backend, s, room)))).flat());
+  }, 900_000);
+
+  test.concurrent("a half-written or unrenamed journal temporary file is ignored", async () => {
+    expectNoFailures((await Promise.all([false, true].map((whole) => tempJournalTrial(world, backend, whole)))).flat());
+  }, 900_000);
+});
+
+describe.each(BACKENDS)("-b %s: other tools change their rules during a --confirm window", (backend) => {
+  test.concurrent.each(WINDOW_VARIANTS)("%s", async (variant) => {
+    expectNoFailures(await windowTrial(world, backend, variant));
   }, 900_000);
 });
 

@@ -4,6 +4,7 @@
 import { callCounts, faultEnv, FAULT_TOOLS, type Fault, type FaultTool } from "./faults-tools.js";
 import { afterNext, inForceProblems, outputProblems } from "./faults-judge.js";
 import { transaction, type Scenario } from "./faults-scenarios.js";
+import { slot } from "./faults-run.js";
 import { judge, report, settled, withTrial, type Trial } from "./faults-trial.js";
 import type { Backend, World } from "./faults-world.js";
 
@@ -33,8 +34,18 @@ async function judged(t: Trial, s: Scenario, fault: Fault | undefined, json: boo
   return { counts, exit: ran.main.code, ...(problems.length && { failure: await report(t, what, problems, [...ran.outputs, next.output]) }) };
 }
 
+/** One trial, in its turn among all the file's trials. */
 export function faultTrial(world: World, backend: Backend, s: Scenario, fault: Fault | undefined, json: boolean): Promise<TrialResult> {
-  return withTrial(world, backend, s.setup, (t) => judged(t, s, fault, json));
+  return slot(() => withTrial(world, backend, s.setup, (t) => judged(t, s, fault, json)));
+}
+
+const counted = new Map<string, Promise<TrialResult>>();
+
+/** The run without a fault that counts each tool's calls; once per backend and scenario. */
+export function countingRun(world: World, backend: Backend, s: Scenario): Promise<TrialResult> {
+  const key = `${backend}:${s.name}`;
+  if (!counted.has(key)) counted.set(key, faultTrial(world, backend, s, undefined, false));
+  return counted.get(key)!;
 }
 
 /** Every tool and every call number the counting run reached. */

@@ -6,7 +6,7 @@ import type { Netns } from "../../src/system/netns.js";
 import { MAIN, ROOT } from "./cli.js";
 
 export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-export interface Running { child: ChildProcess; done: Promise<CliResult> }
+export interface Running { child: ChildProcess; done: Promise<CliResult>; stderr(): string }
 
 /** Starts `swarmgate ARGS` in the namespace (ip netns exec keeps the environment, the fake PATH included). */
 export function start(ns: Netns, args: readonly string[], env: Record<string, string>): Running {
@@ -16,7 +16,7 @@ export function start(ns: Netns, args: readonly string[], env: Record<string, st
   child.stdout!.on("data", (d) => { stdout += d; });
   child.stderr!.on("data", (d) => { stderr += d; });
   const done = new Promise<CliResult>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done };
+  return { child, done, stderr: () => stderr };
 }
 
 export const swarmgateIn = (ns: Netns, args: readonly string[], env: Record<string, string>) => start(ns, args, env).done;
@@ -43,6 +43,9 @@ export function pool(limit: number): <T>(job: () => Promise<T>) => Promise<T> {
     }
   };
 }
+
+/** The one bound for every trial of the file (SG_FAULT_PARALLEL overrides it). */
+export const slot = pool(Number(process.env.SG_FAULT_PARALLEL) || 6);
 
 /** mulberry32: small, seedable, good enough to pick moments and commands. */
 export function prng(seed: number): () => number {
