@@ -65,7 +65,8 @@ async function timeout(state: StateDir, backends: readonly KernelBackend[], pend
  */
 export async function settlePending(state: StateDir, backends: readonly KernelBackend[], log?: Log): Promise<void> {
   const p = state.read<Pending>("pending.json");
-  if (!p || (p.timerPid !== undefined && processAlive(p.timerPid))) return;
+  // A timer whose restore failed has finished (we hold the lock it held): retry now, alive or not.
+  if (!p || (!p.failed && p.timerPid !== undefined && processAlive(p.timerPid))) return;
   if (p.confirmed) { finish(state, p.token, "confirmed"); return; }
   if (Date.now() >= p.deadline) {
     log?.(p.failed ? `retrying the restore that failed when the confirmation of ${p.policy} expired` : `the confirmation of ${p.policy} expired while its timer was not running`);
