@@ -5,6 +5,7 @@ import type { KernelBackend } from "../backend/kernel-types.js";
 import type { KernelBackendName } from "../backend/registry.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { loadedIn, readOwned, readState } from "./kernel-state.js";
+import { diffLines } from "./line-diff.js";
 import { expectedOwned, normalize } from "./readback.js";
 import type { Pending } from "./state.js";
 
@@ -53,23 +54,4 @@ export async function planChanges(ruleset: Ruleset, backend: KernelBackend): Pro
   // Rules only: the table and chain lines around them are the same for every policy.
   return d.script.filter((s) => s.op !== " " && /comment "|^-A /.test(s.line))
     .map((s) => ({ op: s.op as "+" | "-", line: s.line.trim(), intent: intentOf(s.line) }));
-}
-
-/** Lines to add and remove to turn `from` into `to`, in order (longest common subsequence). */
-export function diffLines(to: string[], from: string[]): { added: string[]; removed: string[]; script: { op: "+" | "-" | " "; line: string }[] } {
-  const n = from.length;
-  const m = to.length;
-  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) {
-    lcs[i]![j] = from[i] === to[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
-  }
-  const script: { op: "+" | "-" | " "; line: string }[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && from[i] === to[j]) { script.push({ op: " ", line: from[i]! }); i++; j++; }
-    else if (j < m && (i >= n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) { script.push({ op: "+", line: to[j]! }); j++; }
-    else { script.push({ op: "-", line: from[i]! }); i++; }
-  }
-  return { added: script.filter((s) => s.op === "+").map((s) => s.line), removed: script.filter((s) => s.op === "-").map((s) => s.line), script };
 }
