@@ -44,18 +44,23 @@ export function runs<T extends number | bigint>(c: Cells<T>, selected: (i: numbe
   return out;
 }
 
-/** The fewest CIDR prefixes that cover exactly [first, last]. */
+/** The number of bits needed to write n (n > 0). */
+const bitLength = (n: bigint): number => n.toString(2).length;
+
+/**
+ * The fewest CIDR prefixes that cover exactly [first, last]: at each start the
+ * largest block that is aligned there and still fits, found by bit arithmetic
+ * (at most 2 × bits blocks, a few big-integer steps each).
+ */
 export function rangeToPrefixes(family: Family, first: bigint, last: bigint): Prefix[] {
   const bits = ADDRESS_BITS[family];
   const out: Prefix[] = [];
   let start = first;
   while (start <= last) {
-    let size = 0;
-    while (size < bits) {
-      const block = 1n << BigInt(size + 1);
-      if (start % block !== 0n || start + block - 1n > last) break;
-      size++;
-    }
+    // Alignment: the lowest set bit of start (all bits when start is 0); fit: the largest power of two ≤ the remaining count.
+    const aligned = start === 0n ? bits : bitLength(start & -start) - 1;
+    const fits = bitLength(last - start + 1n) - 1;
+    const size = Math.min(aligned, fits, bits);
     out.push({ family, network: start, length: bits - size });
     start += 1n << BigInt(size);
   }
