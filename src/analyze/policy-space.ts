@@ -1,7 +1,7 @@
 // The machine a policy describes, for exact analysis: its interfaces, an
 // address of its own per family, and its routes.
 import { parseAddress, type Address, type Family } from "../net/address.js";
-import { hostPrefix } from "../net/prefix.js";
+import { hostPrefix, prefixContains } from "../net/prefix.js";
 import type { Policy } from "../policy/types.js";
 import { policyEnvironment } from "../sim/policy-environment.js";
 import type { Environment } from "../sim/environment.js";
@@ -19,7 +19,11 @@ export function policySpace(policy: Policy): { space: ExposureSpace; env: Enviro
   const interfaces = policy.gateway ? [policy.gateway.wan, policy.gateway.lan] : policy.host?.interface ? [policy.host.interface] : [];
   const env = policyEnvironment(policy, undefined, [local[4], local[6]]);
   const gw = policy.gateway;
-  const routes = gw ? [gw.lanNetwork, ...(gw.lanNetwork6 ? [gw.lanNetwork6] : []), ...policy.forward.flatMap((f) => (f.host6 ? [hostPrefix(f.host6)] : []))] : [];
+  // A forward's IPv6 host changes routing only outside the LAN's IPv6 prefix (inside it, the LAN route already leads
+  // there); cutting every destination at each of N hosts would make the audit quadratic in the forwards.
+  const lan6 = gw?.lanNetwork6;
+  const host6 = policy.forward.flatMap((f) => (f.host6 && !(lan6 && prefixContains(lan6, f.host6)) ? [hostPrefix(f.host6)] : []));
+  const routes = gw ? [gw.lanNetwork, ...(lan6 ? [lan6] : []), ...host6] : [];
   // Exactly the addresses the environment takes as local: the exposure cuts the address space at each.
   const own = [local[4], local[6], ...(policy.host?.addresses.map((x) => x.address) ?? [])];
   return { space: { interfaces, local, forwards: policy.role === "gateway", routes, own }, env };

@@ -3,7 +3,7 @@
 // routing sends a destination (the output interface of a forwarded packet,
 // the address masquerade uses).
 import type { Address } from "../net/address.js";
-import { prefixContains, type Prefix } from "../net/prefix.js";
+import { prefixMask, type Prefix } from "../net/prefix.js";
 
 export interface Environment {
   isLocal(a: Address): boolean;
@@ -21,10 +21,13 @@ export interface StaticEnvironmentSpec {
 }
 
 export function staticEnvironment(spec: StaticEnvironmentSpec): Environment {
-  const routes = [...spec.routes].sort((a, b) => b.prefix.length - a.prefix.length);
+  // Masks computed once: the audit asks for a route per destination cell.
+  const routes = [...spec.routes].sort((a, b) => b.prefix.length - a.prefix.length)
+    .map((r) => ({ ...r, mask: prefixMask(r.prefix.family, r.prefix.length) }));
+  const local = new Set(spec.local.map((l) => `${l.family}/${l.value}`));
   return {
-    isLocal: (a) => spec.local.some((l) => l.family === a.family && l.value === a.value),
-    route: (a) => routes.find((r) => prefixContains(r.prefix, a))?.iface,
+    isLocal: (a) => local.has(`${a.family}/${a.value}`),
+    route: (a) => routes.find((r) => r.prefix.family === a.family && (a.value & r.mask) === r.prefix.network)?.iface,
     addressOf: (iface, family) => spec.addresses?.find((x) => x.iface === iface && x.address.family === family)?.address,
   };
 }
