@@ -11,11 +11,12 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { killOne, type Victim } from "./helpers/faults-kill.js";
 import { countingRun, faultsFor, faultTrial } from "./helpers/faults-matrix.js";
 import { SCENARIOS } from "./helpers/faults-scenarios.js";
-import { ROOM_SCENARIOS, ROOMS, roomTrial, tempJournalTrial } from "./helpers/faults-statedir.js";
+import { describeRoom, ROOM_CASES, roomTrial, tempJournalTrial } from "./helpers/faults-statedir.js";
 import { WINDOW_VARIANTS, windowTrial } from "./helpers/faults-window.js";
 import { buildWorld, type Backend, type World } from "./helpers/faults-world.js";
 
 const BACKENDS: Backend[] = ["nft", "iptables"];
+const WRITERS: string[] = ["nft", "iptables-restore", "ip6tables-restore", "sysctl"];
 /** kill -9 trials per command and backend: at least 50 per command in all. */
 const KILLS = Number(process.env.SG_FAULT_KILLS) || 25;
 /** Printed with every failure; set SG_FAULT_SEED to replay a run's choices (the moments still depend on timing). */
@@ -56,7 +57,8 @@ describe.each(BACKENDS)("-b %s: a tool that stays broken from call N on: the und
   const s = SCENARIOS.find((x) => x.name === "apply host → gateway")!;
   test.concurrent("apply host → gateway", async () => {
     const counting = await countingRun(world, backend, s);
-    const faults = faultsFor(counting.counts).map((f) => ({ ...f, onwards: true }));
+    // The tools that change the kernel (the readers failing for good are the same as failing once, and cost as much).
+    const faults = faultsFor(counting.counts).filter((f) => WRITERS.includes(f.tool)).map((f) => ({ ...f, onwards: true }));
     const results = await Promise.all(faults.map((f, i) => faultTrial(world, backend, s, f, i % 2 === 1)));
     console.log(`${backend} broken from call N on: ${faults.length} faults; exits ${JSON.stringify(tally(results.map((r) => r.exit)))}`);
     expectNoFailures(results.flatMap((r) => (r.failure ? [r.failure] : [])));
@@ -64,8 +66,8 @@ describe.each(BACKENDS)("-b %s: a tool that stays broken from call N on: the und
 });
 
 describe.each(BACKENDS)("-b %s: the state directory", (backend) => {
-  test.concurrent.each(ROOM_SCENARIOS.map((s) => [s.name, s] as const))("%s with no room, and read-only", async (_name, s) => {
-    expectNoFailures((await Promise.all(ROOMS.map((room) => roomTrial(world, backend, s, room)))).flat());
+  test.concurrent.each(ROOM_CASES.map(([s, room]) => [s.name, describeRoom(room), s, room] as const))("%s, %s", async (_name, _room, s, room) => {
+    expectNoFailures(await roomTrial(world, backend, s, room));
   }, 900_000);
 
   test.concurrent("a half-written or unrenamed journal temporary file is ignored", async () => {

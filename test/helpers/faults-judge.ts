@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { printed, swarmgateIn, type CliResult } from "./faults-run.js";
 import { transaction, type Scenario } from "./faults-scenarios.js";
-import { judge, type Trial } from "./faults-trial.js";
+import type { Units } from "./faults-kernel.js";
+import { judge, unitLabels, type Trial } from "./faults-trial.js";
 import { POLICY, type Label } from "./faults-world.js";
 
 /** The one JSON object a --json run prints, or a problem. */
@@ -52,16 +53,18 @@ export function outputProblems(s: Scenario, r: CliResult, json: boolean, label: 
  * each part must be true of the kernel. `before` is the state the failed
  * transaction started from.
  */
-export function inForceProblems(t: Trial, text: string, before: Label, target: Label, label: Label | undefined, settings: Record<string, string>): string[] {
+export function inForceProblems(t: Trial, text: string, before: Label, target: Label, units: Units, settings: Record<string, string>): string[] {
   const m = /In force now: (.*?)\. The transaction|In force now: (.*?)$/m.exec(text);
   if (!m) return [];
   const out: string[] = [];
+  // The message speaks per backend: the nft table, or both iptables families together.
+  const mine = t.backend === "nft" ? (["nft"] as const) : (["v4", "v6"] as const);
+  const holds = (l: Label) => mine.every((u) => t.world.refs[t.backend][l].units[u] === units[u]);
   for (const part of (m[1] ?? m[2]!).split(", ")) {
     const own = new RegExp(`^${t.backend}: (.*)$`).exec(part);
-    if (own) {
-      const claimed = own[1] === "the previous objects" ? before : own[1] === "the new objects" ? target : undefined;
-      if (claimed !== undefined && claimed !== label) out.push(`the message says "${part}" (${claimed}); the kernel holds ${label ?? "a mix"}`);
-    }
+    const claimed = own?.[1] === "the previous objects" ? before : own?.[1] === "the new objects" ? target : undefined;
+    if (claimed !== undefined && !holds(claimed)) out.push(`the message says "${part}" (${claimed}); the kernel holds ${unitLabels(t, units)}`);
+    if (own?.[1] === "a mix of both" && (holds(before) || holds(target))) out.push(`the message says "${part}"; the kernel holds ${unitLabels(t, units)}`);
     const kv = /^([a-z0-9_.]+)=(\S+)$/.exec(part);
     if (kv && settings[kv[1]!] !== kv[2]) out.push(`the message says ${part}; the kernel has ${settings[kv[1]!]}`);
   }
@@ -72,17 +75,27 @@ export interface NextCommand { args: string[]; expect(recovered: Label): { label
 
 export const STATUS: NextCommand = { args: ["status"], expect: (l) => ({ label: l, exit: l === "none" ? 1 : 0 }) };
 
-/** What a journal left in the state directory will be turned into by the next command. */
-export function recoveryOf(t: Trial, s: Scenario): { label: Label; op: string } | undefined {
+/**
+ * What the state directory tells the next command to finish: a journal (an
+ * apply is undone, anything else completed), or an expired confirmation whose
+ * restore has not happened or failed (it restores the old state, and says so).
+ */
+export function recoveryOf(t: Trial, s: Scenario): { label: Label; op: string; says: RegExp } | undefined {
   const file = join(t.sd, "journal.json");
-  if (!existsSync(file)) return undefined;
-  try {
-    const j = JSON.parse(readFileSync(file, "utf8")) as { op: string };
-    const tx = transaction(s, j.op);
-    return { label: tx.recovery === "undo" ? tx.before : tx.target, op: j.op };
-  } catch {
-    return { label: "none", op: "unreadable journal" };
+  if (existsSync(file)) {
+    try {
+      const j = JSON.parse(readFileSync(file, "utf8")) as { op: string };
+      const tx = transaction(s, j.op);
+      return { label: tx.recovery === "undo" ? tx.before : tx.target, op: `journaled ${j.op}`, says: /interrupted/ };
+    } catch {
+      return { label: "none", op: "unreadable journal", says: /interrupted/ };
+    }
   }
+  const pending = join(t.sd, "pending.json");
+  if (!existsSync(pending)) return undefined;
+  const p = JSON.parse(readFileSync(pending, "utf8")) as { confirmed?: boolean; deadline: number };
+  if (p.confirmed || Date.now() < p.deadline) return undefined;
+  return { label: s.old, op: "expired confirmation", says: /expired|retrying/ };
 }
 
 /** Runs the next command (real tools, no fault) and checks the kernel and its words after it. */
@@ -97,7 +110,7 @@ export async function afterNext(t: Trial, s: Scenario, now: Label | undefined, n
   const j = await judge(t, [want.label]);
   const problems = j.problems.map((p) => `after the next command: ${p}`);
   if (r.code !== want.exit) problems.push(`the next command (${next.args[0]}) exited ${r.code}, expected ${want.exit} with ${want.label} in force`);
-  if (pending && !/interrupted/.test(r.stderr)) problems.push(`the next command finished a journaled ${pending.op} without saying so`);
+  if (pending && !pending.says.test(r.stderr)) problems.push(`the next command finished an ${pending.op} without saying so`);
   if (next === STATUS && want.label !== "none" && !new RegExp(`in sync with \\S*${POLICY[want.label]}`).test(r.stdout)) problems.push(`status does not say it is in sync with ${POLICY[want.label]}, which is in force`);
   return { problems, output };
 }

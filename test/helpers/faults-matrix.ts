@@ -1,6 +1,8 @@
 // One trial of the tool-fault matrix: a scenario run with call N of one tool
 // failing (or with counting only), judged after the command and again after
 // the next swarmgate command.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { callCounts, faultEnv, FAULT_TOOLS, type Fault, type FaultTool } from "./faults-tools.js";
 import { afterNext, inForceProblems, outputProblems } from "./faults-judge.js";
 import { transaction, type Scenario } from "./faults-scenarios.js";
@@ -21,11 +23,13 @@ async function judged(t: Trial, s: Scenario, fault: Fault | undefined, json: boo
   // The confirmation timer ends with the apply that waits for it; anything still running could change the kernel later.
   if (!(await settled(t.ns, 3000))) problems.push("a process stayed running in the namespace after the command ended");
   const counts = callCounts(t.countDir);
-  const j = await judge(t, [s.old, s.new]);
+  // ROLLBACK_FAILED leaves a journal over a kernel that may be midway (each unit old or new); the next command finishes it.
+  const midway = ran.main.code === 4 && existsSync(join(t.sd, "journal.json"));
+  const j = await judge(t, [s.old, s.new], midway);
   problems.push(...j.problems, ...outputProblems(s, ran.main, json, j.label));
   if (ran.main.code === 4) {
     const tx = failedTransaction(s, `${ran.main.stdout}\n${ran.main.stderr}`);
-    problems.push(...inForceProblems(t, `${ran.main.stdout}\n${ran.main.stderr}`, tx.before, tx.target, j.label, j.observed.settings));
+    problems.push(...inForceProblems(t, `${ran.main.stdout}\n${ran.main.stderr}`, tx.before, tx.target, j.observed.units, j.observed.settings));
   }
   const next = await afterNext(t, s, j.label);
   problems.push(...next.problems);

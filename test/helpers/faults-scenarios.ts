@@ -1,6 +1,8 @@
 // The commands of the fault matrix, each a move of swarmgate's state from
 // `old` to `new`: what sets it up, how it runs, and which transactions it
 // makes (the confirmation timeout makes a second one, back from new to old).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { printed, sleep, start, swarmgateIn, type CliResult } from "./faults-run.js";
 import type { Trial } from "./faults-trial.js";
 import { POLICY, type Label } from "./faults-world.js";
@@ -39,18 +41,20 @@ function plain(args: (t: Trial) => string[]): Scenario["run"] {
   };
 }
 
-/** apply --confirm, then `swarmgate confirm` until it is taken or the apply has ended. */
+/** apply --confirm, then `swarmgate confirm` once the window is open (or not at all if the apply ends first). */
 async function confirmed(t: Trial, env: Record<string, string>, json: boolean): Promise<Ran> {
   const args = ["apply", POLICY.gateway, "-b", t.backend, "--confirm", "30", ...sdArgs(t, json)];
   const apply = start(t.ns, args, env);
   let ended = false;
   void apply.done.then(() => { ended = true; });
   const outputs: string[] = [];
-  for (let i = 0; i < 100 && !ended; i++) {
-    await sleep(300);
-    if (ended) break;
+  // --json prints nothing until the end, so the window is known open from pending.json and the kernel's answer to confirm.
+  while (!ended && !apply.stderr().includes("within") && !(json && existsSync(join(t.sd, "pending.json")))) await sleep(25);
+  for (let i = 0; i < 50 && !ended; i++) {
     const c = await swarmgateIn(t.ns, ["confirm", "--state-dir", t.sd], env);
-    if (c.code === 0) { outputs.push(printed("confirm", ["confirm"], c)); break; }
+    outputs.push(printed("confirm", ["confirm"], c));
+    if (c.code === 0) break;
+    await sleep(200);
   }
   const main = await apply.done;
   return { main, outputs: [printed("under test", args, main), ...outputs] };
