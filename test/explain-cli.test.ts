@@ -45,7 +45,7 @@ test("audit: exact exposure, readiness and lint; exit 0 when ready, 1 when not",
   const ok = await cli(["audit", "examples/standalone.yaml"]);
   expect(ok.code).toBe(0);
   expect(ok.stdout).toMatch(/^examples\/standalone\.yaml: 22 of 22 readiness checks pass; 0 lint finding\(s\)/);
-  expect(ok.stdout).toMatch(/tcp\s+6881\s+from anywhere except 127\.0\.0\.0\/8\s+via eth0\s+IPv4\s+clients\[0\]/);
+  expect(ok.stdout).toMatch(/tcp\s+6881\s+from anywhere except 127\.0\.0\.0\/8, 192\.168\.153\.51\s+via eth0\s+IPv4\s+clients\[0\]/);
   expect(ok.stdout).toContain("PASS  HTTPS trackers answer (TCP 443, IPv6)");
   const bad = await cli(["audit", "test/scenarios/named-trackers.yaml", "--json"]);
   expect(bad.code).toBe(1);
