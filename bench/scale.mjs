@@ -12,7 +12,7 @@
 // Usage: npm run build && node bench/scale.mjs [--sizes 100,1000,10000] [--runs 3] [--timeout 120] [--only audit,explain]
 //        node bench/scale.mjs --write-policies DIR   (only write the policies, to profile one command)
 import { spawnSync, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -263,6 +263,7 @@ function run() {
 
 /** Only writes the generated policies (for profiling one command with node --cpu-prof). */
 function writePolicies(dir) {
+  mkdirSync(dir, { recursive: true });
   for (const policy of POLICIES) for (const n of SIZES) {
     const file = join(dir, `${policy.name.replace(/\W+/g, "-")}-${n}.yaml`);
     writeFileSync(file, policy.make(n));

@@ -11,8 +11,8 @@ import type { Environment } from "../sim/environment.js";
 import type { Packet, SimProtocol } from "../sim/packet.js";
 import { simulate } from "../sim/simulate.js";
 import { addressCells, portCells, type Cells } from "./cells.js";
-import { relevantCuts, type Cuts } from "./relevant.js";
-import { describeSet, groupCells, mergePorts, type Group, type Judged } from "./rows.js";
+import { ARRIVING, chainsOn, LEAVING, relevantCuts, type Cuts } from "./relevant.js";
+import { groupCells, mergePorts, setDescriber, type Describe, type Group, type Judged } from "./rows.js";
 
 const ORDER: Record<ExposureDirection, number> = { inbound: 0, forwarded: 1, outbound: 2 };
 
@@ -64,6 +64,7 @@ interface Slice {
   simProto: SimProtocol;
   iface: string;
   local: Address;
+  describe: Describe;
 }
 
 function judge(s: Slice, p: Packet): Judged {
@@ -80,7 +81,7 @@ type Make = (peer: bigint, sport: number) => Packet;
 /** Judges every (peer address cell × source-port cell) of one port cell and groups the accepted ones. */
 function judgeCells(s: Slice, addrs: Cells<bigint>, sports: Cells<number>, make: Make): Group[] {
   const judged = addrs.starts.map((a) => sports.starts.map((sp) => judge(s, make(a, sp))));
-  return groupCells(judged, s.family, addrs, sports);
+  return groupCells(judged, s.family, addrs, sports, s.describe);
 }
 
 function packetBase(s: Slice, dport: number, sport: number): Omit<Packet, "saddr" | "daddr"> {
@@ -94,16 +95,21 @@ export function exposure(ruleset: Ruleset, env: Environment, space: ExposureSpac
   const dportsOf = globalPortCuts(ruleset);
   const out: Exposure[] = [];
   const own = space.own ?? [space.local[4], space.local[6]];
+  const arriving = chainsOn(sim, ARRIVING);
+  const leaving = chainsOn(sim, LEAVING);
+  const describe = setDescriber();
   for (const family of [4, 6] as Family[]) {
     for (const protocol of ["tcp", "udp", "icmp"] as const) {
       const simProto: SimProtocol = protocol === "icmp" ? (family === 4 ? "icmp" : "icmpv6") : protocol;
       const dports = protocol === "icmp" ? { starts: [0], end: 0 } : dportsOf(protocol);
-      const cuts = dports.starts.map((d) => relevantCuts(sim, family, simProto, d, own));
+      // Arriving and forwarded packets pass other chains than the ones this machine sends: each direction is cut and keyed by its own.
+      const cutsIn = dports.starts.map((d) => relevantCuts(sim, family, simProto, d, own, arriving));
+      const cutsOut = dports.starts.map((d) => relevantCuts(sim, family, simProto, d, own, leaving));
       for (const iface of [...space.interfaces, OTHER_INTERFACE]) {
-        const s: Slice = { sim, env, family, protocol, simProto, iface, local: space.local[family] };
-        out.push(...lines(s, "inbound", dports, cuts, (c, d) => inboundRow(s, c, d)));
-        out.push(...lines(s, "outbound", dports, cuts, (c, d) => outboundRow(s, c, d)));
-        if (space.forwards) out.push(...lines(s, "forwarded", dports, cuts, (c, d) => forwardedRow(s, c, d, space.routes)));
+        const s: Slice = { sim, env, family, protocol, simProto, iface, local: space.local[family], describe };
+        out.push(...lines(s, "inbound", dports, cutsIn, (c, d) => inboundRow(s, c, d)));
+        out.push(...lines(s, "outbound", dports, cutsOut, (c, d) => outboundRow(s, c, d)));
+        if (space.forwards) out.push(...lines(s, "forwarded", dports, cutsIn, (c, d) => forwardedRow(s, c, d, space.routes)));
       }
     }
   }
@@ -174,7 +180,7 @@ function forwardedRow(s: Slice, c: Cuts, dport: number, routes: Prefix[]): Group
   });
   return [...byKey.values()].map(({ g, cells }) => {
     // Destinations that are this machine's own or on the arriving side were never asked: leave them out of "except".
-    const d = describeSet(s.family, dests, (i) => cells[i]! || skipped[i]!);
+    const d = s.describe(s.family, dests, (i) => cells[i]! || skipped[i]!);
     return { ...g, target: d.except ? `anywhere except ${d.except.join(", ")}` : d.peers.join(", ") };
   });
 }

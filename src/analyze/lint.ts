@@ -45,9 +45,14 @@ function unhandled(m: never): never {
   throw new Error(`lint: unhandled match kind ${(m as { kind: string }).kind}`);
 }
 
-const same = (a: Match, b: Match): boolean => {
-  const text = (m: Match) => JSON.stringify(m, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-  return text(a) === text(b);
+/** The same match, field by field (matches are plain data: strings, numbers, booleans, bigints and arrays of them); no JSON per call. */
+const same = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 };
 
 function covers(earlier: Rule, later: Rule): boolean {

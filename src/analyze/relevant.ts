@@ -8,7 +8,8 @@ import type { PortRange } from "../net/port.js";
 import { hostPrefix, type Prefix } from "../net/prefix.js";
 import type { Address } from "../net/address.js";
 import type { Match, MatchHandlers, Transport } from "../ir/match.js";
-import type { CompiledRuleset, SimRule } from "../sim/compiled.js";
+import type { Hook } from "../ir/ruleset.js";
+import type { CompiledRuleset, SimChain, SimRule } from "../sim/compiled.js";
 import type { SimProtocol } from "../sim/packet.js";
 
 export interface Cuts {
@@ -57,17 +58,38 @@ const idOf = (o: object): number => {
   return id;
 };
 
+/** The hooks a direction's packets pass (a DNAT can turn an arriving packet into a forwarded one, or the reverse). */
+export const ARRIVING: readonly Hook[] = ["prerouting", "input", "forward", "postrouting"];
+export const LEAVING: readonly Hook[] = ["output", "postrouting"];
+
+/** The base chains on the hooks and every chain they jump to: the only chains that can judge those packets. */
+export function chainsOn(sim: CompiledRuleset, hooks: readonly Hook[]): SimChain[] {
+  const seen = new Set<SimChain>();
+  const visit = (chain: SimChain) => {
+    if (seen.has(chain)) return;
+    seen.add(chain);
+    for (const r of chain.rules) {
+      const target = r.verdict.kind === "jump" ? sim.chains.get(`${chain.table}/${r.verdict.chain}`) : undefined;
+      if (target) visit(target);
+    }
+  };
+  for (const hook of hooks) for (const chain of sim.hooks[hook]) visit(chain);
+  return [...seen];
+}
+
 /**
  * The cuts for packets of one protocol and destination port. Two port cells
  * whose every chain returns the same candidate list get the same key: each
  * listed rule's port test holds all over its part of the chain's index, so
- * such cells are judged alike and their verdicts can be reused.
+ * such cells are judged alike and their verdicts can be reused. With
+ * `chains`, only those chains count (the ones a direction's packets pass), so
+ * outbound cells are not told apart by inbound rules.
  */
-export function relevantCuts(sim: CompiledRuleset, family: Family, protocol: SimProtocol, dport: number, own: readonly Address[]): Cuts {
+export function relevantCuts(sim: CompiledRuleset, family: Family, protocol: SimProtocol, dport: number, own: readonly Address[], chains: Iterable<SimChain> = sim.chains.values()): Cuts {
   const acc: Acc = { saddr: [], daddr: [], sport: [] };
   const transport = protocol === "tcp" || protocol === "udp" ? protocol : undefined;
   const lists: (readonly SimRule[])[] = [];
-  for (const chain of sim.chains.values()) lists.push(chain.rulesFor(protocol, dport));
+  for (const chain of chains) lists.push(chain.rulesFor(protocol, dport));
   for (const list of lists) for (const r of list) for (const m of r.rule.matches) (cutters[m.kind] as (x: Match) => Cutter)(m)(acc, family, transport);
   for (const a of own) if (a.family === family) { const p = hostPrefix(a); acc.saddr.push(p); acc.daddr.push(p); }
   return { ...acc, key: lists.map(idOf).join(",") };

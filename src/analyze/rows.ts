@@ -5,7 +5,7 @@
 import type { Family } from "../net/address.js";
 import { formatPortRange } from "../net/port.js";
 import { formatPrefix } from "../net/prefix.js";
-import { rangeToPrefixes, runs, type Cells } from "./cells.js";
+import { prefixCount, rangeToPrefixes, runs, type Cells } from "./cells.js";
 
 /** One simulated packet's outcome. */
 export interface Judged { accept: boolean; key: string; paths: string[]; intents: string[]; target?: string }
@@ -20,17 +20,48 @@ export interface Group {
   intents: string[];
 }
 
-/** An address set as prefixes, or as "anywhere" with the fewer prefixes left out when that is shorter. */
-export function describeSet(family: Family, cells: Cells<bigint>, selected: (i: number) => boolean): { peers: string[]; except?: string[] } {
-  const toPrefixes = (pick: (i: number) => boolean) => runs(cells, pick).flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix);
-  const inside = toPrefixes(selected);
-  const outside = toPrefixes((i) => !selected(i));
+/** An address set as written in the report: prefixes, or "anywhere" with the prefixes left out. */
+export interface SetText { peers: string[]; except?: string[] }
+
+/** Writes an address set given as selected cells. */
+export type Describe = (family: Family, cells: Cells<bigint>, selected: (i: number) => boolean) => SetText;
+
+/**
+ * A `Describe` that remembers what it wrote: most port cells select the same
+ * address set (anywhere except loopback and the machine's own addresses), and
+ * writing it costs up to 2 × 128 prefixes per side for IPv6.
+ */
+export function setDescriber(): Describe {
+  const memo = new Map<string, SetText>();
+  return (family, cells, selected) => {
+    const inside = runs(cells, selected);
+    const key = `${family}:${inside.map(([a, b]) => `${a.toString(36)}-${b.toString(36)}`).join(",")}`;
+    let text = memo.get(key);
+    if (!text) { text = describeRuns(family, inside, cells.end); memo.set(key, text); }
+    return { peers: [...text.peers], ...(text.except && { except: [...text.except] }) };
+  };
+}
+
+/** The gaps between ascending runs over [0, end]. */
+function complement(inside: readonly [bigint, bigint][], end: bigint): [bigint, bigint][] {
+  const out: [bigint, bigint][] = [];
+  let next = 0n;
+  for (const [a, b] of inside) { if (a > next) out.push([next, a - 1n]); next = b + 1n; }
+  if (next <= end) out.push([next, end]);
+  return out;
+}
+
+/** The shorter of the two descriptions, counted before either is written. */
+function describeRuns(family: Family, inside: [bigint, bigint][], end: bigint): SetText {
+  const outside = complement(inside, end);
   if (outside.length === 0) return { peers: ["anywhere"] };
-  return outside.length < inside.length ? { peers: ["anywhere"], except: outside } : { peers: inside };
+  const count = (rs: [bigint, bigint][]) => rs.reduce((n, [a, b]) => n + prefixCount(family, a, b), 0);
+  const write = (rs: [bigint, bigint][]) => rs.flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix);
+  return count(outside) < count(inside) ? { peers: ["anywhere"], except: write(outside) } : { peers: write(inside) };
 }
 
 /** The groups of one port cell: judged[address cell][source-port cell]. */
-export function groupCells(judged: Judged[][], family: Family, addrs: Cells<bigint>, sports: Cells<number>): Group[] {
+export function groupCells(judged: Judged[][], family: Family, addrs: Cells<bigint>, sports: Cells<number>, describeSet: Describe): Group[] {
   const groups = new Map<string, { addrs: boolean[]; cell: Judged; sports: string }>();
   judged.forEach((bySport, ai) => {
     const accepted = bySport.map((c) => c.accept);
