@@ -48,7 +48,7 @@ const timerPid = (sd: string): number | undefined => {
 
 /** Waits until `calls` tool calls have been made (and the victim exists), then `ms` more; false if the command ended first. */
 async function waitForMoment(t: Trial, done: () => boolean, calls: number, ms: number, victim: () => number | undefined): Promise<number | undefined> {
-  while (!done() && (totalCalls(t.countDir) < calls || victim() === undefined)) await sleep(4);
+  while (!done() && (totalCalls(t.countDir) < calls || victim() === undefined)) await sleep(8);
   await sleep(ms);
   return done() ? undefined : victim();
 }
