@@ -7,12 +7,13 @@
 // after the next swarmgate command, swarmgate's objects are exactly the old or
 // the new ones, other tools' rules are untouched, the kernel settings go with
 // the ruleset in force, and what swarmgate said matches the kernel.
-import { beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { killOne, type Victim } from "./helpers/faults-kill.js";
 import { countingRun, faultsFor, faultTrial } from "./helpers/faults-matrix.js";
 import { SCENARIOS } from "./helpers/faults-scenarios.js";
 import { describeRoom, ROOM_CASES, roomTrial, tempJournalTrial } from "./helpers/faults-statedir.js";
 import { WINDOW_VARIANTS, windowTrial } from "./helpers/faults-window.js";
+import { removeFakeTools } from "./helpers/faults-tools.js";
 import { buildWorld, type Backend, type World } from "./helpers/faults-world.js";
 
 const BACKENDS: Backend[] = ["nft", "iptables"];
@@ -24,6 +25,7 @@ const SEED = Number(process.env.SG_FAULT_SEED) || Math.floor(Math.random() * 1e9
 let world: World;
 
 beforeAll(async () => { world = await buildWorld(); }, 120_000);
+afterAll(removeFakeTools);
 
 /** Fails with the full report of the first failures and one line for each of the rest. */
 function expectNoFailures(failures: string[]): void {

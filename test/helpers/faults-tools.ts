@@ -5,7 +5,7 @@
 // tool $SG_FAULT_TOOL the way a refusing tool does — exit 1, a message on
 // stderr, its stdin read and discarded — and otherwise execs the real tool.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -60,6 +60,12 @@ export function fakeToolsDir(): string {
   }
   built = dir;
   return dir;
+}
+
+/** Removes the wrappers (after the file's last trial). */
+export function removeFakeTools(): void {
+  if (built) rmSync(built, { recursive: true, force: true });
+  built = undefined;
 }
 
 /** A fault to inject: call `n` of `tool` fails (and with `onwards`, every later call too: a tool that stays broken). */
