@@ -11,7 +11,7 @@ import type { Environment } from "../sim/environment.js";
 import type { Packet, SimProtocol } from "../sim/packet.js";
 import { simulate } from "../sim/simulate.js";
 import { addressCells, portCells, type Cells } from "./cells.js";
-import { ARRIVING, chainsOn, LEAVING, relevantCuts, type Cuts } from "./relevant.js";
+import { ARRIVING, chainsOn, cutsFor, LEAVING, type Cuts } from "./relevant.js";
 import { groupCells, mergePorts, setDescriber, type Describe, type Group, type Judged } from "./rows.js";
 
 const ORDER: Record<ExposureDirection, number> = { inbound: 0, forwarded: 1, outbound: 2 };
@@ -65,15 +65,29 @@ interface Slice {
   iface: string;
   local: Address;
   describe: Describe;
+  where: (value: bigint) => { local: boolean; oif: string | undefined };
 }
+
+/** Every dropped cell is alike to the grouping; accepted ones are shared per (deciding rule, target). */
+const DROPPED: Judged = { accept: false, key: "", paths: [], intents: [] };
+const NO_RULE = {};
+const acceptedBy = new WeakMap<object, Map<string, Judged>>();
 
 function judge(s: Slice, p: Packet): Judged {
   const r = simulate(s.sim, p, s.env);
+  if (r.verdict !== "accept") return DROPPED;
   const rule = r.deciding?.rule;
   const target = r.path === "forward" && r.translated?.daddr ? formatAddress(r.translated.daddr) : undefined;
-  const paths = rule ? [rule.origin.path] : [];
-  const intents = rule ? [rule.origin.intent] : [];
-  return { accept: r.verdict === "accept", key: `${target ?? ""}|${paths.join(",")}`, paths, intents, ...(target && { target }) };
+  let byTarget = acceptedBy.get(rule ?? NO_RULE);
+  if (!byTarget) { byTarget = new Map(); acceptedBy.set(rule ?? NO_RULE, byTarget); }
+  let j = byTarget.get(target ?? "");
+  if (!j) {
+    const paths = rule ? [rule.origin.path] : [];
+    const intents = rule ? [rule.origin.intent] : [];
+    j = { accept: true, key: `${target ?? ""}|${paths.join(",")}`, paths, intents, ...(target && { target }) };
+    byTarget.set(target ?? "", j);
+  }
+  return j;
 }
 
 type Make = (peer: bigint, sport: number) => Packet;
@@ -84,11 +98,26 @@ function judgeCells(s: Slice, addrs: Cells<bigint>, sports: Cells<number>, make:
   return groupCells(judged, s.family, addrs, sports, s.describe);
 }
 
-function packetBase(s: Slice, dport: number, sport: number): Omit<Packet, "saddr" | "daddr"> {
-  return { family: s.family, protocol: s.simProto, state: "new", ...(s.protocol === "icmp" ? { icmpType: s.family === 4 ? 8 : 128 } : { dport, sport }) };
+/** A new connection's first packet, every field present (one object shape for the simulator's hot path; absent is undefined). */
+function packet(s: Slice, dport: number, sport: number, iif: string | undefined, oif: string | undefined, saddr: Address, daddr: Address): Packet {
+  const icmp = s.protocol === "icmp";
+  return {
+    family: s.family, protocol: s.simProto, state: "new", iif, oif, saddr, daddr,
+    sport: icmp ? undefined : sport, dport: icmp ? undefined : dport, icmpType: icmp ? (s.family === 4 ? 8 : 128) : undefined,
+  };
 }
 
 const addr = (family: Family, value: bigint): Address => ({ family, value });
+
+/** Where routing sends each destination, asked once per address (the same cell starts recur in every port cell). */
+function routeCache(env: Environment, family: Family): Slice["where"] {
+  const memo = new Map<bigint, { local: boolean; oif: string | undefined }>();
+  return (value) => {
+    let w = memo.get(value);
+    if (!w) { const a = addr(family, value); w = { local: env.isLocal(a), oif: env.route(a) }; memo.set(value, w); }
+    return w;
+  };
+}
 
 export function exposure(ruleset: Ruleset, env: Environment, space: ExposureSpace): Exposure[] {
   const sim = compileForSim(ruleset);
@@ -99,14 +128,15 @@ export function exposure(ruleset: Ruleset, env: Environment, space: ExposureSpac
   const leaving = chainsOn(sim, LEAVING);
   const describe = setDescriber();
   for (const family of [4, 6] as Family[]) {
+    const where = routeCache(env, family);
     for (const protocol of ["tcp", "udp", "icmp"] as const) {
       const simProto: SimProtocol = protocol === "icmp" ? (family === 4 ? "icmp" : "icmpv6") : protocol;
       const dports = protocol === "icmp" ? { starts: [0], end: 0 } : dportsOf(protocol);
-      // Arriving and forwarded packets pass other chains than the ones this machine sends: each direction is cut and keyed by its own.
-      const cutsIn = dports.starts.map((d) => relevantCuts(sim, family, simProto, d, own, arriving));
-      const cutsOut = dports.starts.map((d) => relevantCuts(sim, family, simProto, d, own, leaving));
       for (const iface of [...space.interfaces, OTHER_INTERFACE]) {
-        const s: Slice = { sim, env, family, protocol, simProto, iface, local: space.local[family], describe };
+        // Arriving (and forwarded) packets come in by iface and pass other chains than the ones this machine sends by it.
+        const cutsIn = dports.starts.map(cutsFor({ family, protocol: simProto, chains: arriving, iif: { name: iface } }, own));
+        const cutsOut = dports.starts.map(cutsFor({ family, protocol: simProto, chains: leaving, iif: { name: undefined }, oif: { name: iface } }, own));
+        const s: Slice = { sim, env, family, protocol, simProto, iface, local: space.local[family], describe, where };
         out.push(...lines(s, "inbound", dports, cutsIn, (c, d) => inboundRow(s, c, d)));
         out.push(...lines(s, "outbound", dports, cutsOut, (c, d) => outboundRow(s, c, d)));
         if (space.forwards) out.push(...lines(s, "forwarded", dports, cutsIn, (c, d) => forwardedRow(s, c, d, space.routes)));
@@ -146,13 +176,13 @@ function lines(s: Slice, direction: ExposureDirection, dports: Cells<number>, cu
 /** Inbound, or forwarded after DNAT: addressed to this machine. */
 function inboundRow(s: Slice, c: Cuts, dport: number): Group[] {
   return judgeCells(s, addressCells(s.family, c.saddr), portCells(c.sport), (a, sp) =>
-    ({ ...packetBase(s, dport, sp), iif: s.iface, saddr: addr(s.family, a), daddr: s.local }));
+    packet(s, dport, sp, s.iface, undefined, addr(s.family, a), s.local));
 }
 
 /** Outbound from this machine. */
 function outboundRow(s: Slice, c: Cuts, dport: number): Group[] {
   return judgeCells(s, addressCells(s.family, c.daddr), portCells(c.sport), (a, sp) =>
-    ({ ...packetBase(s, dport, sp), oif: s.iface, saddr: s.local, daddr: addr(s.family, a) }));
+    packet(s, dport, sp, undefined, s.iface, s.local, addr(s.family, a)));
 }
 
 /**
@@ -167,12 +197,12 @@ function forwardedRow(s: Slice, c: Cuts, dport: number, routes: Prefix[]): Group
   const byKey = new Map<string, { g: Group; cells: boolean[] }>();
   const skipped = dests.starts.map(() => false);
   dests.starts.forEach((d, di) => {
+    const { local, oif } = s.where(d);
+    if (local || oif === undefined || oif === s.iface) { skipped[di] = true; return; }
     const daddr = addr(s.family, d);
-    const oif = s.env.route(daddr);
-    if (s.env.isLocal(daddr) || oif === undefined || oif === s.iface) { skipped[di] = true; return; }
-    const groups = judgeCells(s, saddrs, sports, (a, sp) => ({ ...packetBase(s, dport, sp), iif: s.iface, oif, saddr: addr(s.family, a), daddr }));
+    const groups = judgeCells(s, saddrs, sports, (a, sp) => packet(s, dport, sp, s.iface, oif, addr(s.family, a), daddr));
     for (const g of groups) {
-      const key = JSON.stringify(g);
+      const key = groupKey(g);
       const entry = byKey.get(key) ?? { g, cells: dests.starts.map(() => false) };
       entry.cells[di] = true;
       byKey.set(key, entry);
@@ -184,6 +214,10 @@ function forwardedRow(s: Slice, c: Cuts, dport: number, routes: Prefix[]): Group
     return { ...g, target: d.except ? `anywhere except ${d.except.join(", ")}` : d.peers.join(", ") };
   });
 }
+
+/** Everything a group says, as one string (the fields are plain strings; "\u0000" never occurs in them). */
+const groupKey = (g: Group): string =>
+  [g.peers.join(","), g.except?.join(",") ?? "-", g.sourcePorts ?? "-", g.target ?? "-", g.paths.join("\u0001"), g.intents.join("\u0001")].join("\u0000");
 
 /** An opening from anywhere on both families is one line. */
 function mergeFamilies(list: Exposure[]): Exposure[] {

@@ -7,7 +7,7 @@ import type { Family } from "../net/address.js";
 import type { PortRange } from "../net/port.js";
 import { hostPrefix, type Prefix } from "../net/prefix.js";
 import type { Address } from "../net/address.js";
-import type { Match, MatchHandlers, Transport } from "../ir/match.js";
+import type { InterfaceMatch, Match, MatchHandlers, Transport } from "../ir/match.js";
 import type { Hook } from "../ir/ruleset.js";
 import type { CompiledRuleset, SimChain, SimRule } from "../sim/compiled.js";
 import type { SimProtocol } from "../sim/packet.js";
@@ -16,7 +16,7 @@ export interface Cuts {
   saddr: Prefix[];
   daddr: Prefix[];
   sport: PortRange[];
-  /** Identity of the candidate lists: cells with the same key are judged alike (see `relevantCuts`). */
+  /** Identity of the rules that can match: cells with the same key are judged alike (see `cutsFor`). */
   key: string;
 }
 
@@ -50,6 +50,46 @@ const cutters: MatchHandlers<Cutter> = {
   limit: () => none,
 };
 
+/** An interface test on packets whose interface is known (undefined: they have none); as the simulator judges it. */
+const ifaceHolds = (m: InterfaceMatch, name: string | undefined): boolean => (m.negate ? name !== undefined && name !== m.name : name === m.name);
+
+type Possible = (v: View) => boolean;
+const always: Possible = () => true;
+
+/**
+ * Whether a match can hold for some packet of a view. Keyed by kind, so a new
+ * kind is a compile error until it says; a wrong "never" would hide a rule
+ * from the cuts while it still decides, so only tests fixed by the view say it.
+ */
+const possible: MatchHandlers<Possible> = {
+  iifname: (m) => (v) => v.iif === undefined || ifaceHolds(m, v.iif.name),
+  oifname: (m) => (v) => v.oif === undefined || ifaceHolds(m, v.oif.name),
+  family: (m) => (v) => m.family === v.family,
+  saddr: (m) => (v) => m.family === v.family,
+  daddr: (m) => (v) => m.family === v.family,
+  icmptype: (m) => (v) => m.family === v.family,
+  // The candidate lists already hold only rules whose protocol and ports can match; the rest vary within a view.
+  protocol: () => always,
+  sport: () => always,
+  dport: () => always,
+  ctstate: () => always,
+  ctdnat: () => always,
+  tcpflags: () => always,
+  localaddr: () => always,
+  limit: () => always,
+};
+
+/** What is fixed for the packets a slice of the exposure judges. */
+export interface View {
+  family: Family;
+  protocol: SimProtocol;
+  /** The chains those packets can pass. */
+  chains: readonly SimChain[];
+  /** When every packet has this input (or output) interface; name undefined: it has none. */
+  iif?: { name: string | undefined };
+  oif?: { name: string | undefined };
+}
+
 const ids = new WeakMap<object, number>();
 let lastId = 0;
 const idOf = (o: object): number => {
@@ -57,6 +97,41 @@ const idOf = (o: object): number => {
   if (id === undefined) { id = ++lastId; ids.set(o, id); }
   return id;
 };
+
+/**
+ * The cuts for the packets of a view, per destination port. Only the rules
+ * that can match there count: the chain's candidate list for the port, less
+ * the rules the view rules out (another interface or family). Port cells
+ * whose remaining rules are the same get the same key, and the same verdicts:
+ * every other rule fails on every packet of the view. So a forward's port,
+ * seen from the LAN side or over IPv6 without a host6, is judged like any
+ * port without a forward, once.
+ */
+export function cutsFor(view: View, own: readonly Address[]): (dport: number) => Cuts {
+  const canMatch = (r: SimRule) => r.rule.matches.every((m) => (possible[m.kind] as (x: Match) => Possible)(m)(view));
+  const kept = new Map<readonly SimRule[], { rules: SimRule[]; key: string }>();
+  const keep = (list: readonly SimRule[]) => {
+    let k = kept.get(list);
+    if (!k) { const rules = list.filter(canMatch); k = { rules, key: rules.map(idOf).join(",") }; kept.set(list, k); }
+    return k;
+  };
+  const memo = new Map<string, Cuts>();
+  return (dport) => {
+    const lists = view.chains.map((chain) => keep(chain.rulesFor(view.protocol, dport)));
+    const key = lists.map((l) => l.key).join("|");
+    let cuts = memo.get(key);
+    if (!cuts) { cuts = cutsOf(lists.flatMap((l) => l.rules), view, own, key); memo.set(key, cuts); }
+    return cuts;
+  };
+}
+
+function cutsOf(rules: readonly SimRule[], view: View, own: readonly Address[], key: string): Cuts {
+  const acc: Acc = { saddr: [], daddr: [], sport: [] };
+  const transport = view.protocol === "tcp" || view.protocol === "udp" ? view.protocol : undefined;
+  for (const r of rules) for (const m of r.rule.matches) (cutters[m.kind] as (x: Match) => Cutter)(m)(acc, view.family, transport);
+  for (const a of own) if (a.family === view.family) { const p = hostPrefix(a); acc.saddr.push(p); acc.daddr.push(p); }
+  return { ...acc, key };
+}
 
 /** The hooks a direction's packets pass (a DNAT can turn an arriving packet into a forwarded one, or the reverse). */
 export const ARRIVING: readonly Hook[] = ["prerouting", "input", "forward", "postrouting"];
@@ -77,20 +152,7 @@ export function chainsOn(sim: CompiledRuleset, hooks: readonly Hook[]): SimChain
   return [...seen];
 }
 
-/**
- * The cuts for packets of one protocol and destination port. Two port cells
- * whose every chain returns the same candidate list get the same key: each
- * listed rule's port test holds all over its part of the chain's index, so
- * such cells are judged alike and their verdicts can be reused. With
- * `chains`, only those chains count (the ones a direction's packets pass), so
- * outbound cells are not told apart by inbound rules.
- */
-export function relevantCuts(sim: CompiledRuleset, family: Family, protocol: SimProtocol, dport: number, own: readonly Address[], chains: Iterable<SimChain> = sim.chains.values()): Cuts {
-  const acc: Acc = { saddr: [], daddr: [], sport: [] };
-  const transport = protocol === "tcp" || protocol === "udp" ? protocol : undefined;
-  const lists: (readonly SimRule[])[] = [];
-  for (const chain of chains) lists.push(chain.rulesFor(protocol, dport));
-  for (const list of lists) for (const r of list) for (const m of r.rule.matches) (cutters[m.kind] as (x: Match) => Cutter)(m)(acc, family, transport);
-  for (const a of own) if (a.family === family) { const p = hostPrefix(a); acc.saddr.push(p); acc.daddr.push(p); }
-  return { ...acc, key: lists.map(idOf).join(",") };
+/** The cuts at one destination port over every chain, for any packet of the family and protocol (readiness checks). */
+export function relevantCuts(sim: CompiledRuleset, family: Family, protocol: SimProtocol, dport: number, own: readonly Address[]): Cuts {
+  return cutsFor({ family, protocol, chains: [...sim.chains.values()] }, own)(dport);
 }

@@ -41,11 +41,14 @@ function unhandled(v: never): never {
 }
 
 const V4 = (a: Address): number => (a.family === 4 ? Number(a.value) : 0);
+// The flags a packet without explicit ones carries: computed once, not per packet (bulk verdicts build millions of contexts).
+const SYN = flagBits(["syn"]);
+const ACK = flagBits(["ack"]);
 
 function makeCtx(p: Packet, env: Environment): Ctx {
   return {
     family: p.family, iif: p.iif, oif: p.oif, protocol: p.protocol,
-    sport: p.sport ?? 0, dport: p.dport ?? 0, flags: flagBits(p.flags ?? (p.protocol === "tcp" && p.state === "new" ? ["syn"] : ["ack"])),
+    sport: p.sport ?? 0, dport: p.dport ?? 0, flags: p.flags ? flagBits(p.flags) : p.protocol === "tcp" && p.state === "new" ? SYN : ACK,
     icmpType: p.icmpType ?? -1, state: p.state, saddr: p.saddr, daddr: p.daddr, s4: V4(p.saddr), d4: V4(p.daddr), dnat: false, env,
   };
 }
