@@ -4,7 +4,7 @@
 import { formatPortRange } from "../net/port.js";
 import { formatPrefix } from "../net/prefix.js";
 import { icmpName } from "../ir/icmp.js";
-import type { Match } from "../ir/match.js";
+import type { AddressMatch, IcmpTypeMatch, InterfaceMatch, L4Protocol, Match, MatchHandlers, PortMatch } from "../ir/match.js";
 import { ruleFamilies, type Rule, type Ruleset } from "../ir/ruleset.js";
 import { formatAddress } from "../net/address.js";
 
@@ -39,23 +39,68 @@ export function openings(ruleset: Ruleset): Opening[] {
   return out;
 }
 
+/** The matches an opening shows, by kind; a rule may hold several of a kind (all must hold), so each is a list. */
+interface Shown {
+  dport: PortMatch<"dport">[];
+  icmp: IcmpTypeMatch[];
+  protocol: L4Protocol[];
+  saddr: AddressMatch<"saddr">[];
+  daddr: AddressMatch<"daddr">[];
+  iif: InterfaceMatch<"iifname">[];
+  oif: InterfaceMatch<"oifname">[];
+}
+
+type Note = (shown: Shown) => void;
+const hidden: Note = () => {};
+
+/** What each match kind adds to an opening. Keyed by kind, so a new kind is a compile error here until it says. */
+const note: MatchHandlers<Note> = {
+  dport: (m) => (s) => { s.dport.push(m); },
+  icmptype: (m) => (s) => { s.icmp.push(m); },
+  protocol: (m) => (s) => { s.protocol.push(m.protocol); },
+  saddr: (m) => (s) => { s.saddr.push(m); },
+  daddr: (m) => (s) => { s.daddr.push(m); },
+  iifname: (m) => (s) => { s.iif.push(m); },
+  oifname: (m) => (s) => { s.oif.push(m); },
+  // Not part of an opening's line: the family column comes from ruleFamilies; states, flags, limits and source ports
+  // narrow who gets in by a rule, but the opening is named by its ports and peers (audit gives the exact sets).
+  family: () => hidden,
+  sport: () => hidden,
+  ctstate: () => hidden,
+  ctdnat: () => hidden,
+  tcpflags: () => hidden,
+  localaddr: () => hidden,
+  limit: () => hidden,
+};
+
+function shown(rule: Rule): Shown {
+  const s: Shown = { dport: [], icmp: [], protocol: [], saddr: [], daddr: [], iif: [], oif: [] };
+  for (const m of rule.matches) (note[m.kind] as (x: Match) => Note)(m)(s);
+  return s;
+}
+
+/** Several matches of a kind all hold: "a and b". */
+const all = <T>(list: readonly T[], text: (x: T) => string): string => list.map(text).join(" and ");
+const prefixes = (m: AddressMatch) => m.prefixes.map(formatPrefix).join(", ");
+
 function describe(rule: Rule, direction: Direction): Opening {
-  const find = <K extends Match["kind"]>(k: K) => rule.matches.find((m) => m.kind === k) as Extract<Match, { kind: K }> | undefined;
-  const port = find("dport");
-  const icmp = find("icmptype");
-  const peerMatch = direction === "outbound" ? find("daddr") : find("saddr");
-  const target = direction === "forwarded" ? find("daddr") : undefined;
-  const iface = direction === "outbound" ? find("oifname") : find("iifname");
+  const s = shown(rule);
+  const port = s.dport[0];
+  const icmp = s.icmp[0];
+  const peerMatches: readonly AddressMatch[] = direction === "outbound" ? s.daddr : s.saddr;
+  const target: readonly AddressMatch[] = direction === "forwarded" ? s.daddr : [];
+  const ifaces: readonly InterfaceMatch[] = direction === "outbound" ? s.oif : s.iif;
   const fams = ruleFamilies(rule);
-  let peers = peerMatch ? peerMatch.prefixes.map(formatPrefix).join(", ") : "anywhere";
-  if (target) peers += ` → ${target.prefixes.map(formatPrefix).join(", ")}`;
+  let peers = peerMatches.length ? all(peerMatches, prefixes) : "anywhere";
+  if (target.length) peers += ` → ${all(target, prefixes)}`;
   if (rule.verdict.kind === "dnat") peers += ` → ${formatAddress(rule.verdict.to)}`;
   return {
     direction,
-    protocol: port?.protocol ?? (icmp ? (icmp.family === 4 ? "icmp" : "icmpv6") : "any"),
-    ports: port ? port.ranges.map((r) => formatPortRange(r)).join(",") : icmp ? icmp.types.map((t) => icmpName(icmp.family, t, "nft")).join(",") : "all",
+    protocol: port?.protocol ?? (icmp ? (icmp.family === 4 ? "icmp" : "icmpv6") : s.protocol[0] ?? "any"),
+    ports: s.dport.length ? all(s.dport, (m) => m.ranges.map((r) => formatPortRange(r)).join(","))
+      : s.icmp.length ? all(s.icmp, (m) => m.types.map((t) => icmpName(m.family, t, "nft")).join(",")) : "all",
     peers,
-    via: iface ? `${iface.negate ? "not " : ""}${iface.name}` : "any",
+    via: ifaces.length ? all(ifaces, (m) => `${m.negate ? "not " : ""}${m.name}`) : "any",
     families: fams.length === 2 ? "IPv4+IPv6" : `IPv${fams[0]}`,
     why: rule.origin.intent.includes(":") ? rule.origin.intent.slice(0, rule.origin.intent.indexOf(":")) : rule.origin.intent,
     intent: rule.origin.intent,
