@@ -2,7 +2,7 @@
 // addresses are its own (fib … type local, routing to input) and where
 // routing sends a destination (the output interface of a forwarded packet,
 // the address masquerade uses).
-import type { Address } from "../net/address.js";
+import { ADDRESS_BITS, type Address } from "../net/address.js";
 import { prefixMask, type Prefix } from "../net/prefix.js";
 
 export interface Environment {
@@ -21,13 +21,30 @@ export interface StaticEnvironmentSpec {
 }
 
 export function staticEnvironment(spec: StaticEnvironmentSpec): Environment {
-  // Masks computed once: the audit asks for a route per destination cell.
-  const routes = [...spec.routes].sort((a, b) => b.prefix.length - a.prefix.length)
-    .map((r) => ({ ...r, mask: prefixMask(r.prefix.family, r.prefix.length) }));
+  const routeOf = routeTable(spec.routes);
   const local = new Set(spec.local.map((l) => `${l.family}/${l.value}`));
   return {
     isLocal: (a) => local.has(`${a.family}/${a.value}`),
-    route: (a) => routes.find((r) => r.prefix.family === a.family && (a.value & r.mask) === r.prefix.network)?.iface,
+    route: routeOf,
     addressOf: (iface, family) => spec.addresses?.find((x) => x.iface === iface && x.address.family === family)?.address,
   };
+}
+
+/**
+ * Longest-prefix match. Host routes (a gateway's IPv6 forward hosts, one per
+ * forward) are looked up by address, and each family searches its own
+ * shorter routes, most specific first with masks computed once: a lookup
+ * does not scan every forward's route.
+ */
+function routeTable(routes: StaticEnvironmentSpec["routes"]): (a: Address) => string | undefined {
+  const hosts = { 4: new Map<bigint, string>(), 6: new Map<bigint, string>() };
+  const shorter = { 4: [] as { network: bigint; mask: bigint; iface: string; length: number }[], 6: [] as { network: bigint; mask: bigint; iface: string; length: number }[] };
+  for (const r of routes) {
+    const f = r.prefix.family;
+    if (r.prefix.length === ADDRESS_BITS[f]) { if (!hosts[f].has(r.prefix.network)) hosts[f].set(r.prefix.network, r.iface); continue; }
+    shorter[f].push({ network: r.prefix.network, mask: prefixMask(f, r.prefix.length), iface: r.iface, length: r.prefix.length });
+  }
+  // Stable: among routes of one length, the first listed wins, as before.
+  for (const list of Object.values(shorter)) list.sort((a, b) => b.length - a.length);
+  return (a) => hosts[a.family].get(a.value) ?? shorter[a.family].find((r) => (a.value & r.mask) === r.network)?.iface;
 }
