@@ -3,7 +3,7 @@
 // host, and outbound — computed exactly: the packet space is cut at every
 // boundary the rules mention and the simulator judges one packet per cell.
 import { formatAddress, type Address, type Family } from "../net/address.js";
-import type { Prefix } from "../net/prefix.js";
+import { prefixContains, type Prefix } from "../net/prefix.js";
 import type { PortRange } from "../net/port.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { compileForSim, type CompiledRuleset } from "../sim/compiled.js";
@@ -196,11 +196,20 @@ function forwardedRow(s: Slice, c: Cuts, dport: number, routes: Prefix[]): Group
   const sports = portCells(c.sport);
   const byKey = new Map<string, { g: Group; cells: boolean[] }>();
   const skipped = dests.starts.map(() => false);
+  const columns = new Map<string, Group[]>();
+  const inside = c.daddr.filter((p) => p.family === s.family);
   dests.starts.forEach((d, di) => {
     const { local, oif } = s.where(d);
     if (local || oif === undefined || oif === s.iface) { skipped[di] = true; return; }
     const daddr = addr(s.family, d);
-    const groups = judgeCells(s, saddrs, sports, (a, sp) => packet(s, dport, sp, s.iface, oif, addr(s.family, a), daddr));
+    // A destination reaches the rules only through the prefixes they test (own addresses included) and its route:
+    // destinations alike in both are judged alike, so each such column is judged once.
+    const sig = `${oif}|${inside.map((p) => (prefixContains(p, daddr) ? 1 : 0)).join("")}`;
+    let groups = columns.get(sig);
+    if (!groups) {
+      groups = judgeCells(s, saddrs, sports, (a, sp) => packet(s, dport, sp, s.iface, oif, addr(s.family, a), daddr));
+      columns.set(sig, groups);
+    }
     for (const g of groups) {
       const key = groupKey(g);
       const entry = byKey.get(key) ?? { g, cells: dests.starts.map(() => false) };
