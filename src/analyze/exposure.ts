@@ -233,7 +233,12 @@ function mergeFamilies(list: Exposure[]): Exposure[] {
   const key = (e: Exposure) => JSON.stringify({ ...e, family: 0, families: "", target: e.target && "t" });
   // IPv6 lines by key, in order, so that each IPv4 line finds its first unused twin without a scan.
   const twins = new Map<string, number[]>();
-  list.forEach((e, i) => { if (e.family === 6) { const k = key(e); twins.set(k, [...(twins.get(k) ?? []), i]); } });
+  list.forEach((e, i) => {
+    if (e.family !== 6) return;
+    const k = key(e);
+    const queue = twins.get(k);
+    if (queue) queue.push(i); else twins.set(k, [i]);
+  });
   const taken = new Set<number>();
   const out: Exposure[] = [];
   list.forEach((e, i) => {
