@@ -11,7 +11,7 @@ import type { Environment } from "../sim/environment.js";
 import type { Packet } from "../sim/packet.js";
 import { simulate } from "../sim/simulate.js";
 import { addressCells } from "./cells.js";
-import { relevantCuts } from "./relevant.js";
+import { cutsFor, type Cuts } from "./relevant.js";
 import type { ExposureSpace } from "./exposure.js";
 
 export interface Check {
@@ -29,8 +29,17 @@ const a = (s: string): Address => parseAddress(s)!;
 
 class Judge {
   readonly sim: CompiledRuleset;
+  private readonly cutters = new Map<string, (port: number) => Cuts>();
   constructor(ruleset: Ruleset, readonly env: Environment, readonly space: ExposureSpace, readonly inIf: string, readonly outIf: string) {
     this.sim = compileForSim(ruleset);
+  }
+
+  /** The cuts at a port for a family and protocol; one cutter per pair, shared by every admin service. */
+  cutsAt(f: Family, proto: "tcp" | "udp", port: number): Cuts {
+    const key = `${f}/${proto}`;
+    let at = this.cutters.get(key);
+    if (!at) { at = cutsFor({ family: f, protocol: proto, chains: [...this.sim.chains.values()] }, this.space.own ?? [this.space.local[4], this.space.local[6]]); this.cutters.set(key, at); }
+    return at(port);
   }
 
   run(p: Packet) {
@@ -128,7 +137,7 @@ function adminChecks(j: Judge, policy: Policy, s: AdminService): Check[] {
   for (const proto of s.protocols) {
     const port = s.ports.first;
     for (const f of FAMILIES) {
-      const cuts = relevantCuts(j.sim, f, proto, port, j.space.own ?? [j.space.local[4], j.space.local[6]]);
+      const cuts = j.cutsAt(f, proto, port);
       const cells = addressCells(f, [...cuts.saddr, ...s.from]);
       const wrong: string[] = [];
       for (const start of cells.starts) {

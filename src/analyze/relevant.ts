@@ -108,7 +108,13 @@ const idOf = (o: object): number => {
  * port without a forward, once.
  */
 export function cutsFor(view: View, own: readonly Address[]): (dport: number) => Cuts {
-  const canMatch = (r: SimRule) => r.rule.matches.every((m) => (possible[m.kind] as (x: Match) => Possible)(m)(view));
+  // Asked once per rule: a rule sits in the candidate list of every port cell its ports span.
+  const decided = new Map<SimRule, boolean>();
+  const canMatch = (r: SimRule) => {
+    let ok = decided.get(r);
+    if (ok === undefined) { ok = r.rule.matches.every((m) => (possible[m.kind] as (x: Match) => Possible)(m)(view)); decided.set(r, ok); }
+    return ok;
+  };
   const kept = new Map<readonly SimRule[], { rules: SimRule[]; key: string }>();
   const keep = (list: readonly SimRule[]) => {
     let k = kept.get(list);
