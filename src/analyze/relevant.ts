@@ -115,10 +115,19 @@ export function cutsFor(view: View, own: readonly Address[]): (dport: number) =>
     if (ok === undefined) { ok = r.rule.matches.every((m) => (possible[m.kind] as (x: Match) => Possible)(m)(view)); decided.set(r, ok); }
     return ok;
   };
-  const kept = new Map<readonly SimRule[], { rules: SimRule[]; key: string }>();
+  // Each distinct remaining rule list gets a small number, so a port cell's key is a few numbers, not every rule's.
+  const numbers = new Map<string, number>();
+  const kept = new Map<readonly SimRule[], { rules: SimRule[]; key: number }>();
   const keep = (list: readonly SimRule[]) => {
     let k = kept.get(list);
-    if (!k) { const rules = list.filter(canMatch); k = { rules, key: rules.map(idOf).join(",") }; kept.set(list, k); }
+    if (!k) {
+      const rules = list.filter(canMatch);
+      const text = rules.map(idOf).join(",");
+      let key = numbers.get(text);
+      if (key === undefined) { key = numbers.size; numbers.set(text, key); }
+      k = { rules, key };
+      kept.set(list, k);
+    }
     return k;
   };
   const memo = new Map<string, Cuts>();
