@@ -81,7 +81,13 @@ export function groupCells(judged: Judged[][], family: Family, addrs: Cells<bigi
 
 /** Adjacent port cells with the same groups, as (port text, groups) in port order. */
 export function mergePorts(dports: Cells<number>, rows: Group[][], icmp: boolean): { ports: string; groups: Group[] }[] {
-  const signature = rows.map((r) => JSON.stringify(r));
+  // Port cells judged alike share one rows array: write each array's signature once.
+  const written = new Map<Group[], string>();
+  const signature = rows.map((r) => {
+    let text = written.get(r);
+    if (text === undefined) { text = JSON.stringify(r); written.set(r, text); }
+    return text;
+  });
   const out: { ports: string; groups: Group[] }[] = [];
   for (let i = 0; i < rows.length;) {
     let j = i;
