@@ -71,7 +71,7 @@ describe.each(["nft", "iptables"] as const)("with %s", (backend) => {
       // The real apply code with a planted fault: a jump to a chain that does not exist.
       const r = await ns.exec(process.execPath, [join(ROOT, "test/fixtures/apply-broken.mjs"), GATEWAY, backend, sd]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/error\[LOAD_FAILED\]: .* refused the .*ruleset: .*; the previous state is in force again/);
+      expect(r.stderr).toMatch(/error\[LOAD_FAILED\]: .* refused the .*ruleset: .*; the previous ruleset is in force again/);
       expect(await everything(ns)).toBe(before);
     });
   });

@@ -38,7 +38,7 @@ export function requireRoot(what: string, why = "changes the firewall"): void {
 }
 
 /** Under the lock, after recovering an interrupted transaction and settling an expired confirmation. */
-export async function withState<T>(dir: string, options: { waitMs?: number; log?: Log }, body: (state: StateDir, backends: KernelBackend[]) => Promise<T>): Promise<T> {
+export async function withState<T>(dir: string, options: { waitMs?: number; log?: Log; skipSettle?: boolean }, body: (state: StateDir, backends: KernelBackend[]) => Promise<T>): Promise<T> {
   const state = new StateDir(dir);
   state.mkdir();
   const backends = await installedBackends();
@@ -46,8 +46,10 @@ export async function withState<T>(dir: string, options: { waitMs?: number; log?
   try {
     const note = await recover(state, backends);
     if (note) options.log?.(note);
-    const { settlePending } = await import("./confirm.js");
-    await settlePending(state, backends, options.log);
+    if (!options.skipSettle) {
+      const { settlePending } = await import("./confirm.js");
+      await settlePending(state, backends, options.log);
+    }
     return await body(state, backends);
   } finally {
     release();
@@ -113,16 +115,21 @@ export async function applyPolicy(policy: Policy, options: ApplyOptions, ruleset
 }
 
 /** Moves to a backup's state (rollback, and the confirmation timeout); the state left is backed up first. */
-export async function restoreBackup(state: StateDir, backends: readonly KernelBackend[], id: string, op: "rollback" | "timeout"): Promise<KernelState> {
+export async function restoreBackup(state: StateDir, backends: readonly KernelBackend[], id: string, op: "rollback" | "timeout", log?: Log): Promise<KernelState> {
   const backup = state.readBackup(id);
   const before = await readState(backends);
   const record = state.record();
-  state.saveBackup(`before ${op === "rollback" ? "rolling back" : "the confirmation timeout restored"} ${id}`, before, record, op);
+  try {
+    state.saveBackup(`before ${op === "rollback" ? "rolling back" : "the confirmation timeout restored"} ${id}`, before, record, op);
+  } catch (e) {
+    if (op !== "timeout") throw e; // the timeout restores to safety even on a full disk
+    log?.(`warning: no backup of the unconfirmed state (${(e as Error).message})`);
+  }
   const target: KernelState = {
     owned: Object.fromEntries(backends.map((b) => [b.name, backup.state.owned[b.name] ?? b.empty()])),
     sysctl: Object.fromEntries(Object.keys(before.sysctl).map((k) => [k, backup.state.sysctl[k] ?? before.sysctl[k]!])),
   };
-  await transact(state, backends, { op, pid: process.pid, startedAt: new Date().toISOString(), before, target, recovery: "complete", recordBefore: record, recordAfter: backup.record });
+  await transact(state, backends, { op, pid: process.pid, startedAt: new Date().toISOString(), before, target, recovery: "complete", recordBefore: record, recordAfter: backup.record }, { journalOptional: op === "timeout", ...(log && { log }) });
   state.prune([id, backup.record?.backup, backup.record?.origin]);
   return target;
 }

@@ -12,8 +12,9 @@ import { fileURLToPath } from "node:url";
 import type { KernelBackend } from "../backend/kernel-types.js";
 import { userError, type SwarmgateError } from "../errors.js";
 import { requireRoot, restoreBackup, withState } from "./apply.js";
+import { prepareLock } from "./lock.js";
 import { processAlive } from "./run.js";
-import type { Log } from "./transaction.js";
+import { versus, type Log } from "./transaction.js";
 import { StateDir, type ConfirmResult, type Pending } from "./state.js";
 
 const DAY = 24 * 3600_000;
@@ -37,24 +38,33 @@ export function startConfirmation(state: StateDir, backup: string, seconds: numb
   return withPid;
 }
 
-function finish(state: StateDir, token: string, outcome: ConfirmResult["outcome"], message?: string): ConfirmResult {
+/**
+ * Records the outcome for the waiting apply. On a full disk the record may
+ * not fit: the outcome is still returned, and a failed restore keeps the
+ * confirmation pending (no write needed) so that the next command retries it.
+ */
+function finish(state: StateDir, token: string, outcome: ConfirmResult["outcome"], message?: string, log?: Log): ConfirmResult {
   const result: ConfirmResult = { token, outcome, ...(message && { message }), at: new Date().toISOString() };
-  state.write("confirm-result.json", result);
-  // A failed restore keeps the confirmation: the next swarmgate command tries again.
-  if (outcome === "rollback failed") state.write("pending.json", { ...state.read<Pending>("pending.json"), failed: message ?? "failed" });
-  else state.remove("pending.json");
+  try { state.write("confirm-result.json", result); } catch { log?.("warning: could not record the confirmation's outcome (the state directory is full)"); }
+  if (outcome !== "rollback failed") state.remove("pending.json");
+  else try { state.write("pending.json", { ...state.read<Pending>("pending.json"), failed: message ?? "failed" }); } catch { /* still pending: retried all the same */ }
   return result;
 }
 
 /** At the deadline, under the lock: the restore, and a result that says what really happened. */
 async function timeout(state: StateDir, backends: readonly KernelBackend[], pending: Pending, log?: Log): Promise<ConfirmResult> {
   try {
-    await restoreBackup(state, backends, pending.backup, "timeout");
+    await restoreBackup(state, backends, pending.backup, "timeout", log);
     log?.(`not confirmed in time: restored ${pending.backup}`);
-    return finish(state, pending.token, "rolled back");
+    return finish(state, pending.token, "rolled back", undefined, log);
   } catch (e) {
     const err = e as SwarmgateError;
-    return finish(state, pending.token, "rollback failed", `${err.code ?? "INTERNAL"}: ${err.message}`);
+    let inForce = "";
+    if (err.code !== "ROLLBACK_FAILED") { // that message already says what is in force
+      const wanted = (() => { try { return state.readBackup(pending.backup).state; } catch { return undefined; } })();
+      inForce = wanted ? ` In force now: ${await versus(backends, wanted)}.` : "";
+    }
+    return finish(state, pending.token, "rollback failed", `${err.code ?? "INTERNAL"}: ${err.message}.${inForce} The next swarmgate command (e.g. swarmgate status) tries again.`, log);
   }
 }
 
@@ -79,36 +89,39 @@ export async function settlePending(state: StateDir, backends: readonly KernelBa
   log?.("the confirmation timer was not running; started a new one");
 }
 
-/** The timer: sleeps until the deadline, then restores unless confirmed. */
-export async function runTimer(state: StateDir, token: string): Promise<void> {
+/** The timer: sleeps until the deadline, then restores unless confirmed. Returns what it did, if anything. */
+export async function runTimer(state: StateDir, token: string): Promise<ConfirmResult | undefined> {
+  prepareLock(state.lockFile); // while there is room: at the deadline the disk may be full
   for (;;) {
     const p = state.read<Pending>("pending.json");
-    if (!p || p.token !== token) return; // the apply failed, or stop/rollback ended it
-    if (p.confirmed) { finish(state, token, "confirmed"); return; }
+    if (!p || p.token !== token) return undefined; // the apply failed, or stop/rollback ended it
+    if (p.confirmed) return finish(state, token, "confirmed");
     if (Date.now() >= p.deadline) break;
     await sleep(Math.min(200, p.deadline - Date.now()));
   }
   // The restore takes the lock like every change, and waits as long as it must: it may not give up.
-  await withState(state.dir, { waitMs: DAY }, async (s, backends) => {
+  return withState(state.dir, { waitMs: DAY, skipSettle: true }, async (s, backends) => {
     const p = s.read<Pending>("pending.json");
-    if (!p || p.token !== token) return;
-    if (p.confirmed) { finish(s, token, "confirmed"); return; }
-    await timeout(s, backends, p);
+    if (!p || p.token !== token) return undefined;
+    if (p.confirmed) return finish(s, token, "confirmed");
+    return timeout(s, backends, p);
   });
 }
 
 /** The waiting apply: the timer's verdict; if the timer dies, this process does its work. */
 export async function awaitOutcome(state: StateDir, pending: Pending): Promise<ConfirmResult> {
+  try { prepareLock(state.lockFile); } catch { /* no room already: taking the lock may still work later */ }
   for (;;) {
     const result = state.read<ConfirmResult>("confirm-result.json");
     if (result?.token === pending.token) return result;
     const p = state.read<Pending>("pending.json");
     if (!p || p.token !== pending.token) {
       await sleep(50); // the result is written before the pending record goes
-      return state.read<ConfirmResult>("confirm-result.json") ?? { token: pending.token, outcome: "cancelled", message: "the confirmation ended without a result", at: new Date().toISOString() };
+      return state.read<ConfirmResult>("confirm-result.json") ?? { token: pending.token, outcome: "cancelled", message: "the confirmation ended, but its outcome could not be recorded (is the state directory full?); swarmgate status shows what is in force", at: new Date().toISOString() };
     }
     if (p.timerPid !== undefined && !processAlive(p.timerPid)) {
-      await runTimer(state, pending.token);
+      const r = await runTimer(state, pending.token);
+      if (r) return r;
       continue;
     }
     await sleep(100);

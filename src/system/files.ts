@@ -55,13 +55,25 @@ export function outputTarget(path: string): Target {
   return { path: real, exists: true };
 }
 
+/**
+ * write(2) may write less than asked (a disk that fills up mid-file): loop
+ * until all is written; a write that can place nothing more throws (ENOSPC).
+ */
+export function writeAll(fd: number, data: Buffer): void {
+  for (let done = 0; done < data.length;) {
+    const n = writeSync(fd, data, done, data.length - done);
+    if (n <= 0) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
+    done += n;
+  }
+}
+
 function writeTemp(f: FileToWrite, target: string, temps: string[]): void {
   const temp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
   // "wx": never follow or reuse something already at the temporary name.
   const fd = openSync(temp, "wx", f.mode ?? 0o644);
   temps.push(temp);
   try {
-    writeSync(fd, f.text);
+    writeAll(fd, Buffer.from(f.text));
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -79,14 +79,32 @@ export async function describe(backends: readonly KernelBackend[], old: KernelSt
  * restored and the error rethrown (LOAD_FAILED …); when even that fails,
  * ROLLBACK_FAILED (exit status 4) with what is in force, and the journal stays.
  */
-export async function transact(state: StateDir, backends: readonly KernelBackend[], journal: Journal): Promise<void> {
-  state.write("journal.json", journal); // STATE_UNWRITABLE here means the kernel was not touched
+export async function transact(state: StateDir, backends: readonly KernelBackend[], journal: Journal, options: { journalOptional?: boolean; log?: Log } = {}): Promise<void> {
+  let journaled = true;
+  try {
+    state.write("journal.json", journal); // STATE_UNWRITABLE here means the kernel was not touched
+  } catch (e) {
+    // Only a restore to safety (the confirmation timeout) goes on without one: a full disk must not keep an unconfirmed ruleset.
+    if (!options.journalOptional) throw e;
+    journaled = false;
+    options.log?.(`warning: no journal for this ${journal.op} (${(e as Error).message}); going on, since it restores the state before`);
+  }
   try {
     // `before` was read under the lock a moment ago: the plan starts from it.
     await reach(backends, journal.target, journal.before);
-    state.commit(journal);
+    if (journaled) state.commit(journal);
+    else recordWithoutJournal(state, journal, options.log);
   } catch (e) {
     await undo(state, backends, journal, e);
+  }
+}
+
+function recordWithoutJournal(state: StateDir, journal: Journal, log?: Log): void {
+  try {
+    if (journal.recordAfter) state.write("applied.json", journal);
+    else state.remove("applied.json");
+  } catch {
+    log?.("warning: the kernel is right, but the record of what is applied could not be updated (the state directory is full)");
   }
 }
 
@@ -96,17 +114,26 @@ async function undo(state: StateDir, backends: readonly KernelBackend[], journal
     await reach(backends, journal.before);
   } catch (e) {
     // The failed step may have changed nothing: then the previous state is in force after all.
-    if (await differences(backends, journal.before).then((d) => d.length === 0, () => false)) return restored(state, cause, why);
+    if (await differences(backends, journal.before).then((d) => d.length === 0, () => false)) return restored(state, journal, cause, why);
     const inForce = await describe(backends, journal.before, journal.target);
     throw new SwarmgateError({ code: "ROLLBACK_FAILED", message: `${journal.op} failed (${why}), and putting the previous state back failed too (${(e as Error).message.replace(/^error\[[A-Z_]+\]: /, "")}). In force now: ${inForce}. The transaction is journaled in ${state.path("journal.json")}: the next swarmgate command (e.g. swarmgate status) finishes it; check with swarmgate status` }, 4);
   }
-  return restored(state, cause, why);
+  return restored(state, journal, cause, why);
 }
 
-function restored(state: StateDir, cause: unknown, why: string): never {
+function restored(state: StateDir, journal: Journal, cause: unknown, why: string): never {
   state.remove("journal.json");
   const code = cause instanceof SwarmgateError ? cause.code : "LOAD_FAILED";
-  throw userError(code === "STATE_UNWRITABLE" || code === "TOOL_FAILED" ? code : "LOAD_FAILED", `${why}; the previous state is in force again (read back from the kernel)`);
+  const now = journal.op === "apply" ? "the previous ruleset is in force again" : `nothing changed: what was in force before this ${journal.op} still is`;
+  throw userError(code === "STATE_UNWRITABLE" || code === "TOOL_FAILED" ? code : "LOAD_FAILED", `${why}; ${now} (read back from the kernel)`);
+}
+
+/** Whether the kernel holds `wanted`, in words, for a report of a restore that failed. */
+export async function versus(backends: readonly KernelBackend[], wanted: KernelState): Promise<string> {
+  let now: KernelState;
+  try { now = await readState(backends); } catch (e) { return `unknown: the kernel could not be read (${(e as Error).message})`; }
+  const parts = backends.map((b) => `${b.name}: ${sameOwned(b, now.owned[b.name] ?? b.empty(), wanted.owned[b.name] ?? b.empty()) ? "as restored" : "NOT restored (the unconfirmed ruleset, or part of it)"}`);
+  return [...parts, ...Object.keys(now.sysctl).map((k) => `${k}=${now.sysctl[k]}`)].join(", ");
 }
 
 /**
