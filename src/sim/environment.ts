@@ -22,9 +22,11 @@ export interface StaticEnvironmentSpec {
 
 export function staticEnvironment(spec: StaticEnvironmentSpec): Environment {
   const routeOf = routeTable(spec.routes);
-  const local = new Set(spec.local.map((l) => `${l.family}/${l.value}`));
+  // Per family, by value: no string built per question (the audit asks for every packet it judges).
+  const local = { 4: new Set<bigint>(), 6: new Set<bigint>() };
+  for (const l of spec.local) local[l.family].add(l.value);
   return {
-    isLocal: (a) => local.has(`${a.family}/${a.value}`),
+    isLocal: (a) => local[a.family].has(a.value),
     route: routeOf,
     addressOf: (iface, family) => spec.addresses?.find((x) => x.iface === iface && x.address.family === family)?.address,
   };
