@@ -46,7 +46,7 @@ export function startConfirmation(state: StateDir, backup: string, seconds: numb
 function finish(state: StateDir, token: string, outcome: ConfirmResult["outcome"], message?: string, log?: Log): ConfirmResult {
   const result: ConfirmResult = { token, outcome, ...(message && { message }), at: new Date().toISOString() };
   try { state.write("confirm-result.json", result); } catch { log?.("warning: could not record the confirmation's outcome (the state directory is full)"); }
-  if (outcome !== "rollback failed") state.remove("pending.json");
+  if (outcome !== "rollback failed") { state.remove("pending.json"); state.remove("timeout-record.json"); }
   else try { state.write("pending.json", { ...state.read<Pending>("pending.json"), failed: message ?? "failed" }); } catch { /* still pending: retried all the same */ }
   return result;
 }
@@ -92,6 +92,7 @@ export async function settlePending(state: StateDir, backends: readonly KernelBa
 /** The timer: sleeps until the deadline, then restores unless confirmed. Returns what it did, if anything. */
 export async function runTimer(state: StateDir, token: string): Promise<ConfirmResult | undefined> {
   prepareLock(state.lockFile); // while there is room: at the deadline the disk may be full
+  prepareRecord(state, token);
   for (;;) {
     const p = state.read<Pending>("pending.json");
     if (!p || p.token !== token) return undefined; // the apply failed, or stop/rollback ended it
@@ -108,9 +109,18 @@ export async function runTimer(state: StateDir, token: string): Promise<ConfirmR
   });
 }
 
+/** The record the restore at the deadline will leave, written now while the disk has room (see transaction.ts). */
+function prepareRecord(state: StateDir, token: string): void {
+  try {
+    const p = state.read<Pending>("pending.json");
+    if (p?.token === token) state.write("timeout-record.json", { recordAfter: state.readBackup(p.backup).record });
+  } catch { /* only a fallback for a full disk */ }
+}
+
 /** The waiting apply: the timer's verdict; if the timer dies, this process does its work. */
 export async function awaitOutcome(state: StateDir, pending: Pending): Promise<ConfirmResult> {
   try { prepareLock(state.lockFile); } catch { /* no room already: taking the lock may still work later */ }
+  prepareRecord(state, pending.token);
   for (;;) {
     const result = state.read<ConfirmResult>("confirm-result.json");
     if (result?.token === pending.token) return result;

@@ -5,6 +5,7 @@
 // back and must equal the target. On any failure the previous state is put
 // back and read back in turn; if even that fails, the journal stays for the
 // next command, and the error says what is in force.
+import { renameSync } from "node:fs";
 import type { KernelBackend } from "../backend/kernel-types.js";
 import type { KernelBackendName } from "../backend/registry.js";
 import { SwarmgateError, userError } from "../errors.js";
@@ -104,7 +105,13 @@ function recordWithoutJournal(state: StateDir, journal: Journal, log?: Log): voi
     if (journal.recordAfter) state.write("applied.json", journal);
     else state.remove("applied.json");
   } catch {
-    log?.("warning: the kernel is right, but the record of what is applied could not be updated (the state directory is full)");
+    // The confirmation timer wrote its record while there was room: a rename needs none.
+    try {
+      if (journal.op !== "timeout") throw new Error("no prepared record");
+      renameSync(state.path("timeout-record.json"), state.path("applied.json"));
+    } catch {
+      log?.("warning: the kernel is right, but the record of what is applied could not be updated (the state directory is full)");
+    }
   }
 }
 
