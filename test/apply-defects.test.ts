@@ -155,13 +155,14 @@ test("4: kill -9 of the confirm timer: the waiting apply restores at the deadlin
 test("4: kill -9 of both the apply and its timer: the next command restores after the deadline", async () => {
   await withNetns(1, async (ns) => {
     const sd = stateDir();
-    const a = background(ns, ["apply", GATEWAY, "--confirm", "1", "--state-dir", sd]);
-    await a.said("within 1 s");
+    // A window long enough that the timer cannot reach the deadline before it is killed, even on a loaded machine.
+    const a = background(ns, ["apply", GATEWAY, "--confirm", "4", "--state-dir", sd]);
+    await a.said("within 4 s");
     const pending = JSON.parse(readFileSync(join(sd, "pending.json"), "utf8")) as { timerPid: number };
     process.kill(pending.timerPid, "SIGKILL");
     a.child.kill("SIGKILL");
     await a.done;
-    await sleep(1500);
+    await sleep(4500);
     expect(await ours(ns)).toContain("forward to 192.168.1.3");
     const s = await swarmgate(ns, ["status", "--state-dir", sd]);
     expect(s.stderr).toContain("expired while its timer was not running");
