@@ -47,14 +47,5 @@ export function pool(limit: number): <T>(job: () => Promise<T>) => Promise<T> {
 /** The one bound for every trial of the file (SG_FAULT_PARALLEL overrides it). */
 export const slot = pool(Number(process.env.SG_FAULT_PARALLEL) || 6);
 
-/** mulberry32: small, seedable, good enough to pick moments and commands. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seedable generator (the differential test's), so a failing trial replays with its seed. */
+export { prng } from "../../src/lab/differential.js";
