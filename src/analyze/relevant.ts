@@ -10,6 +10,7 @@ import type { Address } from "../net/address.js";
 import type { InterfaceMatch, Match, MatchHandlers, Transport } from "../ir/match.js";
 import type { Hook } from "../ir/ruleset.js";
 import type { CompiledRuleset, SimChain, SimRule } from "../sim/compiled.js";
+import type { Split } from "../sim/port-index.js";
 import type { SimProtocol } from "../sim/packet.js";
 
 export interface Cuts {
@@ -116,26 +117,44 @@ export function cutsFor(view: View, own: readonly Address[]): (dport: number) =>
     return ok;
   };
   // Each distinct remaining rule list gets a small number, so a port cell's key is a few numbers, not every rule's.
+  // A chain's candidates are its port-independent rules (one array, filtered once) and the few whose ports hold
+  // the cell: only the latter are filtered per cell, so a cell costs its own rules, not the whole chain.
   const numbers = new Map<string, number>();
-  const kept = new Map<readonly SimRule[], { rules: SimRule[]; key: number }>();
-  const keep = (list: readonly SimRule[]) => {
-    let k = kept.get(list);
+  const numberOf = (text: string) => {
+    let n = numbers.get(text);
+    if (n === undefined) { n = numbers.size; numbers.set(text, n); }
+    return n;
+  };
+  type Kept = { rules: readonly SimRule[]; key: number };
+  const sharedKept = new Map<readonly SimRule[], Kept>();
+  const ownKept = new Map<readonly SimRule[], Kept>();
+  const keep = ({ shared, own }: Split<SimRule>): Kept => {
+    let base = sharedKept.get(shared);
+    if (!base) {
+      const rules = shared.filter(canMatch);
+      base = { rules, key: numberOf(rules.map(idOf).join(",")) };
+      sharedKept.set(shared, base);
+    }
+    if (own.length === 0) return base;
+    let k = ownKept.get(own);
     if (!k) {
-      const rules = list.filter(canMatch);
-      const text = rules.map(idOf).join(",");
-      let key = numbers.get(text);
-      if (key === undefined) { key = numbers.size; numbers.set(text, key); }
-      k = { rules, key };
-      kept.set(list, k);
+      const mine = own.filter(canMatch);
+      k = mine.length === 0 ? base : { rules: [...base.rules, ...mine], key: numberOf(`${base.key}+${mine.map(idOf).join(",")}`) };
+      ownKept.set(own, k);
     }
     return k;
   };
   const memo = new Map<string, Cuts>();
+  const chains = view.chains;
   return (dport) => {
-    const lists = view.chains.map((chain) => keep(chain.rulesFor(view.protocol, dport)));
-    const key = lists.map((l) => l.key).join("|");
+    let key = "";
+    for (let i = 0; i < chains.length; i++) key += `${keep(chains[i]!.rulesFor(view.protocol, dport)).key}|`;
     let cuts = memo.get(key);
-    if (!cuts) { cuts = cutsOf(lists.flatMap((l) => l.rules), view, own, key); memo.set(key, cuts); }
+    if (!cuts) {
+      const rules = chains.flatMap((chain) => keep(chain.rulesFor(view.protocol, dport)).rules);
+      cuts = cutsOf(rules, view, own, key);
+      memo.set(key, cuts);
+    }
     return cuts;
   };
 }

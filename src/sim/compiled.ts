@@ -9,7 +9,7 @@ import type { Verdict } from "../ir/verdict.js";
 import { userError } from "../errors.js";
 import type { Environment } from "./environment.js";
 import type { SimProtocol } from "./packet.js";
-import { buildPortIndex, type PortScope } from "./port-index.js";
+import { buildPortIndex, type PortScope, type Split } from "./port-index.js";
 
 /** The packet as predicates read it; IPv4 addresses as plain numbers for speed. */
 export interface Ctx {
@@ -41,8 +41,12 @@ export interface SimChain {
   rules: SimRule[];
   /** The rules that can match this packet's protocol and destination port, in order. */
   candidates(c: Ctx): readonly SimRule[];
-  /** The same by protocol and destination port alone (the port is ignored without one). */
-  rulesFor(protocol: SimProtocol, dport: number): readonly SimRule[];
+  /**
+   * The same by protocol and destination port alone (the port is ignored
+   * without one), split into the rules that hold for every port (one array per
+   * protocol) and those whose port ranges hold dport.
+   */
+  rulesFor(protocol: SimProtocol, dport: number): Split<SimRule>;
 }
 export interface CompiledRuleset {
   ruleset: Ruleset;
@@ -163,11 +167,15 @@ export function ruleScope(rule: Rule, proto: Proto): PortScope {
  * boundary the chain's rules mention, and lists the rules that can match in
  * each part, so a packet is tested only against rules that might apply.
  */
-function candidateIndex(rules: SimRule[]): (protocol: SimProtocol, dport: number) => readonly SimRule[] {
+function candidateIndex(rules: SimRule[]): Pick<SimChain, "candidates" | "rulesFor"> {
   const tcp = buildPortIndex(rules, (r) => ruleScope(r.rule, "tcp"));
   const udp = buildPortIndex(rules, (r) => ruleScope(r.rule, "udp"));
   const other = rules.filter((r) => ruleScope(r.rule, "other") !== "none");
-  return (protocol, dport) => (protocol === "tcp" ? tcp.lookup(dport) : protocol === "udp" ? udp.lookup(dport) : other);
+  const otherSplit: Split<SimRule> = { shared: other, own: [] };
+  return {
+    candidates: (c) => (c.protocol === "tcp" ? tcp.lookup(c.dport) : c.protocol === "udp" ? udp.lookup(c.dport) : other),
+    rulesFor: (protocol, dport) => (protocol === "tcp" ? tcp.split(dport) : protocol === "udp" ? udp.split(dport) : otherSplit),
+  };
 }
 
 export function compileForSim(ruleset: Ruleset): CompiledRuleset {
@@ -177,8 +185,7 @@ export function compileForSim(ruleset: Ruleset): CompiledRuleset {
     const tableName = `${table.family} ${table.name}`;
     for (const chain of table.chains as Chain[]) {
       const rules = chain.rules.map(compileRule);
-      const rulesFor = candidateIndex(rules);
-      const sim: SimChain = { name: chain.name, table: tableName, ...(chain.base && { base: chain.base }), rules, rulesFor, candidates: (c) => rulesFor(c.protocol, c.dport) };
+      const sim: SimChain = { name: chain.name, table: tableName, ...(chain.base && { base: chain.base }), rules, ...candidateIndex(rules) };
       chains.set(`${tableName}/${chain.name}`, sim);
       if (chain.base) hooks[chain.base.hook].push(sim);
     }

@@ -13,7 +13,15 @@ export interface PortIndex<T> {
   readonly bounds: readonly number[];
   /** The items of the part that holds `port`. */
   lookup(port: number): readonly T[];
+  /**
+   * The same items in two lists: those that apply to every port (one array,
+   * the same for every part) and those whose ranges hold `port`. Lets a
+   * caller that works per part do the port-independent work once.
+   */
+  split(port: number): Split<T>;
 }
+
+export interface Split<T> { readonly shared: readonly T[]; readonly own: readonly T[] }
 
 /** The index of the part that holds `port`: how many bounds are ≤ port. */
 export function partOf(bounds: readonly number[], port: number): number {
@@ -44,7 +52,9 @@ export function buildPortIndex<T>(items: readonly T[], scopeOf: (item: T) => Por
   });
   const shared = anywhere.map((i) => items[i]!);
   const parts = ranged.map((own) => (own.length === 0 ? shared : merge(anywhere, own).map((i) => items[i]!)));
-  return { bounds, lookup: (port) => parts[partOf(bounds, port)]! };
+  const NONE: readonly T[] = [];
+  const splits = ranged.map((own): Split<T> => ({ shared, own: own.length === 0 ? NONE : own.map((i) => items[i]!) }));
+  return { bounds, lookup: (port) => parts[partOf(bounds, port)]!, split: (port) => splits[partOf(bounds, port)]! };
 }
 
 /** Two ascending lists of positions as one ascending list. */

@@ -118,29 +118,36 @@ export interface SimulateOptions {
   trace?: boolean;
 }
 
+/** The trace of a run without one: shared, so bulk verdicts allocate no array each. */
+const NO_TRACE: TraceStep[] = Object.freeze([]) as unknown as TraceStep[];
+
 export function simulate(c: CompiledRuleset, packet: Packet, env: Environment, options: SimulateOptions = {}): SimResult {
   const ctx = makeCtx(packet, env);
   const trace: TraceStep[] | undefined = options.trace ? [] : undefined;
   const run = new Run(c, ctx, trace);
+  const [verdict, path] = decide(run, packet, env);
+  const translated = ctx.daddr !== packet.daddr || ctx.saddr !== packet.saddr || ctx.oif !== packet.oif
+    ? { ...(ctx.daddr !== packet.daddr && { daddr: ctx.daddr }), ...(ctx.saddr !== packet.saddr && { saddr: ctx.saddr }), ...(ctx.oif !== packet.oif && ctx.oif !== undefined && { oif: ctx.oif }) }
+    : undefined;
+  return { verdict, path, trace: trace ?? NO_TRACE, ...(run.deciding && { deciding: run.deciding }), ...(translated && { translated }) };
+}
+
+/** The hooks in the kernel's order; the verdict and where routing sent the packet. */
+function decide(run: Run, packet: Packet, env: Environment): [SimVerdict, Path] {
+  const ctx = run.ctx;
   let path = pathOf(packet);
-  const done = (verdict: SimVerdict): SimResult => {
-    const translated = ctx.daddr !== packet.daddr || ctx.saddr !== packet.saddr || ctx.oif !== packet.oif
-      ? { ...(ctx.daddr !== packet.daddr && { daddr: ctx.daddr }), ...(ctx.saddr !== packet.saddr && { saddr: ctx.saddr }), ...(ctx.oif !== packet.oif && ctx.oif !== undefined && { oif: ctx.oif }) }
-      : undefined;
-    return { verdict, path, trace: trace ?? [], ...(run.deciding && { deciding: run.deciding }), ...(translated && { translated }) };
-  };
   if (path !== "output") {
-    if (run.hook("prerouting") === "drop") return done("drop");
+    if (run.hook("prerouting") === "drop") return ["drop", path];
     if (ctx.dnat) {
       // Routing decides again on the translated destination.
       const local = env.isLocal(ctx.daddr);
       path = local ? "input" : "forward";
       if (!local) ctx.oif = env.route(ctx.daddr);
-      trace?.push({ hook: "prerouting", table: "", chain: "", kind: "route", action: local ? "to this machine" : `forward via ${ctx.oif ?? "no route"}` });
-      if (!local && ctx.oif === undefined) return done("drop");
+      run.trace?.push({ hook: "prerouting", table: "", chain: "", kind: "route", action: local ? "to this machine" : `forward via ${ctx.oif ?? "no route"}` });
+      if (!local && ctx.oif === undefined) return ["drop", path];
     }
   }
-  if (run.hook(path) === "drop") return done("drop");
-  if (path !== "input" && run.hook("postrouting") === "drop") return done("drop");
-  return done("accept");
+  if (run.hook(path) === "drop") return ["drop", path];
+  if (path !== "input" && run.hook("postrouting") === "drop") return ["drop", path];
+  return ["accept", path];
 }
