@@ -9,7 +9,8 @@ import { formatPrefix } from "../net/prefix.js";
 import { icmpName } from "../ir/icmp.js";
 import type { Match, MatchHandlers } from "../ir/match.js";
 import type { Chain, Rule, Ruleset, Table } from "../ir/ruleset.js";
-import type { VerdictHandlers } from "../ir/verdict.js";
+import type { Verdict, VerdictHandlers } from "../ir/verdict.js";
+import { foldRules, type RuleText } from "./nft-fold.js";
 import { header, type Backend, type EmitOptions } from "./types.js";
 import { impliedProtocol, interfaceName, nftComment, nftLogPrefix } from "./shared.js";
 
@@ -50,14 +51,18 @@ const verdict: VerdictHandlers<string> = {
   masquerade: () => "masquerade",
 };
 
+// A protocol test that a later match implies (tcp dport …) would only be noise.
+const written = (rule: Rule): readonly Match[] => rule.matches.filter((m) => !(m.kind === "protocol" && impliedProtocol(rule.matches, m)));
+
+const text: RuleText = {
+  match: (m) => (match[m.kind] as (x: Match) => string)(m),
+  verdict: (v) => (verdict[v.kind] as (x: Verdict) => string)(v),
+  comment: (r) => `comment ${quote(nftComment(r.origin))}`,
+};
+
 export function emitNftRule(rule: Rule): string {
-  // A protocol test that a later match implies (tcp dport …) would only be noise.
-  const matches = rule.matches.filter((m) => !(m.kind === "protocol" && impliedProtocol(rule.matches, m)));
-  const parts = matches.map((m) => (match[m.kind] as (x: Match) => string)(m));
   // Every rule counts its packets, so that `swarmgate status` can show them beside the rule's origin.
-  parts.push("counter", (verdict[rule.verdict.kind] as (v: typeof rule.verdict) => string)(rule.verdict));
-  parts.push(`comment ${quote(nftComment(rule.origin))}`);
-  return parts.join(" ");
+  return [...written(rule).map(text.match), "counter", text.verdict(rule.verdict), text.comment(rule)].join(" ");
 }
 
 function emitChain(chain: Chain): string[] {
@@ -67,7 +72,7 @@ function emitChain(chain: Chain): string[] {
     const priority = { 0: "filter", [-100]: "dstnat", 100: "srcnat" }[b.priority] ?? String(b.priority);
     lines.push(`\t\ttype ${b.type} hook ${b.hook} priority ${priority}; policy ${b.policy};`);
   }
-  for (const rule of chain.rules) lines.push(`\t\t${emitNftRule(rule)}`);
+  for (const line of foldRules(chain.rules, written, text, emitNftRule)) lines.push(`\t\t${line}`);
   lines.push("\t}");
   return lines;
 }

@@ -144,10 +144,12 @@ function gatewayFlows(p: Policy, book: AddressBook, list: FlowList): void {
   const wan = book.firewall;
   const gwIn = (proto: Proto, src: string, port?: number): [Verdict, string] => {
     const fwd = forwardFor(p, proto, port);
-    if (fwd) return [{ open: true, path: fwd.path }, book.lanHosts[p.forward.indexOf(fwd)]!.node];
+    if (fwd) return [{ open: true, path: fwd.path }, hostOf(fwd).node];
     return [inbound(p, proto, src, port), "gateway"];
   };
   const peer4 = book.peer[4];
+  // The LAN machine a forward goes to (several forwards may name one).
+  function hostOf(fwd: Policy["forward"][number]) { return book.lanHosts.find((h) => h.v4 === formatAddress(fwd.host))!; }
   // Names say where a port is forwarded, when it is, whichever range the probe came from.
   const toWan = (what: string, proto: Proto, port?: number) => {
     const [verdict, node] = gwIn(proto, peer4, port);
@@ -155,8 +157,8 @@ function gatewayFlows(p: Policy, book: AddressBook, list: FlowList): void {
     const name = host ? `${label(proto, port)} (forward to ${host.v4})` : what;
     list.add({ what: `peer → WAN ${name}`, from: "internet", bind: peer4, to: wan[4], proto, port }, verdict, node);
   };
-  p.forward.forEach((fwd, i) => {
-    const host = book.lanHosts[i]!;
+  p.forward.forEach((fwd) => {
+    const host = hostOf(fwd);
     const e = edges(fwd.ports);
     for (const proto of PROTOS) {
       for (const port of e.inside) toWan(`${label(proto, port)} (forward to ${host.v4})`, proto, port);

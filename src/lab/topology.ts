@@ -131,12 +131,19 @@ function gatewayTopology(policy: Policy): Topology {
     used.add(src);
   });
   const gwLan = { 4: freeIn(gw.lanNetwork, 1), 6: freeIn(lan6, 1) } as Record<Family, string>;
-  const lanHosts = policy.forward.map((f, i) => {
+  // One machine per LAN host, however many forwards name it (one per client it runs, say).
+  const byHost = new Map<string, { node: string; v4: string; v6?: string }>();
+  policy.forward.forEach((f, i) => {
     const v4 = formatAddress(f.host);
-    const v6 = f.host6 ? formatAddress(f.host6) : freeIn(lan6, 0x100 + i);
-    owner.set(v4, `lan${i + 1}`);
-    owner.set(v6, `lan${i + 1}`);
-    return { node: `lan${i + 1}`, v4, v6 };
+    const h = byHost.get(v4) ?? { node: `lan${i + 1}`, v4 };
+    if (f.host6 && !h.v6) h.v6 = formatAddress(f.host6);
+    byHost.set(v4, h);
+  });
+  const lanHosts = [...byHost.values()].map((h, i) => {
+    const v6 = h.v6 ?? freeIn(lan6, 0x100 + i);
+    owner.set(h.v4, h.node);
+    owner.set(v6, h.node);
+    return { node: h.node, v4: h.v4, v6 };
   });
   const lanClient = { node: "lanclient", v4: freeIn(gw.lanNetwork, 2), v6: freeIn(lan6, 2) };
   const viaGateway = (dev: string): LabRoute[] => [{ family: 4, to: "default", via: gwLan[4], dev }, { family: 6, to: "default", via: gwLan[6], dev }];
