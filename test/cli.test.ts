@@ -47,6 +47,9 @@ describe("swarmgate check", () => {
     expect(r.stdout).toContain("Everything else: logged");
     const g = await cli(["check", GATEWAY]);
     expect(g.stdout).toMatch(/tcp\s+6900-6909\s+anywhere → 192\.168\.1\.4\s+ppp0/);
+    // The reason names an IPv6 host whole, not up to its first colon.
+    const v6 = await cli(["check", "test/scenarios/gateway-tcp-udp.yaml"]);
+    expect(v6.stdout).toMatch(/tcp\s+51413\s+anywhere → 2001:db8:10::20\s+eth1\s+IPv6\s+forward to 2001:db8:10::20\n/);
   });
 
   test("--json", async () => {

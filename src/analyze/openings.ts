@@ -102,7 +102,8 @@ function describe(rule: Rule, direction: Direction): Opening {
     peers,
     via: ifaces.length ? all(ifaces, (m) => `${m.negate ? "not " : ""}${m.name}`) : "any",
     families: fams.length === 2 ? "IPv4+IPv6" : `IPv${fams[0]}`,
-    why: rule.origin.intent.includes(":") ? rule.origin.intent.slice(0, rule.origin.intent.indexOf(":")) : rule.origin.intent,
+    // The intent's subject ends at ": " (an IPv6 address in it has colons, never followed by a space).
+    why: rule.origin.intent.includes(": ") ? rule.origin.intent.slice(0, rule.origin.intent.indexOf(": ")) : rule.origin.intent,
     intent: rule.origin.intent,
     path: rule.origin.path,
   };
