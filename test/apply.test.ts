@@ -1,7 +1,7 @@
 // apply, stop, status, diff, rollback — and the faults they must survive —
 // each inside a throwaway network namespace with its own state directory.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -59,6 +59,29 @@ describe.each(["nft", "iptables"] as const)("with %s", (backend) => {
       expect(await others()).toBe(before);
       expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe(forwardBefore);
       expect((await swarmgate(ns, ["status", "--state-dir", sd])).code).toBe(1);
+    });
+  });
+
+  test("status remembers how the kernel listed the applied policy, and still sees every drift", async () => {
+    await withNetns(1, async (ns) => {
+      const sd = stateDir();
+      expect((await swarmgate(ns, ["apply", STANDALONE, "-b", backend, "--state-dir", sd])).code).toBe(0);
+      const remembered = JSON.parse(readFileSync(join(sd, "readback.json"), "utf8"));
+      expect(remembered).toMatchObject({ backend, written: expect.stringMatching(/^[0-9a-f]{64}$/), listed: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      const drift = async () => JSON.parse((await swarmgate(ns, ["status", "--state-dir", sd, "--json"])).stdout).drift;
+      expect(await drift()).toEqual({ inSync: true, missing: [], unexpected: [] });
+      // Another hand adds a rule to swarmgate's objects: the listing no longer matches what was remembered.
+      const add = backend === "nft" ? ["nft", ["add", "rule", "inet", "swarmgate", "input", "tcp", "dport", "9999", "accept"]] as const
+        : ["iptables", ["-A", "SWARMGATE-INPUT", "-p", "tcp", "--dport", "9999", "-j", "ACCEPT"]] as const;
+      await ns.execChecked(add[0], [...add[1]]);
+      const drifted = await drift();
+      expect(drifted.inSync).toBe(false);
+      expect(drifted.unexpected.join("\n")).toContain("9999");
+      // A remembered listing that is wrong costs a round trip through a sandbox, never a wrong answer; the answer is remembered.
+      expect((await swarmgate(ns, ["apply", STANDALONE, "-b", backend, "--state-dir", sd])).code).toBe(0);
+      writeFileSync(join(sd, "readback.json"), JSON.stringify({ ...remembered, listed: "0".repeat(64) }));
+      expect(await drift()).toEqual({ inSync: true, missing: [], unexpected: [] });
+      expect(JSON.parse(readFileSync(join(sd, "readback.json"), "utf8"))).toEqual(remembered);
     });
   });
 

@@ -16,7 +16,8 @@
 // replaces rules whose target differs only when no key appears twice, so that
 // the first match and the map lookup always agree. Concatenated sets must
 // not hold overlapping elements (the kernel refuses them), so such a group is
-// written rule by rule instead.
+// written rule by rule instead. Elements stay in policy order (nft keeps
+// interval sets sorted itself).
 import { formatPortRange, type PortRange } from "../net/port.js";
 import { formatPrefix, prefixLast, type Prefix } from "../net/prefix.js";
 import type { Match } from "../ir/match.js";
@@ -29,7 +30,10 @@ export const FOLD_AT = 16;
 
 /** A match that can become a set: its header ("ip daddr", "tcp dport") and its values as intervals. */
 interface Keyed { header: string; values: Interval[] }
-interface Interval { first: bigint; last: bigint; text: string }
+/** Written only when a group folds: most rules are never folded, and writing an IPv6 prefix costs. */
+interface Interval { first: Bound; last: Bound; prefix?: Prefix; range?: PortRange }
+/** A number for ports and IPv4 (compared fast), a bigint for IPv6; one header's values are all of one kind. */
+type Bound = number | bigint;
 
 /** How the emitter writes the parts of a rule that folding does not touch. */
 export interface RuleText {
@@ -54,8 +58,12 @@ function keyed(m: Match): Keyed | undefined {
   }
 }
 
-const prefixInterval = (p: Prefix): Interval => ({ first: p.network, last: prefixLast(p), text: formatPrefix(p) });
-const portInterval = (r: PortRange): Interval => ({ first: BigInt(r.first), last: BigInt(r.last), text: formatPortRange(r) });
+const prefixInterval = (p: Prefix): Interval => (p.family === 4
+  ? { first: Number(p.network), last: Number(prefixLast(p)), prefix: p }
+  : { first: p.network, last: prefixLast(p), prefix: p });
+const portInterval = (r: PortRange): Interval => ({ first: r.first, last: r.last, range: r });
+const textOf = (v: Interval): string => (v.prefix ? formatPrefix(v.prefix) : formatPortRange(v.range!));
+const keyOf = (v: Interval): string => `${v.first}-${v.last}`;
 
 /** One rule taken apart: fixed text per position, or a keyed match. */
 interface Parsed {
@@ -149,7 +157,7 @@ function writeBlock(block: Group[], rules: Rule[], text: RuleText, single: (r: R
 /** The one line for a group of alike rules, or undefined when they cannot be one. */
 function foldGroup(members: Parsed[], text: RuleText): string | undefined {
   const head = members[0]!;
-  const texts = (k: number) => (members.map((m) => (m.parts[k] as Keyed).values.map((v) => v.text).join(",")));
+  const texts = (k: number) => (members.map((m) => (m.parts[k] as Keyed).values.map(keyOf).join(",")));
   const varying = head.parts.map((p, k) => (typeof p !== "string" && new Set(texts(k)).size > 1 ? k : -1)).filter((k) => k >= 0);
   const targets = new Set(members.map((m) => m.dnatTo));
   if (varying.length === 0 || varying.length > 2) return undefined;
@@ -161,26 +169,24 @@ function foldGroup(members: Parsed[], text: RuleText): string | undefined {
     const k = varying[0]!;
     const entries = members.flatMap((m) => (m.parts[k] as Keyed).values.map((v) => ({ v, to: m.dnatTo!.replace(/^dnat (ip6?) to /, "") })));
     if (!disjointIntervals(entries.map((e) => e.v))) return undefined;
-    entries.sort((a, b) => cmp(a.v, b.v));
     const header = (head.parts[k] as Keyed).header;
     const family = /^dnat (ip6?) to /.exec(head.dnatTo!)?.[1];
-    replaced = `${header} { ${entries.map((e) => e.v.text).join(", ")} }`;
-    verdict = `dnat ${family} to ${header} map { ${entries.map((e) => `${e.v.text} : ${e.to}`).join(", ")} }`;
+    replaced = `${header} { ${entries.map((e) => textOf(e.v)).join(", ")} }`;
+    verdict = `dnat ${family} to ${header} map { ${entries.map((e) => `${textOf(e.v)} : ${e.to}`).join(", ")} }`;
   } else if (varying.length === 1) {
     const k = varying[0]!;
-    const values = unique(members.flatMap((m) => (m.parts[k] as Keyed).values)).sort(cmp);
-    replaced = `${(head.parts[k] as Keyed).header} { ${values.map((v) => v.text).join(", ")} }`;
+    const values = unique(members.flatMap((m) => (m.parts[k] as Keyed).values));
+    replaced = `${(head.parts[k] as Keyed).header} { ${values.map(textOf).join(", ")} }`;
   } else {
     const [a, b] = varying as [number, number];
     const pairs = uniquePairs(members.flatMap((m) => (m.parts[a] as Keyed).values.flatMap((x) => (m.parts[b] as Keyed).values.map((y) => [x, y] as const))));
     if (!concatenationFits(pairs)) return undefined;
-    pairs.sort((p, q) => cmp(p[0], q[0]) || cmp(p[1], q[1]));
-    replaced = `${(head.parts[a] as Keyed).header} . ${(head.parts[b] as Keyed).header} { ${pairs.map(([x, y]) => `${x.text} . ${y.text}`).join(", ")} }`;
+    replaced = `${(head.parts[a] as Keyed).header} . ${(head.parts[b] as Keyed).header} { ${pairs.map(([x, y]) => `${textOf(x)} . ${textOf(y)}`).join(", ")} }`;
   }
   const parts = head.parts.flatMap((p, k) => {
     if (k === varying[0]) return [replaced];
     if (varying.includes(k)) return [];
-    return [typeof p === "string" ? p : `${p.header} ${p.values.length === 1 ? p.values[0]!.text : `{ ${p.values.map((v) => v.text).join(", ")} }`}`];
+    return [typeof p === "string" ? p : `${p.header} ${p.values.length === 1 ? textOf(p.values[0]!) : `{ ${p.values.map(textOf).join(", ")} }`}`];
   });
   return [...parts, "counter", verdict, text.comment(foldedRule(members))].join(" ");
 }
@@ -198,13 +204,13 @@ const cmp = (a: Interval, b: Interval): number => (a.first < b.first ? -1 : a.fi
 
 function unique(values: Interval[]): Interval[] {
   const seen = new Map<string, Interval>();
-  for (const v of values) seen.set(`${v.first}-${v.last}`, v);
+  for (const v of values) seen.set(keyOf(v), v);
   return [...seen.values()];
 }
 
 function uniquePairs(pairs: (readonly [Interval, Interval])[]): (readonly [Interval, Interval])[] {
   const seen = new Map<string, readonly [Interval, Interval]>();
-  for (const p of pairs) seen.set(`${p[0].first}-${p[0].last}/${p[1].first}-${p[1].last}`, p);
+  for (const p of pairs) seen.set(`${keyOf(p[0])}/${keyOf(p[1])}`, p);
   return [...seen.values()];
 }
 
@@ -222,7 +228,7 @@ function disjointIntervals(values: Interval[]): boolean {
 function concatenationFits(pairs: (readonly [Interval, Interval])[]): boolean {
   const byFirst = new Map<string, { first: Interval; seconds: Interval[] }>();
   for (const [x, y] of pairs) {
-    const key = `${x.first}-${x.last}`;
+    const key = keyOf(x);
     const entry = byFirst.get(key) ?? { first: x, seconds: [] };
     entry.seconds.push(y);
     byFirst.set(key, entry);

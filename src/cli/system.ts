@@ -32,7 +32,7 @@ export async function runApply(file: string | undefined, o: SystemOptions & { ba
   if (o.dryRun) {
     requireRoot("apply --dry-run", "reads the firewall");
     const name = o.backend ?? await (await system.kernel()).detectBackend();
-    const changes = await (await system.status()).planChanges(ruleset, await (await system.registry()).kernelBackend(name));
+    const changes = await (await system.status()).planChanges(ruleset, await (await system.registry()).kernelBackend(name), new StateDir(stateDirOf(o)));
     if (o.json) printJson({ ok: true, dryRun: true, backend: name, changes });
     else process.stdout.write(changes.length ? formatChanges(changes) : "no changes\n");
     return 0;
@@ -84,7 +84,7 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
   const { s, path } = await withState(stateDirOf(o), { waitMs: waitMs(o), log: say }, async (state, backends) => {
     const policyPath = file ?? state.record()?.policy;
     const ruleset = policyPath ? compile(loadPolicy(resolvePolicyPath(policyPath))) : undefined;
-    return { s: await status(backends, ruleset, state.read<Pending>("pending.json")), path: policyPath };
+    return { s: await status(backends, ruleset, state.read<Pending>("pending.json"), state), path: policyPath };
   });
   const ok = s.loaded && (s.drift?.inSync ?? true);
   if (o.json) { printJson({ ok, policy: path, ...s }); return ok ? 0 : 1; }
@@ -113,7 +113,7 @@ export async function runDiff(file: string | undefined, o: SystemOptions & { bac
   const backends = await kernel.installedBackends();
   const loaded = kernel.loadedIn(await kernel.readState(backends));
   const name = o.backend ?? loaded ?? await kernel.detectBackend();
-  const changes = await (await system.status()).planChanges(ruleset, await (await system.registry()).kernelBackend(name));
+  const changes = await (await system.status()).planChanges(ruleset, await (await system.registry()).kernelBackend(name), new StateDir(stateDirOf(o)));
   if (o.json) { printJson({ ok: true, policy: path, backend: name, changes }); return 0; }
   if (changes.length === 0) { process.stdout.write(`no changes: what is loaded equals ${path}\n`); return 0; }
   process.stdout.write(formatChanges(changes));

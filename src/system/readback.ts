@@ -2,13 +2,22 @@
 // network namespace with the very plan apply uses, and read back with the
 // backend's own reader, so that comparisons with the live objects (status,
 // diff) use the spelling the kernel gives back (nft rewrites text as it lists).
+//
+// That round trip costs a namespace, a load and a listing, so what the kernel
+// listed for a text is remembered (readback.json: two digests). When the text
+// a policy compiles to is the one remembered, and the kernel lists now what it
+// listed then, the two agree without a sandbox. A digest that does not match —
+// another policy, another nft that spells rules differently, a drifted table —
+// means the round trip, whose answer is remembered in turn.
+import { createHash } from "node:crypto";
 import type { KernelBackend, Owned } from "../backend/kernel-types.js";
-import type { Ruleset } from "../ir/ruleset.js";
 import { withNetns } from "./netns.js";
+import type { StateDir } from "./state.js";
 
-export async function expectedOwned(backend: KernelBackend, ruleset: Ruleset): Promise<Owned> {
+/** The objects `expected` (as the backend writes them) become once the kernel holds them. */
+export async function expectedOwned(backend: KernelBackend, expected: Owned): Promise<Owned> {
   return withNetns(1, async (ns) => {
-    for (const { step } of backend.plan(backend.ownedOf(ruleset), backend.empty())) {
+    for (const { step } of backend.plan(expected, backend.empty())) {
       await ns.execChecked(step.command, step.args, step.input === undefined ? {} : { input: step.input });
     }
     const outputs = [];
@@ -22,4 +31,24 @@ export function normalize(owned: Owned): string[] {
   return Object.values(owned).join("\n").split("\n")
     .map((l) => l.replace(/counter packets \d+ bytes \d+/, "counter").replace(/^\[\d+:\d+\] /, "").replace(/ # handle \d+$/, "").trimEnd())
     .filter((l) => l.trim() !== "" && !l.startsWith("#"));
+}
+
+interface Spelling { backend: string; written: string; listed: string }
+
+const digest = (text: string): string => createHash("sha256").update(text).digest("hex");
+const writtenDigest = (o: Owned): string => digest(JSON.stringify(o));
+const listedDigest = (o: Owned): string => digest(normalize(o).join("\n"));
+
+/** Remembers that the kernel listed `listed` for `written`; a cache, so a failure to write it is no error. */
+export function rememberSpelling(state: StateDir | undefined, backend: KernelBackend, written: Owned, listed: Owned): void {
+  try {
+    state?.write("readback.json", { backend: backend.name, written: writtenDigest(written), listed: listedDigest(listed) } satisfies Spelling);
+  } catch { /* the next status does the round trip again */ }
+}
+
+/** Whether `live` is what the kernel listed when it was given `written`, as remembered. */
+export function listedAsRemembered(state: StateDir | undefined, backend: KernelBackend, written: Owned, live: Owned): boolean {
+  let s: Spelling | undefined;
+  try { s = state?.read<Spelling>("readback.json"); } catch { return false; }
+  return !!s && s.backend === backend.name && s.written === writtenDigest(written) && s.listed === listedDigest(live);
 }

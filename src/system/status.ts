@@ -1,13 +1,13 @@
 // status and diff: what swarmgate has loaded, whether it still equals what
 // the policy compiles to, each rule's counters beside its origin, a pending
 // confirmation, and what an apply would change.
-import type { KernelBackend } from "../backend/kernel-types.js";
+import type { KernelBackend, Owned } from "../backend/kernel-types.js";
 import type { KernelBackendName } from "../backend/registry.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import { loadedIn, readOwned, readState } from "./kernel-state.js";
 import { diffLines } from "./line-diff.js";
-import { expectedOwned, normalize } from "./readback.js";
-import type { Pending } from "./state.js";
+import { expectedOwned, listedAsRemembered, normalize, rememberSpelling } from "./readback.js";
+import type { Pending, StateDir } from "./state.js";
 
 export interface RuleCount { chain: string; rule: string; intent: string; packets: number; bytes: number }
 
@@ -23,21 +23,30 @@ export interface Status {
   settings: Record<string, string>;
 }
 
-export async function status(backends: readonly KernelBackend[], ruleset?: Ruleset, pending?: Pending): Promise<Status> {
-  const state = await readState(backends);
-  const name = loadedIn(state);
+/** The drift of `live` from what `ruleset` compiles to: remembered, or by a round trip through a sandbox. */
+async function drift(backend: KernelBackend, ruleset: Ruleset, live: Owned, state?: StateDir, remember = true) {
+  const written = backend.ownedOf(ruleset);
+  if (listedAsRemembered(state, backend, written, live)) return { added: [], removed: [], script: [] };
+  const expected = await expectedOwned(backend, written);
+  if (remember) rememberSpelling(state, backend, written, expected);
+  return diffLines(normalize(expected), normalize(live));
+}
+
+export async function status(backends: readonly KernelBackend[], ruleset?: Ruleset, pending?: Pending, state?: StateDir): Promise<Status> {
+  const kernel = await readState(backends);
+  const name = loadedIn(kernel);
   const backend = backends.find((b) => b.name === name);
-  const result: Status = { loaded: !!backend, rules: [], settings: state.sysctl };
+  const result: Status = { loaded: !!backend, rules: [], settings: kernel.sysctl };
   if (pending) result.pending = { policy: pending.policy, deadline: new Date(pending.deadline).toISOString(), secondsLeft: Math.max(0, Math.round((pending.deadline - Date.now()) / 1000)), confirmed: pending.confirmed };
   if (!backend) {
     if (ruleset) result.drift = { inSync: false, missing: ["(swarmgate is not loaded)"], unexpected: [] };
     return result;
   }
-  const owned = state.owned[backend.name]!;
+  const owned = kernel.owned[backend.name]!;
   result.backend = backend.name;
   result.rules = backend.counters(owned).map((c) => ({ chain: c.chain, rule: c.rule, intent: c.comment, packets: c.packets, bytes: c.bytes }));
   if (ruleset) {
-    const d = diffLines(normalize(await expectedOwned(backend, ruleset)), normalize(owned));
+    const d = await drift(backend, ruleset, owned, state);
     result.drift = { inSync: d.added.length === 0 && d.removed.length === 0, missing: d.added, unexpected: d.removed };
   }
   return result;
@@ -47,10 +56,9 @@ export interface PlannedChange { op: "+" | "-"; line: string; intent: string }
 
 const intentOf = (line: string) => /comment "([^"]*)"/.exec(line)?.[1] ?? line.trim();
 
-/** What apply would change, rule by rule, against what is loaded now. */
-export async function planChanges(ruleset: Ruleset, backend: KernelBackend): Promise<PlannedChange[]> {
-  const now = normalize(await readOwned(backend));
-  const d = diffLines(normalize(await expectedOwned(backend, ruleset)), now);
+/** What apply would change, rule by rule, against what is loaded now (reading the state directory, never writing it). */
+export async function planChanges(ruleset: Ruleset, backend: KernelBackend, state?: StateDir): Promise<PlannedChange[]> {
+  const d = await drift(backend, ruleset, await readOwned(backend), state, false);
   // Rules only: the table and chain lines around them are the same for every policy.
   return d.script.filter((s) => s.op !== " " && /comment "|^-A /.test(s.line))
     .map((s) => ({ op: s.op as "+" | "-", line: s.line.trim(), intent: intentOf(s.line) }));

@@ -43,7 +43,7 @@ function toolMessage(r: { code: number; stdout: string; stderr: string }): strin
 const isBare = (s: KernelState, name: KernelBackendName) => Object.values(s.owned[name] ?? {}).every((t) => t.trim() === "");
 
 /** The differences between the kernel now and `target`, in words; [] when they agree. */
-async function differences(backends: readonly KernelBackend[], target: KernelState): Promise<string[]> {
+async function differences(backends: readonly KernelBackend[], target: KernelState): Promise<{ now: KernelState; out: string[] }> {
   const now = await readState(backends);
   const out: string[] = [];
   for (const b of backends) {
@@ -51,14 +51,15 @@ async function differences(backends: readonly KernelBackend[], target: KernelSta
     if (want && !sameOwned(b, now.owned[b.name]!, want)) out.push(`${b.name} objects differ`);
   }
   for (const [k, v] of Object.entries(target.sysctl)) if (now.sysctl[k] !== undefined && now.sysctl[k] !== v) out.push(`${k}=${now.sysctl[k]} (wanted ${v})`);
-  return out;
+  return { now, out };
 }
 
-/** Moves the kernel to `target` and checks it by reading back; throws what went wrong. */
-export async function reach(backends: readonly KernelBackend[], target: KernelState, current?: KernelState): Promise<void> {
+/** Moves the kernel to `target` and checks it by reading back; throws what went wrong, or returns what it read. */
+export async function reach(backends: readonly KernelBackend[], target: KernelState, current?: KernelState): Promise<KernelState> {
   await move(backends, target, current);
-  const diff = await differences(backends, target);
+  const { now, out: diff } = await differences(backends, target);
   if (diff.length) throw userError("LOAD_FAILED", `the kernel did not take the change (${diff.join("; ")})`);
+  return now;
 }
 
 /** How the kernel compares with two states, per backend and setting, for a message. */
@@ -80,7 +81,7 @@ export async function describe(backends: readonly KernelBackend[], old: KernelSt
  * restored and the error rethrown (LOAD_FAILED …); when even that fails,
  * ROLLBACK_FAILED (exit status 4) with what is in force, and the journal stays.
  */
-export async function transact(state: StateDir, backends: readonly KernelBackend[], journal: Journal, options: { journalOptional?: boolean; log?: Log } = {}): Promise<void> {
+export async function transact(state: StateDir, backends: readonly KernelBackend[], journal: Journal, options: { journalOptional?: boolean; log?: Log } = {}): Promise<KernelState> {
   let journaled = true;
   try {
     state.write("journal.json", journal); // STATE_UNWRITABLE here means the kernel was not touched
@@ -92,11 +93,12 @@ export async function transact(state: StateDir, backends: readonly KernelBackend
   }
   try {
     // `before` was read under the lock a moment ago: the plan starts from it.
-    await reach(backends, journal.target, journal.before);
+    const now = await reach(backends, journal.target, journal.before);
     if (journaled) state.commit(journal);
     else recordWithoutJournal(state, journal, options.log);
+    return now;
   } catch (e) {
-    await undo(state, backends, journal, e);
+    return await undo(state, backends, journal, e);
   }
 }
 
@@ -121,7 +123,7 @@ async function undo(state: StateDir, backends: readonly KernelBackend[], journal
     await reach(backends, journal.before);
   } catch (e) {
     // The failed step may have changed nothing: then the previous state is in force after all.
-    if (await differences(backends, journal.before).then((d) => d.length === 0, () => false)) return restored(state, journal, cause, why);
+    if (await differences(backends, journal.before).then((d) => d.out.length === 0, () => false)) return restored(state, journal, cause, why);
     const inForce = await describe(backends, journal.before, journal.target);
     throw new SwarmgateError({ code: "ROLLBACK_FAILED", message: `${journal.op} failed (${why}), and putting the previous state back failed too (${(e as Error).message.replace(/^error\[[A-Z_]+\]: /, "")}). In force now: ${inForce}. The transaction is journaled in ${state.path("journal.json")}: the next swarmgate command (e.g. swarmgate status) finishes it; check with swarmgate status` }, 4);
   }
