@@ -44,6 +44,11 @@ export type ErrorCode =
   // explain
   | "PACKET_SYNTAX"
   | "SIM_UNSUPPORTED"
+  | "SIM_UNKNOWN"
+  // reading another tool's ruleset (doctor, import, explain --from)
+  | "IMPORT_SYNTAX"
+  | "IMPORT_UNSUPPORTED"
+  | "IMPORT_UNREADABLE"
   // apply, stop, status, rollback, install
   | "NEEDS_ROOT"
   | "STATE_UNWRITABLE"

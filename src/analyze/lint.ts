@@ -32,7 +32,8 @@ function implied(general: Match, specific: readonly Match[]): boolean {
         return m.kind === "ctstate" && m.states.every((st) => general.states.includes(st));
       case "icmptype":
         return m.kind === "icmptype" && m.family === general.family && m.types.every((t) => general.types.includes(t));
-      case "iifname": case "oifname": case "ctdnat": case "tcpflags": case "localaddr": case "limit":
+      // An unknown condition implies only itself: the same test, written the same way.
+      case "iifname": case "oifname": case "ctdnat": case "tcpflags": case "localaddr": case "limit": case "unknown":
         return same(m, general);
       default:
         // A new match kind is a compile error here: guessing would call a reachable rule shadowed.

@@ -71,6 +71,8 @@ const note: MatchHandlers<Note> = {
   tcpflags: () => hidden,
   localaddr: () => hidden,
   limit: () => hidden,
+  // Policies compile to no unknown condition; an opening is named by what the simulator can decide.
+  unknown: () => hidden,
 };
 
 function shown(rule: Rule): Shown {

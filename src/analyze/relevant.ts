@@ -49,10 +49,16 @@ const cutters: MatchHandlers<Cutter> = {
   tcpflags: () => none,
   icmptype: () => none,
   limit: () => none,
+  // Read from another tool's ruleset only: the exposure of such a ruleset branches on it instead of cutting.
+  unknown: () => none,
 };
 
 /** An interface test on packets whose interface is known (undefined: they have none); as the simulator judges it. */
-const ifaceHolds = (m: InterfaceMatch, name: string | undefined): boolean => (m.negate ? name !== undefined && name !== m.name : name === m.name);
+const ifaceHolds = (m: InterfaceMatch, name: string | undefined): boolean => {
+  if (name === undefined) return false;
+  const is = m.wildcard ? name.startsWith(m.name) : name === m.name;
+  return m.negate ? !is : is;
+};
 
 type Possible = (v: View) => boolean;
 const always: Possible = () => true;
@@ -78,6 +84,7 @@ const possible: MatchHandlers<Possible> = {
   tcpflags: () => always,
   localaddr: () => always,
   limit: () => always,
+  unknown: () => always,
 };
 
 /** What is fixed for the packets a slice of the exposure judges. */

@@ -5,7 +5,8 @@
 import type { Family } from "../net/address.js";
 import { formatPortRange } from "../net/port.js";
 import { formatPrefix } from "../net/prefix.js";
-import { prefixCount, rangeToPrefixes, runs, type Cells } from "./cells.js";
+import { prefixCount, rangeToPrefixes } from "../net/ranges.js";
+import { runs, type Cells } from "./cells.js";
 
 /** One simulated packet's outcome. */
 export interface Judged { accept: boolean; key: string; paths: string[]; intents: string[]; target?: string }

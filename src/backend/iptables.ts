@@ -62,7 +62,16 @@ const gatherers: MatchHandlers<(g: Gathered) => void> = {
   icmptype: (m) => (g) => once(g, "icmp", m),
   localaddr: (m) => (g) => { g.local.push(m); },
   limit: (m) => (g) => once(g, "limit", m),
+  unknown: (m) => () => notWritten(`the condition ${m.text}`),
 };
+
+/** Only rulesets read from other tools hold these; swarmgate writes policies, never such rulesets. */
+function notWritten(what: string): never {
+  throw new Error(`${what} comes only from a ruleset read from another tool, and is never written`);
+}
+
+/** iptables' wildcard is a trailing `+`. */
+const ifname = (m: InterfaceMatch): string => `${interfaceName(m.name)}${m.wildcard ? "+" : ""}`;
 
 function gather(rule: Rule): Gathered {
   const g: Gathered = { local: [] };
@@ -111,9 +120,9 @@ function options(rule: Rule, g: Gathered, c: Concrete, family: Family): string[]
   if (c.saddr) out.push(`-s ${formatPrefix(c.saddr)}`);
   if (c.daddr) out.push(`-d ${formatPrefix(c.daddr)}`);
   const i = g.iif;
-  if (i) out.push(`${i.negate ? "! " : ""}-i ${interfaceName(i.name)}`);
+  if (i) out.push(`${i.negate ? "! " : ""}-i ${ifname(i)}`);
   const o = g.oif;
-  if (o) out.push(`${o.negate ? "! " : ""}-o ${interfaceName(o.name)}`);
+  if (o) out.push(`${o.negate ? "! " : ""}-o ${ifname(o)}`);
   const proto = protocolOf(rule.matches);
   if (proto) out.push(`-p ${proto === "icmpv6" ? "ipv6-icmp" : proto}`);
   const flags = g.flags;
@@ -146,8 +155,13 @@ function target(v: Verdict, filter: boolean): string {
     jump: (j) => `-j ${CHAIN_PREFIX}${j.chain.toUpperCase()}`,
     return: () => "-j RETURN",
     log: (l) => `-j LOG --log-prefix "${iptablesLogPrefix(l.prefix)}"`,
-    dnat: (d) => `-j DNAT --to-destination ${formatAddress(d.to)}`,
+    dnat: (d) => `-j DNAT --to-destination ${d.port === undefined ? formatAddress(d.to) : d.to.family === 6 ? `[${formatAddress(d.to)}]:${d.port}` : `${formatAddress(d.to)}:${d.port}`}`,
     masquerade: () => "-j MASQUERADE",
+    reject: (r) => notWritten(`REJECT${r.with ? ` --reject-with ${r.with}` : ""}`),
+    goto: (g) => notWritten(`-g ${g.chain}`),
+    snat: () => notWritten("SNAT"),
+    redirect: () => notWritten("REDIRECT"),
+    other: (o) => notWritten(o.text),
   };
   return (handlers[v.kind] as (x: Verdict) => string)(v);
 }

@@ -3,11 +3,11 @@
 // transaction, so loading it replaces the previous swarmgate table atomically
 // and touches no other table (nft(8), "TABLES"; the declare-then-delete idiom
 // avoids an error when the table does not exist yet).
-import { formatAddress } from "../net/address.js";
+import { formatAddress, type Address } from "../net/address.js";
 import { formatPortRange } from "../net/port.js";
 import { formatPrefix } from "../net/prefix.js";
 import { icmpName } from "../ir/icmp.js";
-import type { Match, MatchHandlers } from "../ir/match.js";
+import type { InterfaceMatch, Match, MatchHandlers } from "../ir/match.js";
 import type { Chain, Rule, Ruleset, Table } from "../ir/ruleset.js";
 import type { Verdict, VerdictHandlers } from "../ir/verdict.js";
 import { foldRules, type RuleText } from "./nft-fold.js";
@@ -25,8 +25,8 @@ function set(items: readonly string[]): string {
 const FAMILY_KEYWORD = { 4: "ip", 6: "ip6" } as const;
 
 const match: MatchHandlers<string> = {
-  iifname: (m) => `iifname ${m.negate ? "!= " : ""}${quote(interfaceName(m.name))}`,
-  oifname: (m) => `oifname ${m.negate ? "!= " : ""}${quote(interfaceName(m.name))}`,
+  iifname: (m) => `iifname ${m.negate ? "!= " : ""}${quote(ifname(m))}`,
+  oifname: (m) => `oifname ${m.negate ? "!= " : ""}${quote(ifname(m))}`,
   family: (m) => `meta nfproto ${m.family === 4 ? "ipv4" : "ipv6"}`,
   saddr: (m) => `${FAMILY_KEYWORD[m.family]} saddr ${set(m.prefixes.map(formatPrefix))}`,
   daddr: (m) => `${FAMILY_KEYWORD[m.family]} daddr ${set(m.prefixes.map(formatPrefix))}`,
@@ -39,7 +39,19 @@ const match: MatchHandlers<string> = {
   icmptype: (m) => `${m.family === 4 ? "icmp" : "icmpv6"} type ${set(m.types.map((t) => icmpName(m.family, t, "nft")))}`,
   localaddr: (m) => `fib ${m.field} type local`,
   limit: (m) => `limit rate ${m.count}/${m.unit} burst ${m.burst} packets`,
+  unknown: (m) => notWritten(`the condition ${m.text}`),
 };
+
+/** nft's wildcard is a trailing `*` (iptables' `+`). */
+const ifname = (m: InterfaceMatch): string => `${interfaceName(m.name)}${m.wildcard ? "*" : ""}`;
+
+/** Only rulesets read from other tools hold these; swarmgate writes policies, never such rulesets. */
+function notWritten(what: string): never {
+  throw new Error(`${what} comes only from a ruleset read from another tool, and is never written`);
+}
+
+/** An address with its port: `10.0.0.2:80`, `[2001:db8::2]:80`. */
+const withPort = (a: Address, port?: number): string => (port === undefined ? formatAddress(a) : a.family === 6 ? `[${formatAddress(a)}]:${port}` : `${formatAddress(a)}:${port}`);
 
 const verdict: VerdictHandlers<string> = {
   accept: () => "accept",
@@ -47,8 +59,13 @@ const verdict: VerdictHandlers<string> = {
   jump: (v) => `jump ${v.chain}`,
   return: () => "return",
   log: (v) => `log prefix ${quote(nftLogPrefix(v.prefix))}`,
-  dnat: (v) => `dnat ${FAMILY_KEYWORD[v.to.family]} to ${formatAddress(v.to)}`,
+  dnat: (v) => `dnat ${FAMILY_KEYWORD[v.to.family]} to ${withPort(v.to, v.port)}`,
   masquerade: () => "masquerade",
+  reject: (v) => notWritten(`reject${v.with ? ` with ${v.with}` : ""}`),
+  goto: (v) => notWritten(`goto ${v.chain}`),
+  snat: () => notWritten("snat"),
+  redirect: () => notWritten("redirect"),
+  other: (v) => notWritten(v.text),
 };
 
 // A protocol test that a later match implies (tcp dport …) would only be noise.

@@ -33,6 +33,9 @@ function integer(flag: string, min: number, max: number, unit = "") {
   };
 }
 
+/** A repeatable option: every value, in order. */
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
 /** A backend option: the choices show in --help; a wrong one is BACKEND_UNKNOWN. */
 function backendOption(description: string, names: readonly string[]): Option {
   return new Option("-b, --backend <name>", description).choices(names).argParser((value: string) => {
@@ -101,16 +104,25 @@ PACKET: PROTO SRC[:PORT] -> DST[:PORT] [in IF] [out IF] [STATE] [flags F,F] [uid
   .option("--state <state>", "connection-tracking state: new, established, related, invalid")
   .option("--flags <flags>", "TCP flags, e.g. syn or syn,ack")
   .option("--uid <uid>", "owner of a packet this machine sends", integer("--uid", 0, 4294967295))
+  .option("--from <file>", "explain on a ruleset another tool wrote instead of a policy: iptables-save, ip6tables-save or ipset save output (repeat for each file)", collect, [])
+  .option("--route <prefix=iface>", "with --from: where routing sends a destination, e.g. 172.17.0.0/16=docker0 (repeatable)", collect, [])
+  .option("--local <iface=address>", "with --from: an address of this machine and its interface (repeatable); the packet's own destination (source) counts when it arrives for (is sent by) this machine", collect, [])
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", `
 Examples:
   swarmgate explain examples/standalone.yaml "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"
+  swarmgate explain --from iptables-save.txt --from ip6tables-save.txt "udp 203.0.113.5:6881 -> 192.168.0.50:6881 in eth0"
   swarmgate explain examples/standalone.yaml "tcp [2001:db8::5]:40000 -> [2001:db8::51]:22 in eth0"
   swarmgate explain examples/gateway.yaml "udp 198.51.100.7:6881 -> 203.0.113.1:6895 in ppp0" --json`)
-  .action(async (a: string | undefined, b: string | undefined, opts: { state?: string; flags?: string; uid?: number; json?: boolean }) =>
+  .action(async (a: string | undefined, b: string | undefined, opts: { state?: string; flags?: string; uid?: number; json?: boolean; from: string[]; route: string[]; local: string[] }) =>
     // With one argument it is the packet, and the policy is the default one.
     guard(opts.json, async () => {
       if (a === undefined) throw userError("CLI_USAGE", 'explain needs a packet, e.g. swarmgate explain "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"');
+      if (opts.from.length > 0) {
+        if (b !== undefined) throw userError("CLI_USAGE", "explain --from takes the packet alone: the ruleset comes from the --from files, not a policy");
+        return (await import("./explain-from.js")).runExplainFrom(a, opts);
+      }
+      if (opts.route.length || opts.local.length) throw userError("CLI_USAGE", "--route and --local go with --from");
       return (await import("./explain.js")).runExplain(b === undefined ? undefined : a, b ?? a, opts);
     }));
 

@@ -11,7 +11,8 @@ export type CtState = "new" | "established" | "related" | "invalid" | "untracked
 export type TcpFlag = "fin" | "syn" | "rst" | "psh" | "ack" | "urg";
 export type LimitUnit = "second" | "minute" | "hour" | "day";
 
-export interface InterfaceMatch<K extends "iifname" | "oifname" = "iifname" | "oifname"> { kind: K; name: string; negate: boolean }
+/** The interface is `name`; with `wildcard`, any whose name starts with it (iptables' `eth+`, nft's "eth*"). */
+export interface InterfaceMatch<K extends "iifname" | "oifname" = "iifname" | "oifname"> { kind: K; name: string; negate: boolean; wildcard?: boolean }
 /** Restricts a rule to one address family without testing an address. */
 export interface FamilyMatch { kind: "family"; family: Family }
 /** The address is inside any one of the prefixes (all of one family). */
@@ -28,6 +29,13 @@ export interface IcmpTypeMatch { kind: "icmptype"; family: Family; types: readon
 /** The source or destination address is one of this machine's own (fib … type local). */
 export interface LocalAddressMatch { kind: "localaddr"; field: "saddr" | "daddr" }
 export interface LimitMatch { kind: "limit"; count: number; unit: LimitUnit; burst: number }
+/**
+ * A test no single packet decides, or one this reader does not know: a rate
+ * per source (recent, hashlimit), a mark set elsewhere, a socket's owner, an
+ * unknown module. Only rulesets read from other tools have it. It is carried,
+ * never guessed: a verdict that depends on it is reported as depending on it.
+ */
+export interface UnknownMatch { kind: "unknown"; text: string }
 
 export type Match =
   | InterfaceMatch<"iifname">
@@ -43,7 +51,8 @@ export type Match =
   | TcpFlagsMatch
   | IcmpTypeMatch
   | LocalAddressMatch
-  | LimitMatch;
+  | LimitMatch
+  | UnknownMatch;
 
 export type MatchKind = Match["kind"];
 

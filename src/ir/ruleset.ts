@@ -6,10 +6,28 @@ import type { Verdict } from "./verdict.js";
 
 /** Why a rule exists, in the policy's words. */
 export interface Origin {
-  /** Policy path it came from ("admin[0]"), or "" for what every policy implies. */
+  /** Policy path it came from ("admin[0]"), or "" for what every policy implies; for a rule read from another tool, "file:line". */
   path: string;
-  /** One line in plain words: "client qbittorrent: inbound peer connections, TCP 6881". */
+  /** One line in plain words: "client qbittorrent: inbound peer connections, TCP 6881"; for a rule read from another tool, its comment or its text. */
   intent: string;
+  /** A rule read from another tool's ruleset: where it is and what it says there. */
+  source?: RuleSource;
+}
+
+export interface RuleSource {
+  /** The format it was read from. */
+  format: "iptables-save" | "ip6tables-save" | "nft-json";
+  file: string;
+  /** 1-based line in the file (for JSON: of the rule object's start). */
+  line: number;
+  table: string;
+  chain: string;
+  /** 1-based position in its chain. */
+  number: number;
+  /** The rule as the tool writes it. */
+  text: string;
+  /** The program that wrote it, where recognisable: ufw, firewalld, Docker, fail2ban, libvirt, swarmgate. */
+  writer?: string;
 }
 
 export interface Rule {

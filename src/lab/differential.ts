@@ -51,7 +51,7 @@ const fam = (s: string): Family => (s.includes(":") ? 6 : 4);
 const nth = (net: Prefix, i: bigint): string => formatAddress({ family: net.family, value: net.network + i });
 
 /** Every port a rule mentions, with its neighbours: where verdicts can change. */
-function boundaryPorts(ruleset: Ruleset): number[] {
+export function boundaryPorts(ruleset: Ruleset): number[] {
   const out = new Set<number>();
   for (const rule of ruleset.tables.flatMap((t) => t.chains.flatMap((c) => c.rules))) {
     for (const m of rule.matches) {
@@ -68,7 +68,7 @@ const LSD_GROUPS = ["239.192.152.143", "ff15::efc0:988f"];
 const SPECIAL = ["127.0.0.0/8", "224.0.0.0/4", "0.0.0.0/8", "::1/128", "ff00::/8", "fe80::/10"].map((x) => p(x));
 
 /** Addresses at the edges of every prefix the rules mention (second and second-to-last, and just outside). */
-function boundaryAddresses(ruleset: Ruleset, avoid: Set<string>): string[] {
+export function boundaryAddresses(ruleset: Ruleset, avoid: Set<string>): string[] {
   const out = new Set<string>();
   for (const rule of ruleset.tables.flatMap((t) => t.chains.flatMap((c) => c.rules))) {
     for (const m of rule.matches) {

@@ -3,7 +3,7 @@
 // a packet after one comparison of two numbers.
 import type { Address } from "../net/address.js";
 import { prefixMask, type Prefix } from "../net/prefix.js";
-import type { CtState, Match, MatchHandlers, TcpFlag } from "../ir/match.js";
+import type { CtState, InterfaceMatch, Match, MatchHandlers, TcpFlag, UnknownMatch } from "../ir/match.js";
 import type { BaseChainSpec, Chain, Hook, Rule, Ruleset } from "../ir/ruleset.js";
 import type { Verdict } from "../ir/verdict.js";
 import { userError } from "../errors.js";
@@ -29,6 +29,8 @@ export interface Ctx {
   /** The connection's destination was rewritten by DNAT. */
   dnat: boolean;
   env: Environment;
+  /** How this run takes each condition it cannot decide (sim/branches.ts); absent: it must meet none. */
+  assume?: (m: UnknownMatch) => boolean;
 }
 
 type Pred = (c: Ctx) => boolean;
@@ -37,6 +39,8 @@ export interface SimRule { rule: Rule; index: number; test: Pred; verdict: Verdi
 export interface SimChain {
   name: string;
   table: string;
+  /** The address family its table takes: an `ip` table never sees IPv6 packets, nor `ip6` IPv4 ones. */
+  family?: 4 | 6;
   base?: BaseChainSpec;
   rules: SimRule[];
   /** The rules that can match this packet's protocol and destination port, in order. */
@@ -77,7 +81,7 @@ const inRanges = (ranges: readonly { first: number; last: number }[]) =>
 // Test order: the most selective cheap tests first, address tests last.
 const COST: Record<Match["kind"], number> = {
   dport: 0, sport: 0, icmptype: 0, protocol: 1, family: 1, ctstate: 1, tcpflags: 1, iifname: 2, oifname: 2, ctdnat: 2,
-  saddr: 3, daddr: 3, localaddr: 4, limit: 5,
+  saddr: 3, daddr: 3, localaddr: 4, limit: 5, unknown: 6,
 };
 
 const TRUE: Pred = () => true;
@@ -88,9 +92,8 @@ function conjunction(preds: Pred[]): Pred {
 }
 
 const pred: MatchHandlers<Pred> = {
-  // A packet without the interface never matches, negated or not (nft: the expression breaks the rule).
-  iifname: (m) => (m.negate ? (c) => c.iif !== undefined && c.iif !== m.name : (c) => c.iif === m.name),
-  oifname: (m) => (m.negate ? (c) => c.oif !== undefined && c.oif !== m.name : (c) => c.oif === m.name),
+  iifname: (m) => ifacePred(m, (c) => c.iif),
+  oifname: (m) => ifacePred(m, (c) => c.oif),
   family: (m) => (c) => c.family === m.family,
   saddr: (m) => prefixPred("saddr", m.family, m.prefixes),
   daddr: (m) => prefixPred("daddr", m.family, m.prefixes),
@@ -111,7 +114,18 @@ const pred: MatchHandlers<Pred> = {
   localaddr: (m) => (m.field === "saddr" ? (c) => c.env.isLocal(c.saddr) : (c) => c.env.isLocal(c.daddr)),
   // Rate limits are assumed not exceeded: a verdict is about one packet, not a flood.
   limit: () => () => true,
+  // Decided by the run's assumptions (sim/branches.ts explores both ways); a run without them cannot decide it.
+  unknown: (m) => (c) => {
+    if (!c.assume) throw userError("SIM_UNKNOWN", `the verdict depends on a condition the simulator cannot decide: ${m.text}`);
+    return c.assume(m);
+  },
 };
+
+/** A packet without the interface never matches, negated or not (nft: the expression breaks the rule). */
+function ifacePred(m: InterfaceMatch, of: (c: Ctx) => string | undefined): Pred {
+  const is = m.wildcard ? (name: string) => name.startsWith(m.name) : (name: string) => name === m.name;
+  return m.negate ? (c) => { const n = of(c); return n !== undefined && !is(n); } : (c) => { const n = of(c); return n !== undefined && is(n); };
+}
 
 function compileRule(rule: Rule, index: number): SimRule {
   const preds: Pred[] = [...rule.matches]
@@ -149,6 +163,7 @@ const narrow: MatchHandlers<Narrow> = {
   icmptype: () => (p) => (p === "other" ? "any" : "none"),
   localaddr: () => () => "any",
   limit: () => () => "any",
+  unknown: () => () => "any",
 };
 
 /** The ports of a protocol a rule can match: "none" if any match excludes them; the first port match's ranges narrow it (a superset of the exact set, which is enough for a candidate list). */
@@ -185,7 +200,8 @@ export function compileForSim(ruleset: Ruleset): CompiledRuleset {
     const tableName = `${table.family} ${table.name}`;
     for (const chain of table.chains as Chain[]) {
       const rules = chain.rules.map(compileRule);
-      const sim: SimChain = { name: chain.name, table: tableName, ...(chain.base && { base: chain.base }), rules, ...candidateIndex(rules) };
+      const family = table.family === "ip" ? 4 : table.family === "ip6" ? 6 : undefined;
+      const sim: SimChain = { name: chain.name, table: tableName, ...(family && { family }), ...(chain.base && { base: chain.base }), rules, ...candidateIndex(rules) };
       chains.set(`${tableName}/${chain.name}`, sim);
       if (chain.base) hooks[chain.base.hook].push(sim);
     }

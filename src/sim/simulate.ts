@@ -5,12 +5,14 @@
 // drop anywhere is final. The translated packet continues with its new
 // addresses.
 import type { Address } from "../net/address.js";
+import type { UnknownMatch } from "../ir/match.js";
 import type { Hook, Rule } from "../ir/ruleset.js";
 import { flagBits, type CompiledRuleset, type Ctx, type SimChain } from "./compiled.js";
 import type { Environment } from "./environment.js";
 import { pathOf, type Packet, type Path } from "./packet.js";
 
-export type SimVerdict = "accept" | "drop" | "reject";
+/** "unknown": a target the simulator does not model took the packet (NFQUEUE: a program decides). */
+export type SimVerdict = "accept" | "drop" | "reject" | "unknown";
 
 export interface TraceStep {
   hook: Hook;
@@ -30,10 +32,13 @@ export interface SimResult {
   trace: TraceStep[];
   /** The step that decided: the dropping rule or policy, or the accept that let it through its filter chain. */
   deciding?: TraceStep;
-  translated?: { daddr?: Address; saddr?: Address; oif?: string };
+  translated?: { daddr?: Address; saddr?: Address; oif?: string; dport?: number };
 }
 
-type Outcome = "accept" | "drop" | undefined;
+type Outcome = "accept" | Final | undefined;
+/** Outcomes after which the packet goes no further. */
+type Final = "drop" | "reject" | "unknown";
+const final = (o: Outcome): o is Final => o === "drop" || o === "reject" || o === "unknown";
 
 /** A new verdict kind is a compile error here until the simulator handles it. */
 function unhandled(v: never): never {
@@ -41,6 +46,7 @@ function unhandled(v: never): never {
 }
 
 const V4 = (a: Address): number => (a.family === 4 ? Number(a.value) : 0);
+const LOOPBACK: Record<4 | 6, Address> = { 4: { family: 4, value: 0x7f000001n }, 6: { family: 6, value: 1n } };
 // The flags a packet without explicit ones carries: computed once, not per packet (bulk verdicts build millions of contexts).
 const SYN = flagBits(["syn"]);
 const ACK = flagBits(["ack"]);
@@ -82,14 +88,35 @@ class Run {
           if (out !== undefined) return out;
           continue;
         }
+        case "goto": {
+          // The end of the target returns to whoever called this chain: its result is this chain's.
+          const target = this.c.chains.get(`${chain.table}/${v.chain}`);
+          if (!target) throw new Error(`goto to missing chain ${v.chain}`);
+          return this.rules(target, hook, depth + 1);
+        }
+        case "reject": this.deciding = step; return "reject";
         case "dnat":
           ctx.daddr = v.to; ctx.d4 = V4(v.to); ctx.dnat = true;
+          if (v.port !== undefined) ctx.dport = v.port;
           return "accept";
+        case "redirect": {
+          // To this machine's own address on the arriving interface (loopback for a packet it sends itself).
+          const to = ctx.iif !== undefined ? ctx.env.addressOf(ctx.iif, ctx.family) : LOOPBACK[ctx.family];
+          if (to) { ctx.daddr = to; ctx.d4 = V4(to); }
+          ctx.dnat = true;
+          if (v.port !== undefined) ctx.dport = v.port;
+          return "accept";
+        }
         case "masquerade": {
           const a = ctx.oif !== undefined ? ctx.env.addressOf(ctx.oif, ctx.family) : undefined;
           if (a) { ctx.saddr = a; ctx.s4 = V4(a); }
           return "accept";
         }
+        case "snat": ctx.saddr = v.to; ctx.s4 = V4(v.to); return "accept";
+        case "other":
+          if (!v.terminal) continue;
+          this.deciding = step;
+          return "unknown";
         default: return unhandled(v);
       }
     }
@@ -100,6 +127,7 @@ class Run {
   hook(hook: Hook): Outcome {
     for (const chain of this.c.hooks[hook]) {
       if (chain.base!.type === "nat" && this.ctx.state !== "new") continue;
+      if (chain.family !== undefined && chain.family !== this.ctx.family) continue;
       let out = this.rules(chain, hook, 0);
       if (out === undefined) {
         out = chain.base!.policy;
@@ -107,7 +135,7 @@ class Run {
         this.trace?.push(step);
         if (chain.base!.type !== "nat" && (out === "drop" || !this.deciding || this.deciding.hook !== hook)) this.deciding = step;
       }
-      if (out === "drop") return "drop";
+      if (final(out)) return out;
     }
     return "accept";
   }
@@ -116,6 +144,8 @@ class Run {
 export interface SimulateOptions {
   /** Record every step (explain); off for bulk verdicts. */
   trace?: boolean;
+  /** How to take each condition the simulator cannot decide (branches.ts); without it, meeting one is an error. */
+  assume?: (m: UnknownMatch) => boolean;
 }
 
 /** The trace of a run without one: shared, so bulk verdicts allocate no array each. */
@@ -123,11 +153,13 @@ const NO_TRACE: TraceStep[] = Object.freeze([]) as unknown as TraceStep[];
 
 export function simulate(c: CompiledRuleset, packet: Packet, env: Environment, options: SimulateOptions = {}): SimResult {
   const ctx = makeCtx(packet, env);
+  if (options.assume) ctx.assume = options.assume;
   const trace: TraceStep[] | undefined = options.trace ? [] : undefined;
   const run = new Run(c, ctx, trace);
   const [verdict, path] = decide(run, packet, env);
-  const translated = ctx.daddr !== packet.daddr || ctx.saddr !== packet.saddr || ctx.oif !== packet.oif
-    ? { ...(ctx.daddr !== packet.daddr && { daddr: ctx.daddr }), ...(ctx.saddr !== packet.saddr && { saddr: ctx.saddr }), ...(ctx.oif !== packet.oif && ctx.oif !== undefined && { oif: ctx.oif }) }
+  const dport = packet.dport ?? 0;
+  const translated = ctx.daddr !== packet.daddr || ctx.saddr !== packet.saddr || ctx.oif !== packet.oif || ctx.dport !== dport
+    ? { ...(ctx.daddr !== packet.daddr && { daddr: ctx.daddr }), ...(ctx.saddr !== packet.saddr && { saddr: ctx.saddr }), ...(ctx.oif !== packet.oif && ctx.oif !== undefined && { oif: ctx.oif }), ...(ctx.dport !== dport && { dport: ctx.dport }) }
     : undefined;
   return { verdict, path, trace: trace ?? NO_TRACE, ...(run.deciding && { deciding: run.deciding }), ...(translated && { translated }) };
 }
@@ -137,7 +169,8 @@ function decide(run: Run, packet: Packet, env: Environment): [SimVerdict, Path] 
   const ctx = run.ctx;
   let path = pathOf(packet);
   if (path !== "output") {
-    if (run.hook("prerouting") === "drop") return ["drop", path];
+    const pre = run.hook("prerouting");
+    if (final(pre)) return [pre, path];
     if (ctx.dnat) {
       // Routing decides again on the translated destination.
       const local = env.isLocal(ctx.daddr);
@@ -147,7 +180,9 @@ function decide(run: Run, packet: Packet, env: Environment): [SimVerdict, Path] 
       if (!local && ctx.oif === undefined) return ["drop", path];
     }
   }
-  if (run.hook(path) === "drop") return ["drop", path];
-  if (path !== "input" && run.hook("postrouting") === "drop") return ["drop", path];
+  const filtered = run.hook(path);
+  if (final(filtered)) return [filtered, path];
+  const post = path !== "input" ? run.hook("postrouting") : "accept";
+  if (final(post)) return [post, path];
   return ["accept", path];
 }
