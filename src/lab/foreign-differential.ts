@@ -37,6 +37,8 @@ export interface ForeignOptions {
   seed: number;
   /** Rules with conditions no single packet decides are there on purpose: a "depends" verdict must then cover the kernel's. */
   dependsAllowed?: boolean;
+  /** Simulate these files instead of the loaded ones: shows that a misread rule is caught. */
+  simulateWith?: string[];
 }
 
 export interface ForeignProbe { from: "peer" | "host"; bind: string; to: string; proto: "tcp" | "udp"; sport: number; dport: number; packet: Packet }
@@ -73,7 +75,7 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
   };
   const probes = makeProbes(options, peers, hostAddr, boundaryPorts(foreign.ruleset), pick, random);
   const env = staticEnvironment({ local: [parseAddress(hostAddr[4])!, parseAddress(hostAddr[6])!], routes: [], addresses: [4, 6].map((f) => ({ iface: options.host.iface, address: parseAddress(hostAddr[f as Family])! })) });
-  const sim = compileForSim(foreign.ruleset);
+  const sim = compileForSim(options.simulateWith ? readForeignFiles(options.simulateWith).ruleset : foreign.ruleset);
   const sandbox = await Sandbox.build(topology);
   const agents: Agent[] = [];
   try {

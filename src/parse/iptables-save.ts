@@ -79,7 +79,7 @@ export function parseIptablesSave(text: string, file: string, options: ReadOptio
     if (!table.chains.has(chain.text)) throw syntaxAt(at, chain.column, `chain ${chain.text} is not declared in table ${table.name} (":${chain.text} - [0:0]")`);
     current.rules.push({ at, words: words.slice(i + 2), chain: chain.text, column: chain.column });
   });
-  if (table) throw syntaxAt({ file, line: lines.length, source: lines[lines.length - 1] ?? "" }, 1, `table ${table.name} has no COMMIT`);
+  if (table) throw syntaxAt({ file, line: table.line, source: lines[table.line - 1]! }, table.column, `table ${table.name} starts here and has no COMMIT`);
   if (pending.length === 0) throw syntaxAt({ file, line: 1, source: lines[0] ?? "" }, 1, "no table in this file: is it iptables-save output?");
   for (const { draft, rules } of pending) {
     const numbers = new Map<string, number>();
@@ -163,6 +163,8 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
   let comment: string | undefined;
   let protocol: L4Protocol | undefined;
   let limit: { count: number; unit: LimitUnit; burst: number } | undefined;
+  /** The module whose options follow (`-m set` for `--match-set`), to write an unknown condition whole. */
+  let module: string | undefined;
   let i = 0;
   const value = (opt: Token): Token => {
     const v = words[i++];
@@ -180,7 +182,11 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
     if (words[i]!.text === "!") { negate = true; i++; }
     const opt = words[i++];
     if (!opt) throw syntaxAt(at, words[start]!.column, "`!` must come before an option");
-    const unsupportedHere = (o: Token) => { matches.push({ kind: "unknown", text: words.slice(start, i).map((w) => quoteWord(w.text)).join(" ") }); return o; };
+    const unsupportedHere = (o: Token) => {
+      const text = words.slice(start, i).map((w) => quoteWord(w.text)).join(" ");
+      matches.push({ kind: "unknown", text: module && o.text.startsWith("--") ? `-m ${module} ${text}` : text });
+      return o;
+    };
     switch (opt.text) {
       case "-p": case "--protocol": {
         const v = value(opt);
@@ -213,6 +219,7 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
       case "-m": case "--match": {
         const v = value(opt);
         if (negate) throw syntaxAt(at, words[start]!.column, "`!` cannot negate -m; it goes before one of the module's options");
+        module = v.text;
         if (!MODELLED.has(v.text)) unknownFrom(start);
         break;
       }
