@@ -73,6 +73,7 @@ const note: MatchHandlers<Note> = {
   limit: () => hidden,
   // Policies compile to no unknown condition; an opening is named by what the simulator can decide.
   unknown: () => hidden,
+  pkttype: () => hidden,
 };
 
 function shown(rule: Rule): Shown {

@@ -5,7 +5,7 @@
 // sources only, instead of every port at every source (N² cells).
 import type { Family } from "../net/address.js";
 import type { PortRange } from "../net/port.js";
-import { hostPrefix, type Prefix } from "../net/prefix.js";
+import { builtinPrefix, hostPrefix, type Prefix } from "../net/prefix.js";
 import type { Address } from "../net/address.js";
 import type { InterfaceMatch, Match, MatchHandlers, Transport } from "../ir/match.js";
 import type { Hook } from "../ir/ruleset.js";
@@ -22,6 +22,7 @@ export interface Cuts {
 }
 
 type Acc = { saddr: Prefix[]; daddr: Prefix[]; sport: PortRange[] };
+const PACKET_TYPE_EDGES = ["224.0.0.0/4", "255.255.255.255/32", "ff00::/8"].map((t) => builtinPrefix(t));
 type Cutter = (acc: Acc, family: Family, protocol: Transport | undefined) => void;
 
 /**
@@ -51,6 +52,8 @@ const cutters: MatchHandlers<Cutter> = {
   limit: () => none,
   // Read from another tool's ruleset only: the exposure of such a ruleset branches on it instead of cutting.
   unknown: () => none,
+  // The class changes where the destination enters or leaves the multicast groups or is the limited broadcast.
+  pkttype: () => (acc, f) => { acc.daddr.push(...PACKET_TYPE_EDGES.filter((p) => p.family === f)); },
 };
 
 /** An interface test on packets whose interface is known (undefined: they have none); as the simulator judges it. */
@@ -85,6 +88,7 @@ const possible: MatchHandlers<Possible> = {
   localaddr: () => always,
   limit: () => always,
   unknown: () => always,
+  pkttype: () => always,
 };
 
 /** What is fixed for the packets a slice of the exposure judges. */

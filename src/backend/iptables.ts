@@ -63,6 +63,7 @@ const gatherers: MatchHandlers<(g: Gathered) => void> = {
   localaddr: (m) => (g) => { g.local.push(m); },
   limit: (m) => (g) => once(g, "limit", m),
   unknown: (m) => () => notWritten(`the condition ${m.text}`),
+  pkttype: (m) => () => notWritten(`-m pkttype --pkt-type ${m.types.join(",")}`),
 };
 
 /** Only rulesets read from other tools hold these; swarmgate writes policies, never such rulesets. */
@@ -159,6 +160,7 @@ function target(v: Verdict, filter: boolean): string {
     masquerade: () => "-j MASQUERADE",
     reject: (r) => notWritten(`REJECT${r.with ? ` --reject-with ${r.with}` : ""}`),
     goto: (g) => notWritten(`-g ${g.chain}`),
+    notrack: () => notWritten("NOTRACK"),
     snat: () => notWritten("SNAT"),
     redirect: () => notWritten("REDIRECT"),
     other: (o) => notWritten(o.text),

@@ -40,6 +40,7 @@ const match: MatchHandlers<string> = {
   localaddr: (m) => `fib ${m.field} type local`,
   limit: (m) => `limit rate ${m.count}/${m.unit} burst ${m.burst} packets`,
   unknown: (m) => notWritten(`the condition ${m.text}`),
+  pkttype: (m) => notWritten(`meta pkttype ${m.types.join(",")}`),
 };
 
 /** nft's wildcard is a trailing `*` (iptables' `+`). */
@@ -63,6 +64,7 @@ const verdict: VerdictHandlers<string> = {
   masquerade: () => "masquerade",
   reject: (v) => notWritten(`reject${v.with ? ` with ${v.with}` : ""}`),
   goto: (v) => notWritten(`goto ${v.chain}`),
+  notrack: () => notWritten("notrack"),
   snat: () => notWritten("snat"),
   redirect: () => notWritten("redirect"),
   other: (v) => notWritten(v.text),

@@ -36,6 +36,14 @@ export interface LimitMatch { kind: "limit"; count: number; unit: LimitUnit; bur
  * never guessed: a verdict that depends on it is reported as depending on it.
  */
 export interface UnknownMatch { kind: "unknown"; text: string }
+export type PacketType = "unicast" | "broadcast" | "multicast";
+/**
+ * The class of the packet's destination (iptables' -m pkttype, nft's meta
+ * pkttype): told by its destination address — a multicast group, the
+ * limited broadcast 255.255.255.255, or anything else (unicast). Only
+ * rulesets read from other tools have it.
+ */
+export interface PacketTypeMatch { kind: "pkttype"; types: readonly PacketType[] }
 
 export type Match =
   | InterfaceMatch<"iifname">
@@ -52,7 +60,8 @@ export type Match =
   | IcmpTypeMatch
   | LocalAddressMatch
   | LimitMatch
-  | UnknownMatch;
+  | UnknownMatch
+  | PacketTypeMatch;
 
 export type MatchKind = Match["kind"];
 

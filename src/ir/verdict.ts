@@ -17,6 +17,8 @@ export type Verdict =
   /** Like a jump, except that the end of `chain` returns to the chain that called this one. */
   | { kind: "goto"; chain: string }
   | { kind: "snat"; to: Address }
+  /** The connection is not tracked (raw table: NOTRACK, CT --notrack): its state is "untracked"; the next rule goes on. */
+  | { kind: "notrack" }
   /** DNAT to this machine's own address on the arriving interface, optionally to another port. */
   | { kind: "redirect"; port?: number }
   /**
@@ -31,5 +33,5 @@ export type VerdictHandlers<R> = { [K in VerdictKind]: (v: Extract<Verdict, { ki
 
 /** Verdicts after which no later rule of the chain sees the packet. */
 export function isTerminal(v: Verdict): boolean {
-  return v.kind !== "log" && v.kind !== "jump" && !(v.kind === "other" && !v.terminal);
+  return v.kind !== "log" && v.kind !== "jump" && v.kind !== "notrack" && !(v.kind === "other" && !v.terminal);
 }

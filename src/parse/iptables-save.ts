@@ -320,6 +320,14 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
         else matches.push({ kind: dir, family: ctx.family, prefixes: negate ? complement(ctx.family, prefixes) : prefixes });
         break;
       }
+      case "--pkt-type": {
+        const v = value(opt);
+        const t = v.text.toLowerCase();
+        if (t !== "unicast" && t !== "broadcast" && t !== "multicast") throw syntaxAt(at, v.column, `"${v.text}" is not a packet type (unicast, broadcast, multicast)`);
+        const all = ["unicast", "broadcast", "multicast"] as const;
+        matches.push({ kind: "pkttype", types: negate ? all.filter((x) => x !== t) : [t] });
+        break;
+      }
       case "--src-range": case "--dst-range": {
         const v = value(opt);
         const [a, b] = v.text.split("-").map((t) => parseAddress(t));
@@ -353,7 +361,7 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
 }
 
 /** The modules whose options are read one by one above; any other is kept whole as an unknown condition. */
-const MODELLED = new Set(["tcp", "udp", "multiport", "state", "conntrack", "limit", "comment", "icmp", "icmp6", "icmpv6", "addrtype", "set", "iprange"]);
+const MODELLED = new Set(["tcp", "udp", "multiport", "state", "conntrack", "limit", "comment", "icmp", "icmp6", "icmpv6", "addrtype", "set", "iprange", "pkttype"]);
 
 function isShortOption(words: Token[], i: number): boolean {
   const w = words[i]!.text;
@@ -385,6 +393,8 @@ function readTarget(isGoto: boolean, name: Token, words: Token[], pos: () => num
     case "RETURN": return { kind: "return" };
     case "REJECT": { const w = opts.get("--reject-with")?.text; return { kind: "reject", ...(w && { with: w }) }; }
     case "LOG": return { kind: "log", prefix: opts.get("--log-prefix")?.text ?? "" };
+    case "NOTRACK": return { kind: "notrack" };
+    case "CT": return optWords.length === 1 && optWords[0] === "--notrack" ? { kind: "notrack" } : { kind: "other", text, terminal: false };
     case "MASQUERADE": return opts.has("--to-ports") ? { kind: "other", text, terminal: true } : { kind: "masquerade" };
     case "DNAT": {
       const to = opts.get("--to-destination");

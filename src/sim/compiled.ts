@@ -3,7 +3,7 @@
 // a packet after one comparison of two numbers.
 import type { Address } from "../net/address.js";
 import { prefixMask, type Prefix } from "../net/prefix.js";
-import type { CtState, InterfaceMatch, Match, MatchHandlers, TcpFlag, UnknownMatch } from "../ir/match.js";
+import type { CtState, InterfaceMatch, Match, MatchHandlers, PacketType, TcpFlag, UnknownMatch } from "../ir/match.js";
 import type { BaseChainSpec, Chain, Hook, Rule, Ruleset } from "../ir/ruleset.js";
 import type { Verdict } from "../ir/verdict.js";
 import { userError } from "../errors.js";
@@ -81,7 +81,7 @@ const inRanges = (ranges: readonly { first: number; last: number }[]) =>
 // Test order: the most selective cheap tests first, address tests last.
 const COST: Record<Match["kind"], number> = {
   dport: 0, sport: 0, icmptype: 0, protocol: 1, family: 1, ctstate: 1, tcpflags: 1, iifname: 2, oifname: 2, ctdnat: 2,
-  saddr: 3, daddr: 3, localaddr: 4, limit: 5, unknown: 6,
+  saddr: 3, daddr: 3, localaddr: 4, limit: 5, unknown: 6, pkttype: 3,
 };
 
 const TRUE: Pred = () => true;
@@ -114,12 +114,22 @@ const pred: MatchHandlers<Pred> = {
   localaddr: (m) => (m.field === "saddr" ? (c) => c.env.isLocal(c.saddr) : (c) => c.env.isLocal(c.daddr)),
   // Rate limits are assumed not exceeded: a verdict is about one packet, not a flood.
   limit: () => () => true,
+  pkttype: (m) => (c) => m.types.includes(packetType(c.daddr)),
   // Decided by the run's assumptions (sim/branches.ts explores both ways); a run without them cannot decide it.
   unknown: (m) => (c) => {
     if (!c.assume) throw userError("SIM_UNKNOWN", `the verdict depends on a condition the simulator cannot decide: ${m.text}`);
     return c.assume(m);
   },
 };
+
+/** What a destination address makes a packet: multicast groups, the limited broadcast, or unicast. */
+export function packetType(a: Address): PacketType {
+  if (a.family === 4) {
+    if (a.value === 0xffffffffn) return "broadcast";
+    return (a.value >> 28n) === 0xen ? "multicast" : "unicast";
+  }
+  return (a.value >> 120n) === 0xffn ? "multicast" : "unicast";
+}
 
 /** A packet without the interface never matches, negated or not (nft: the expression breaks the rule). */
 function ifacePred(m: InterfaceMatch, of: (c: Ctx) => string | undefined): Pred {
@@ -164,6 +174,7 @@ const narrow: MatchHandlers<Narrow> = {
   localaddr: () => () => "any",
   limit: () => () => "any",
   unknown: () => () => "any",
+  pkttype: () => () => "any",
 };
 
 /** The ports of a protocol a rule can match: "none" if any match excludes them; the first port match's ranges narrow it (a superset of the exact set, which is enough for a candidate list). */

@@ -95,6 +95,8 @@ class Run {
           return this.rules(target, hook, depth + 1);
         }
         case "reject": this.deciding = step; return "reject";
+        // Later chains see an untracked packet: no state match holds but "untracked", and NAT chains pass it by.
+        case "notrack": ctx.state = "untracked"; continue;
         case "dnat":
           ctx.daddr = v.to; ctx.d4 = V4(v.to); ctx.dnat = true;
           if (v.port !== undefined) ctx.dport = v.port;
