@@ -18,6 +18,8 @@ import { cli, ROOT } from "./helpers/cli.js";
 
 const FIXTURES = join(ROOT, "test/fixtures/foreign");
 const files = (name: string) => ["ipset.txt", "iptables-save.txt", "ip6tables-save.txt"].map((f) => join(FIXTURES, name, f)).filter(existsSync);
+/** What --live reads: nft -j output beside both iptables-save outputs and the sets. */
+const everything = (name: string) => ["ipset.txt", "nft.json", "iptables-save.txt", "ip6tables-save.txt"].map((f) => join(FIXTURES, name, f)).filter(existsSync);
 const rulesOf = (name: string): Rule[] => readForeignFiles(files(name)).ruleset.tables.flatMap((t) => t.chains.flatMap((c) => c.rules));
 const tmp = () => mkdtempSync(join(tmpdir(), "sg-foreign-"));
 
@@ -101,6 +103,52 @@ describe("reading iptables-save", () => {
   });
 });
 
+describe("reading nft -j output", () => {
+  test("a hand-written ruleset: named and anonymous sets, a concatenation, verdict maps, th dport, fib, reject, dnat", () => {
+    const read = readForeignFiles(everything("nft-handwritten"));
+    expect(read.ruleset.tables.map((t) => `${t.family} ${t.name}`)).toEqual(["inet filter", "ip nat", "ip6 filter"]);
+    const input = read.ruleset.tables[0]!.chains.find((c) => c.name === "input")!;
+    expect(input.base).toEqual({ type: "filter", hook: "input", priority: 0, policy: "drop" });
+    // ct state vmap { established : accept, related : accept, invalid : drop }: one rule per element.
+    const vmap = input.rules.filter((r) => r.origin.source!.number === 2);
+    expect(vmap.map((r) => [r.matches, r.verdict.kind])).toEqual(expect.arrayContaining([[[{ kind: "ctstate", states: ["invalid"] }], "drop"], [[{ kind: "ctstate", states: ["established"] }], "accept"]]));
+    // tcp dport vmap { 22 : jump ssh_in, 6881 : accept }
+    expect(input.rules.filter((r) => r.origin.source!.number === 4).map((r) => r.verdict)).toEqual([{ kind: "jump", chain: "ssh_in" }, { kind: "accept" }]);
+    // ip saddr . tcp dport @admin_svc, with 0.0.0.0/0 . 8080 in it (the fixture's defect)
+    const svc = input.rules.filter((r) => r.origin.source!.text.includes("@admin_svc"));
+    expect(svc.map((r) => r.matches.map((m) => m.kind))).toEqual([["saddr", "dport"], ["saddr", "dport"]]);
+    expect(svc[1]!.matches[0]).toMatchObject({ kind: "saddr", prefixes: [{ length: 0 }] });
+    // meta l4proto { tcp, udp } th dport 51413 dnat to 192.168.1.50: one rule per protocol.
+    const dnat = read.ruleset.tables[1]!.chains.find((c) => c.name === "prerouting")!.rules.filter((r) => r.origin.source!.number === 1);
+    expect(dnat.map((r) => r.matches.filter((m) => m.kind === "dport").map((m) => (m as { protocol: string }).protocol))).toEqual([["tcp"], ["udp"]]);
+    expect(input.rules.map((r) => r.verdict)).toContainEqual({ kind: "reject", with: "icmpx admin-prohibited" });
+    expect(input.rules[0]!.origin.source).toMatchObject({ format: "nft-json", table: "inet filter", chain: "input", number: 1, text: 'meta iifname lo accept', handle: expect.any(Number) });
+  });
+
+  test("tables iptables-nft wrote are read from iptables-save, never from their xt stubs; without it, an error says so", () => {
+    const read = readForeignFiles(everything("ufw"));
+    expect(read.notes).toContain("table ip filter was written by iptables-nft; its rules are read from iptables-save output");
+    expect(read.ruleset.tables.map((t) => `${t.family} ${t.name}`)).toEqual(["ip filter", "ip6 filter"]);
+    let error: unknown;
+    try { readForeignFiles([join(FIXTURES, "ufw", "nft.json")]); } catch (e) { error = e; }
+    expect((error as SwarmgateError).diagnostics[0]).toMatchObject({ code: "IMPORT_UNSUPPORTED", message: expect.stringContaining("give iptables-save output too") });
+  });
+
+  test("a table nft made under an iptables name is taken from nft -j, not from iptables-save's empty stand-in", () => {
+    const read = readForeignFiles(everything("nft-handwritten"));
+    const nat = read.ruleset.tables.find((t) => t.name === "nat")!;
+    expect(nat.chains.find((c) => c.name === "prerouting")!.rules.length).toBeGreaterThan(0);
+  });
+
+  test("bad JSON: IMPORT_SYNTAX with line and column", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "bad.json"), '{"nftables": [\n  {"table": {"family": "inet", "name": "x"}},\n  oops\n]}\n');
+    let error: unknown;
+    try { readForeignFiles([join(dir, "bad.json")]); } catch (e) { error = e; }
+    expect((error as SwarmgateError).diagnostics[0]).toMatchObject({ code: "IMPORT_SYNTAX", line: 3, column: 3 });
+  });
+});
+
 describe("swarmgate explain --from", () => {
   const classic = files("classic-qbittorrent").flatMap((f) => ["--from", f]);
 
@@ -130,6 +178,14 @@ describe("swarmgate explain --from", () => {
     expect(banned).toMatchObject({ verdict: "reject", decidedBy: { writer: "fail2ban", text: "-A f2b-sshd -m set --match-set f2b-sshd src -j REJECT --reject-with icmp-port-unreachable" } });
   });
 
+  test("on nft -j output: the cross-table defect — an accept in one table does not end the walk", async () => {
+    const hand = everything("nft-handwritten").flatMap((f) => ["--from", f]);
+    const j = JSON.parse((await cli(["explain", ...hand, "--json", "tcp [2001:db8::5]:40000 -> [2001:db8::3]:6881 in eth0"])).stdout);
+    expect(j.verdict).toBe("drop");
+    expect(j.trace.map((s: { chain: string; action: string }) => `${s.chain} ${s.action}`)).toEqual(["inet filter/input accept", "ip6 filter/input policy drop"]);
+    expect(j.trace[0].place).toMatch(/nft\.json: table inet filter chain input rule 4 \(handle \d+\)$/);
+  });
+
   test("bad files: a clear error, exit 2, no stack trace", async () => {
     const dir = tmp();
     writeFileSync(join(dir, "bad.txt"), "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 70000 -j ACCEPT\nCOMMIT\n");
@@ -139,7 +195,7 @@ describe("swarmgate explain --from", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect((await cli(["explain", "--from", dir, "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"])).stderr).toContain("error[IMPORT_UNREADABLE]");
     expect((await cli(["explain", "--from", "/dev/zero", "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"])).stderr).toContain("must be a regular file");
-    expect((await cli(["explain", "--from", join(FIXTURES, "classic-qbittorrent", "nft.json"), "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"])).stderr).toContain("error[IMPORT_UNSUPPORTED]");
+    expect((await cli(["explain", "--from", join(FIXTURES, "classic-qbittorrent", "nft.txt"), "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"])).stderr).toContain("error[IMPORT_UNSUPPORTED]");
     expect((await cli(["explain", "examples/standalone.yaml", "--from", files("classic-qbittorrent")[0]!, "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"])).code).toBe(2);
   });
 });
@@ -149,12 +205,16 @@ describe("simulator = kernel on rulesets other tools wrote", () => {
   // The address each fixture's host had on eth0 when it was captured (test/fixtures/foreign/capture.mjs).
   test.each([
     ["classic-qbittorrent", "192.168.0.50/24", false],
+    ["gateway-wrong-direction", "198.51.100.2/24", false],
     ["docker-like", "192.168.0.60/24", false],
     ["fail2ban-like", "192.168.0.70/24", true],
     ["ufw", "192.168.1.80/24", true],
+    ["nft-handwritten", "198.51.100.3/24", false],
     ["swarmgate-standalone-iptables", "192.168.153.51/24", false],
+    ["swarmgate-standalone-nft", "192.168.153.51/24", false],
+    ["swarmgate-gateway-nft", "198.51.100.2/24", false],
   ] as const)("%s", async (name, v4, dependsAllowed) => {
-    const r = await foreignDifferential({ files: files(name), host: { iface: "eth0", v4, v6: "2001:db8::99/64" }, count: COUNT, seed: 20261202, dependsAllowed });
+    const r = await foreignDifferential({ files: everything(name), host: { iface: "eth0", v4, v6: "2001:db8::99/64" }, count: COUNT, seed: 20261202, dependsAllowed });
     expect(r.sent).toBeGreaterThan(COUNT * 0.95);
     if (!dependsAllowed) expect(r.depends).toBe(0);
     expect(r.disagreements.map((d) => `${describeProbe(d.probe)}: simulator ${d.simulated.verdict}, kernel ${d.kernel}`)).toEqual([]);

@@ -30,7 +30,10 @@ export interface ExplainFromOptions extends ExplainOptions {
 export function placeOf(rule: Rule): { text: string; place: string; writer?: string } {
   const s = rule.origin.source;
   if (!s) return { text: rule.origin.intent, place: rule.origin.path };
-  return { text: s.text, place: `${s.file}:${s.line} ${s.table}/${s.chain} rule ${s.number}`, ...(s.writer && { writer: s.writer }) };
+  const place = s.format === "nft-json"
+    ? `${s.file}: table ${s.table} chain ${s.chain} rule ${s.number}${s.handle !== undefined ? ` (handle ${s.handle})` : ""}`
+    : `${s.file}:${s.line} ${s.table}/${s.chain} rule ${s.number}`;
+  return { text: s.text, place, ...(s.writer && { writer: s.writer }) };
 }
 
 /**

@@ -26,6 +26,8 @@ export interface RuleSource {
   number: number;
   /** The rule as the tool writes it. */
   text: string;
+  /** nft's handle of the rule (nft -a list ruleset shows it). */
+  handle?: number;
   /** The program that wrote it, where recognisable: ufw, firewalld, Docker, fail2ban, libvirt, swarmgate. */
   writer?: string;
 }

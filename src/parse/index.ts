@@ -8,6 +8,7 @@ import { freeze, type Ruleset, type Table } from "../ir/ruleset.js";
 import { readRegularFile, type FileKind } from "../policy/read-file.js";
 import { parseIpsetSave, type IpSet } from "./ipset.js";
 import { parseIptablesSave } from "./iptables-save.js";
+import { parseNftJson } from "./nft-json.js";
 
 /** A 5,000-rule iptables-save file is about 0.5 MB; nft JSON of the same is several. */
 const RULESET_FILE: FileKind = {
@@ -22,6 +23,8 @@ export interface ForeignRuleset {
   ruleset: Ruleset;
   /** What was read from where, for the report. */
   read: { file: string; format: RulesetFormat; tables: string[] }[];
+  /** What was not read, and why. */
+  notes: string[];
 }
 
 export function formatOf(text: string): RulesetFormat | undefined {
@@ -47,11 +50,30 @@ function decode(bytes: Buffer, file: string): string {
 export function readForeignFiles(files: readonly string[]): ForeignRuleset {
   if (files.length === 0) throw userError("CLI_USAGE", "no ruleset file given");
   const texts = files.map((file) => ({ file, text: decode(readRegularFile(file, RULESET_FILE), file) }));
+  return readForeignTexts(texts);
+}
+
+/**
+ * Every table once: a table iptables-nft wrote is taken from iptables-save
+ * output (nft -j shows its matches as argument-less `xt` stubs), every other
+ * one from nft -j; a table iptables-save could not show (nft made it) is not
+ * taken from iptables-save.
+ */
+export function readForeignTexts(texts: readonly { file: string; text: string }[]): ForeignRuleset {
   const typed = texts.map((t) => ({ ...t, format: formatOf(t.text) }));
   const ipsets = new Map<string, IpSet>();
   for (const t of typed) if (t.format === "ipset") for (const [name, set] of parseIpsetSave(t.text, t.file)) ipsets.set(name, set);
-  const tables: Table[] = [];
+  const fromSave = new Map<string, { table: Table; file: string }>();
+  const fromNft = new Map<string, { table: Table; file: string }>();
+  const written = new Map<string, string>(); // iptables-nft tables nft -j pointed at, and where
   const read: ForeignRuleset["read"] = [];
+  const notes: string[] = [];
+  const put = (into: Map<string, { table: Table; file: string }>, table: Table, file: string) => {
+    const key = `${table.family} ${table.name}`;
+    const other = into.get(key);
+    if (other) throw userError("IMPORT_SYNTAX", `table ${key} is in ${other.file} and again here; give each ruleset once`, { file });
+    into.set(key, { table, file });
+  };
   for (const t of typed) {
     switch (t.format) {
       case "ipset":
@@ -60,21 +82,28 @@ export function readForeignFiles(files: readonly string[]): ForeignRuleset {
         break;
       case "iptables-save": {
         const parsed = parseIptablesSave(t.text, t.file, { ipsets });
-        for (const table of parsed.tables) {
-          if (tables.some((x) => x.family === table.family && x.name === table.name)) {
-            throw userError("IMPORT_SYNTAX", `table ${table.family} ${table.name} is in two of the files given; give each ruleset once`, { file: t.file });
-          }
-          tables.push(table);
-        }
+        for (const table of parsed.tables) put(fromSave, table, t.file);
         read.push({ file: t.file, format: "iptables-save", tables: parsed.tables.map((x) => `${x.family} ${x.name}`) });
         break;
       }
-      case "nft-json":
+      case "nft-json": {
+        const parsed = parseNftJson(t.text, t.file);
+        for (const table of parsed.tables) put(fromNft, table, t.file);
+        for (const key of parsed.iptablesNft) written.set(key, t.file);
+        notes.push(...parsed.notes);
+        read.push({ file: t.file, format: "nft-json", tables: parsed.tables.map((x) => `${x.family} ${x.name}`) });
+        break;
+      }
       case "nft-text":
-        throw userError("IMPORT_UNSUPPORTED", `${t.format === "nft-json" ? "nft -j" : "nft list"} output is not read yet; give iptables-save and ip6tables-save output`, { file: t.file });
+        throw userError("IMPORT_UNSUPPORTED", "nft list output (text) is not read; give nft -j list ruleset output instead", { file: t.file });
       default:
-        throw userError("IMPORT_SYNTAX", "not iptables-save, ip6tables-save or ipset save output (nor nft's)", { file: t.file, line: 1, column: 1 });
+        throw userError("IMPORT_SYNTAX", "not iptables-save, ip6tables-save, ipset save or nft -j output", { file: t.file, line: 1, column: 1 });
     }
   }
-  return { ruleset: freeze({ tables }), read };
+  for (const [key, file] of written) {
+    if (!fromSave.has(key)) throw userError("IMPORT_UNSUPPORTED", `table ${key} was written by iptables-nft, and nft -j shows its matches without their arguments; give ${key.startsWith("ip6") ? "ip6tables-save" : "iptables-save"} output too`, { file });
+  }
+  const tables: Table[] = [...fromSave.values()].map((x) => x.table);
+  for (const [key, x] of fromNft) if (!fromSave.has(key)) tables.push(x.table);
+  return { ruleset: freeze({ tables }), read, notes };
 }

@@ -40,13 +40,19 @@ const BUILTIN: Record<string, { type: BaseChainSpec["type"]; priority: number; c
 interface ChainDraft { name: string; base?: BaseChainSpec; rules: Rule[]; line: number }
 interface TableDraft { name: string; chains: Map<string, ChainDraft>; line: number; column: number }
 
-export interface ParsedSave { tables: Table[]; family: Family }
+/**
+ * `incompatible`: tables iptables-save could not show, because nft made them
+ * (it prints an empty ACCEPT table under "# Table `nat' contains incompatible
+ * base-chains"): they are not read here; nft -j output has them.
+ */
+export interface ParsedSave { tables: Table[]; family: Family; incompatible: string[] }
 
 export function parseIptablesSave(text: string, file: string, options: ReadOptions = {}): ParsedSave {
   const lines = text.split("\n");
   const family = familyOf(lines, options.family);
   const format = family === 6 ? "ip6tables-save" : "iptables-save";
   const tables: Table[] = [];
+  const incompatible = lines.flatMap((l) => /^# Table `([a-z]+)' (contains incompatible|is incompatible)/.exec(l)?.[1] ?? []);
   let table: TableDraft | undefined;
   const pending: { draft: TableDraft; rules: { at: Place; words: Token[]; chain: string; column: number }[] }[] = [];
   let current: (typeof pending)[number] | undefined;
@@ -82,6 +88,7 @@ export function parseIptablesSave(text: string, file: string, options: ReadOptio
   if (table) throw syntaxAt({ file, line: table.line, source: lines[table.line - 1]! }, table.column, `table ${table.name} starts here and has no COMMIT`);
   if (pending.length === 0) throw syntaxAt({ file, line: 1, source: lines[0] ?? "" }, 1, "no table in this file: is it iptables-save output?");
   for (const { draft, rules } of pending) {
+    if (incompatible.includes(draft.name)) continue;
     const numbers = new Map<string, number>();
     for (const r of rules) {
       const n = (numbers.get(r.chain) ?? 0) + 1;
@@ -100,7 +107,7 @@ export function parseIptablesSave(text: string, file: string, options: ReadOptio
     }
     tables.push({ family: family === 6 ? "ip6" : "ip", name: draft.name, chains: [...draft.chains.values()].map((c): Chain => ({ name: c.name, rules: c.rules, ...(c.base && { base: c.base }) })) });
   }
-  return { tables, family };
+  return { tables, family, incompatible: incompatible.map((t) => `${family === 6 ? "ip6" : "ip"} ${t}`) };
 }
 
 function writer(chain: string, comment: string | undefined): { writer?: string } {
@@ -307,6 +314,8 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
       case "--dst-type": case "--src-type": {
         const v = value(opt);
         if (v.text === "LOCAL" && !negate) matches.push({ kind: "localaddr", field: opt.text === "--dst-type" ? "daddr" : "saddr" });
+        // A multicast destination is told by the address alone (a subnet's broadcast address is not: it stays unknown).
+        else if (v.text === "MULTICAST" && opt.text === "--dst-type") matches.push({ kind: "pkttype", types: negate ? ["unicast", "broadcast"] : ["multicast"] });
         else unsupportedHere(opt);
         break;
       }

@@ -4,7 +4,7 @@
 // packet is run once for every way the conditions it meets can fall, and
 // when the runs disagree the verdict is "depends", with the conditions and
 // the rules that hold them.
-import type { UnknownMatch } from "../ir/match.js";
+import type { LimitMatch, UnknownMatch } from "../ir/match.js";
 import type { Rule } from "../ir/ruleset.js";
 import type { CompiledRuleset } from "./compiled.js";
 import type { Environment } from "./environment.js";
@@ -43,7 +43,24 @@ function ownerOf(c: CompiledRuleset): Map<UnknownMatch, Rule> {
   return map;
 }
 
-export function simulateAll(c: CompiledRuleset, packet: Packet, env: Environment, options: SimulateOptions = {}): BranchedResult {
+export interface BranchOptions extends SimulateOptions {
+  /**
+   * "branch": a rate limit is one more condition that may fall either way (a
+   * differential test sends bursts that exceed some); by default a limit is
+   * never exceeded, as a verdict is about one packet.
+   */
+  limits?: "not exceeded" | "branch";
+}
+
+/** The condition a rate limit stands for when limits branch: one per limit match, the same object every time. */
+const limitConditions = new WeakMap<LimitMatch, UnknownMatch>();
+const limitCondition = (m: LimitMatch): UnknownMatch => {
+  let u = limitConditions.get(m);
+  if (!u) { u = { kind: "unknown", text: `limit rate ${m.count}/${m.unit} burst ${m.burst} not exceeded` }; limitConditions.set(m, u); }
+  return u;
+};
+
+export function simulateAll(c: CompiledRuleset, packet: Packet, env: Environment, options: BranchOptions = {}): BranchedResult {
   const owner = ownerOf(c);
   const branches: Branch[] = [];
   // Depth first over the conditions in the order a run meets them: the choices for the first ones are fixed, the rest hold.
@@ -57,7 +74,8 @@ export function simulateAll(c: CompiledRuleset, packet: Packet, env: Environment
       assumed.push({ condition: m, rule: owner.get(m), holds });
       return holds;
     };
-    branches.push({ assumed, result: simulate(c, packet, env, { ...options, assume }) });
+    const assumeLimit = options.limits === "branch" ? (m: LimitMatch) => assume(limitCondition(m)) : undefined;
+    branches.push({ assumed, result: simulate(c, packet, env, { ...options, assume, ...(assumeLimit && { assumeLimit }) }) });
     let last = assumed.length - 1;
     while (last >= 0 && !assumed[last]!.holds) last--;
     if (last < 0 || branches.length >= MAX_BRANCHES) {

@@ -3,7 +3,7 @@
 // a packet after one comparison of two numbers.
 import type { Address } from "../net/address.js";
 import { prefixMask, type Prefix } from "../net/prefix.js";
-import type { CtState, InterfaceMatch, Match, MatchHandlers, PacketType, TcpFlag, UnknownMatch } from "../ir/match.js";
+import type { CtState, InterfaceMatch, LimitMatch, Match, MatchHandlers, PacketType, TcpFlag, UnknownMatch } from "../ir/match.js";
 import type { BaseChainSpec, Chain, Hook, Rule, Ruleset } from "../ir/ruleset.js";
 import type { Verdict } from "../ir/verdict.js";
 import { userError } from "../errors.js";
@@ -31,6 +31,8 @@ export interface Ctx {
   env: Environment;
   /** How this run takes each condition it cannot decide (sim/branches.ts); absent: it must meet none. */
   assume?: (m: UnknownMatch) => boolean;
+  /** When set, how this run takes each rate limit (exceeded or not); absent: never exceeded. */
+  assumeLimit?: (m: LimitMatch) => boolean;
 }
 
 type Pred = (c: Ctx) => boolean;
@@ -112,8 +114,8 @@ const pred: MatchHandlers<Pred> = {
     return (c) => c.protocol === proto && m.types.includes(c.icmpType);
   },
   localaddr: (m) => (m.field === "saddr" ? (c) => c.env.isLocal(c.saddr) : (c) => c.env.isLocal(c.daddr)),
-  // Rate limits are assumed not exceeded: a verdict is about one packet, not a flood.
-  limit: () => () => true,
+  // Rate limits are assumed not exceeded: a verdict is about one packet, not a flood (unless a run asks, branches.ts).
+  limit: (m) => (c) => (c.assumeLimit ? c.assumeLimit(m) : true),
   pkttype: (m) => (c) => m.types.includes(packetType(c.daddr)),
   // Decided by the run's assumptions (sim/branches.ts explores both ways); a run without them cannot decide it.
   unknown: (m) => (c) => {

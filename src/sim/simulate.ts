@@ -5,7 +5,7 @@
 // drop anywhere is final. The translated packet continues with its new
 // addresses.
 import type { Address } from "../net/address.js";
-import type { UnknownMatch } from "../ir/match.js";
+import type { LimitMatch, UnknownMatch } from "../ir/match.js";
 import type { Hook, Rule } from "../ir/ruleset.js";
 import { flagBits, type CompiledRuleset, type Ctx, type SimChain } from "./compiled.js";
 import type { Environment } from "./environment.js";
@@ -148,6 +148,8 @@ export interface SimulateOptions {
   trace?: boolean;
   /** How to take each condition the simulator cannot decide (branches.ts); without it, meeting one is an error. */
   assume?: (m: UnknownMatch) => boolean;
+  /** How to take each rate limit; without it a limit is never exceeded. */
+  assumeLimit?: (m: LimitMatch) => boolean;
 }
 
 /** The trace of a run without one: shared, so bulk verdicts allocate no array each. */
@@ -156,6 +158,7 @@ const NO_TRACE: TraceStep[] = Object.freeze([]) as unknown as TraceStep[];
 export function simulate(c: CompiledRuleset, packet: Packet, env: Environment, options: SimulateOptions = {}): SimResult {
   const ctx = makeCtx(packet, env);
   if (options.assume) ctx.assume = options.assume;
+  if (options.assumeLimit) ctx.assumeLimit = options.assumeLimit;
   const trace: TraceStep[] | undefined = options.trace ? [] : undefined;
   const run = new Run(c, ctx, trace);
   const [verdict, path] = decide(run, packet, env);
