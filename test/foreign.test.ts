@@ -15,6 +15,8 @@ import { parseIptablesSave } from "../src/parse/iptables-save.js";
 import { readForeignFiles } from "../src/parse/index.js";
 import { SwarmgateError } from "../src/errors.js";
 import { cli, ROOT } from "./helpers/cli.js";
+import { swarmgate } from "./helpers/cli-in-netns.js";
+import { withNetns } from "../src/system/netns.js";
 
 const FIXTURES = join(ROOT, "test/fixtures/foreign");
 const files = (name: string) => ["ipset.txt", "iptables-save.txt", "ip6tables-save.txt"].map((f) => join(FIXTURES, name, f)).filter(existsSync);
@@ -197,6 +199,43 @@ describe("swarmgate explain --from", () => {
     expect((await cli(["explain", "--from", "/dev/zero", "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"])).stderr).toContain("must be a regular file");
     expect((await cli(["explain", "--from", join(FIXTURES, "classic-qbittorrent", "nft.txt"), "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"])).stderr).toContain("error[IMPORT_UNSUPPORTED]");
     expect((await cli(["explain", "examples/standalone.yaml", "--from", files("classic-qbittorrent")[0]!, "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"])).code).toBe(2);
+  });
+});
+
+describe("swarmgate explain --live", () => {
+  const PACKETS = [
+    "tcp 203.0.113.5:40000 -> 192.168.0.70:22 in eth0", "tcp 198.51.100.9:40000 -> 192.168.0.70:22 in eth0",
+    "udp 198.51.100.9:40000 -> 192.168.0.70:6881 in eth0", "tcp 198.51.100.9:40000 -> 192.168.0.70:6881 in eth0",
+    "tcp 198.51.100.9:40000 -> 192.168.0.70:9999 in eth0", "tcp 192.168.0.70:40000 -> 198.51.100.9:443 out eth0",
+    "udp [2001:db8::9]:40000 -> [2001:db8::70]:6881 in eth0", "tcp 198.51.100.9:40000 -> 192.168.0.70:80 in eth0 established",
+  ];
+
+  test("reads the kernel (nft, iptables-nft, iptables-legacy, ipset) without changing it, and agrees with --from on the same ruleset", async () => {
+    const dir = join(FIXTURES, "fail2ban-like");
+    await withNetns(1, async (ns) => {
+      await ns.execChecked("ipset", ["restore"], { input: readFileSync(join(dir, "ipset.txt"), "utf8") });
+      await ns.execChecked("iptables-restore", [], { input: readFileSync(join(dir, "iptables-save.txt"), "utf8") });
+      // A legacy table beside iptables-nft's: another set of hooks, read as "filter (legacy)".
+      await ns.execChecked("iptables-legacy", ["-A", "INPUT", "-p", "tcp", "--dport", "9999", "-j", "DROP"]);
+      const before = [(await ns.execChecked("nft", ["list", "ruleset"])).stdout, (await ns.execChecked("iptables-legacy-save", [])).stdout.replace(/^#.*$/gm, "")];
+      for (const packet of PACKETS) {
+        const live = JSON.parse((await swarmgate(ns, ["explain", "--live", "--json", packet])).stdout);
+        const from = JSON.parse((await cli(["explain", ...files("fail2ban-like").flatMap((f) => ["--from", f]), "--json", packet])).stdout);
+        if (packet.includes(":9999 ")) {
+          expect(live).toMatchObject({ verdict: "drop", decidedBy: { place: "iptables-legacy-save:6 filter (legacy)/INPUT rule 1" } });
+          expect(from.verdict).toBe("depends");
+        } else {
+          expect([packet, live.verdict]).toEqual([packet, from.verdict]);
+        }
+      }
+      expect([(await ns.execChecked("nft", ["list", "ruleset"])).stdout, (await ns.execChecked("iptables-legacy-save", [])).stdout.replace(/^#.*$/gm, "")]).toEqual(before);
+    });
+  });
+
+  test("needs root, and says so", async () => {
+    const r = await cli(["explain", "--live", "tcp 1.2.3.4:1 -> 5.6.7.8:22 in eth0"], { via: { command: "setpriv", args: ["--reuid=65534", "--regid=65534", "--clear-groups"] } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error[NEEDS_ROOT]");
   });
 });
 

@@ -20,6 +20,8 @@ import type { ExplainOptions } from "./explain.js";
 
 export interface ExplainFromOptions extends ExplainOptions {
   from: string[];
+  /** Read the machine's own ruleset instead of files (root). */
+  live?: boolean;
   /** "PREFIX=IFACE": where routing sends a destination (a DNAT target's network). */
   route?: string[];
   /** "IFACE=ADDRESS": an address of this machine (masquerade, redirect, fib/addrtype LOCAL). */
@@ -87,16 +89,16 @@ function translatedOf(r: SimResult) {
   };
 }
 
-export function runExplainFrom(spec: string, opts: ExplainFromOptions): number {
+export async function runExplainFrom(spec: string, opts: ExplainFromOptions): Promise<number> {
   const packet = parsePacket(spec, { ...(opts.state !== undefined && { state: opts.state }), ...(opts.flags !== undefined && { flags: opts.flags }), ...(opts.uid !== undefined && { uid: opts.uid }) });
   const env = environmentFor(packet, opts);
-  const foreign = readForeignFiles(opts.from);
+  const foreign = opts.live ? await (await import("../parse/live.js")).readLive() : readForeignFiles(opts.from);
   const all = simulateAll(compileForSim(foreign.ruleset), packet, env, { trace: true });
   const first = all.branches[0]!.result;
   const dependsOn = all.conditions.map((c) => ({ condition: c.condition.text, ...(c.rule && placeOf(c.rule)) }));
   if (opts.json) {
     printJson({
-      verdict: all.verdict, packet: formatPacket(packet, formatAddress), path: first.path, read: foreign.read,
+      verdict: all.verdict, packet: formatPacket(packet, formatAddress), path: first.path, read: foreign.read, ...(foreign.notes.length && { notes: foreign.notes }),
       ...(all.verdict === "depends" && { dependsOn, branches: all.branches.map((b) => ({ assumed: b.assumed.map((a) => ({ condition: a.condition.text, holds: a.holds })), verdict: b.result.verdict, decidedBy: b.result.deciding && describeStep(b.result.deciding) })) }),
       ...(all.truncated && { truncated: true }),
       translated: translatedOf(first), decidedBy: first.deciding && describeStep(first.deciding), trace: first.trace.map(describeStep),

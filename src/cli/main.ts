@@ -105,6 +105,7 @@ PACKET: PROTO SRC[:PORT] -> DST[:PORT] [in IF] [out IF] [STATE] [flags F,F] [uid
   .option("--flags <flags>", "TCP flags, e.g. syn or syn,ack")
   .option("--uid <uid>", "owner of a packet this machine sends", integer("--uid", 0, 4294967295))
   .option("--from <file>", "explain on a ruleset another tool wrote instead of a policy: iptables-save, ip6tables-save or ipset save output (repeat for each file)", collect, [])
+  .option("--live", "explain on the machine's own ruleset, every table of nft, iptables-nft and iptables-legacy (read only; root)")
   .option("--route <prefix=iface>", "with --from: where routing sends a destination, e.g. 172.17.0.0/16=docker0 (repeatable)", collect, [])
   .option("--local <iface=address>", "with --from: an address of this machine and its interface (repeatable); the packet's own destination (source) counts when it arrives for (is sent by) this machine", collect, [])
   .option("--json", "print a JSON object instead of text")
@@ -114,15 +115,16 @@ Examples:
   swarmgate explain --from iptables-save.txt --from ip6tables-save.txt "udp 203.0.113.5:6881 -> 192.168.0.50:6881 in eth0"
   swarmgate explain examples/standalone.yaml "tcp [2001:db8::5]:40000 -> [2001:db8::51]:22 in eth0"
   swarmgate explain examples/gateway.yaml "udp 198.51.100.7:6881 -> 203.0.113.1:6895 in ppp0" --json`)
-  .action(async (a: string | undefined, b: string | undefined, opts: { state?: string; flags?: string; uid?: number; json?: boolean; from: string[]; route: string[]; local: string[] }) =>
+  .action(async (a: string | undefined, b: string | undefined, opts: { state?: string; flags?: string; uid?: number; json?: boolean; from: string[]; route: string[]; local: string[]; live?: boolean }) =>
     // With one argument it is the packet, and the policy is the default one.
     guard(opts.json, async () => {
       if (a === undefined) throw userError("CLI_USAGE", 'explain needs a packet, e.g. swarmgate explain "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0"');
-      if (opts.from.length > 0) {
-        if (b !== undefined) throw userError("CLI_USAGE", "explain --from takes the packet alone: the ruleset comes from the --from files, not a policy");
+      if (opts.live && opts.from.length > 0) throw userError("CLI_USAGE", "--live and --from both say where the ruleset comes from; give one");
+      if (opts.from.length > 0 || opts.live) {
+        if (b !== undefined) throw userError("CLI_USAGE", `explain ${opts.live ? "--live" : "--from"} takes the packet alone: the ruleset comes from ${opts.live ? "the kernel" : "the --from files"}, not a policy`);
         return (await import("./explain-from.js")).runExplainFrom(a, opts);
       }
-      if (opts.route.length || opts.local.length) throw userError("CLI_USAGE", "--route and --local go with --from");
+      if (opts.route.length || opts.local.length) throw userError("CLI_USAGE", "--route and --local go with --from or --live");
       return (await import("./explain.js")).runExplain(b === undefined ? undefined : a, b ?? a, opts);
     }));
 
