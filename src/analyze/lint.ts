@@ -33,7 +33,7 @@ function implied(general: Match, specific: readonly Match[]): boolean {
       case "icmptype":
         return m.kind === "icmptype" && m.family === general.family && m.types.every((t) => general.types.includes(t));
       // An unknown condition implies only itself: the same test, written the same way.
-      case "iifname": case "oifname": case "ctdnat": case "tcpflags": case "localaddr": case "limit": case "unknown": case "pkttype":
+      case "iifname": case "oifname": case "ctdnat": case "tcpflags": case "localaddr": case "limit": case "unknown": case "pkttype": case "exthdr":
         return same(m, general);
       default:
         // A new match kind is a compile error here: guessing would call a reachable rule shadowed.
@@ -69,7 +69,7 @@ function covers(earlier: Rule, later: Rule): boolean {
  * first port, so only those are tried (the simulator's port index), instead of
  * every earlier rule: linear for the rules a policy compiles to.
  */
-function shadowIndex(rules: readonly Rule[]): (rule: Rule, i: number) => number {
+export function shadowIndex(rules: readonly Rule[]): (rule: Rule, i: number) => number {
   const items = rules.map((rule, index) => ({ rule, index }));
   const dports = (r: Rule) => r.matches.filter((m) => m.kind === "dport");
   const index = (["tcp", "udp"] as const).map((proto) => buildPortIndex(items, ({ rule }): PortScope => {

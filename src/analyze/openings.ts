@@ -74,6 +74,7 @@ const note: MatchHandlers<Note> = {
   // Policies compile to no unknown condition; an opening is named by what the simulator can decide.
   unknown: () => hidden,
   pkttype: () => hidden,
+  exthdr: () => hidden,
 };
 
 function shown(rule: Rule): Shown {

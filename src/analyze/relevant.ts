@@ -54,6 +54,7 @@ const cutters: MatchHandlers<Cutter> = {
   unknown: () => none,
   // The class changes where the destination enters or leaves the multicast groups or is the limited broadcast.
   pkttype: () => (acc, f) => { acc.daddr.push(...PACKET_TYPE_EDGES.filter((p) => p.family === f)); },
+  exthdr: () => none,
 };
 
 /** An interface test on packets whose interface is known (undefined: they have none); as the simulator judges it. */
@@ -89,6 +90,8 @@ const possible: MatchHandlers<Possible> = {
   limit: () => always,
   unknown: () => always,
   pkttype: () => always,
+  // The packets judged carry no extension header.
+  exthdr: () => () => false,
 };
 
 /** What is fixed for the packets a slice of the exposure judges. */

@@ -64,6 +64,7 @@ const gatherers: MatchHandlers<(g: Gathered) => void> = {
   limit: (m) => (g) => once(g, "limit", m),
   unknown: (m) => () => notWritten(`the condition ${m.text}`),
   pkttype: (m) => () => notWritten(`-m pkttype --pkt-type ${m.types.join(",")}`),
+  exthdr: (m) => () => notWritten(m.text),
 };
 
 /** Only rulesets read from other tools hold these; swarmgate writes policies, never such rulesets. */

@@ -41,6 +41,7 @@ const match: MatchHandlers<string> = {
   limit: (m) => `limit rate ${m.count}/${m.unit} burst ${m.burst} packets`,
   unknown: (m) => notWritten(`the condition ${m.text}`),
   pkttype: (m) => notWritten(`meta pkttype ${m.types.join(",")}`),
+  exthdr: (m) => notWritten(m.text),
 };
 
 /** nft's wildcard is a trailing `*` (iptables' `+`). */

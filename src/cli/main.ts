@@ -138,6 +138,23 @@ Exit status 1 when a readiness check fails or a stateless accept is found, so it
   .action(async (policy: string | undefined, opts: { json?: boolean }) =>
     guard(opts.json, async () => (await import("./audit.js")).runAudit(policy, opts)));
 
+program.command("doctor")
+  .summary("diagnose the firewall this machine has (or files hold) for BitTorrent")
+  .description(`Read the ruleset the kernel holds (--live, the default; root) or the output of iptables-save, ip6tables-save, ipset save and nft -j list ruleset (--from), whoever wrote it, and check that peers reach the client's ports (TCP and UDP, IPv4 and IPv6), that it reaches peers, trackers (HTTP, HTTPS, UDP) and DNS, and that port forwards work; then list what is wrong (stateless accepts, IPv6 wide open, admin services open to all, wrong-direction forwards, …) with the rules behind it and what to do. Changes nothing.
+Ports checked: --port, else the policy's clients, else the BitTorrent clients listening here (--live), else 6881.
+Exit status 0 when every check passes and nothing is an error, 1 otherwise, 2 for bad input.`)
+  .argument("[policy]", "a swarmgate policy, for the client ports, interface and addresses to check (optional)")
+  .option("--live", "read the machine's own ruleset (the default when no --from is given; root)")
+  .option("--from <file>", "a ruleset file: iptables-save, ip6tables-save, ipset save or nft -j output (repeatable)", collect, [])
+  .option("--port <port>", "a client port to check, TCP and UDP (repeatable)", (v: string, prev: number[]) => [...prev, integer("--port", 1, 65535)(v)], [] as number[])
+  .option("--interface <iface>", "the interface peers arrive on (default: the policy's, the default route's with --live, or the one the rules name most)")
+  .option("--local <iface=address>", "an address of this machine (repeatable)", collect, [])
+  .option("--route <prefix=iface>", "where routing sends a destination, e.g. 192.168.1.0/24=br-lan (repeatable; --live reads the routes)", collect, [])
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExamples:\n  sudo swarmgate doctor\n  swarmgate doctor --from iptables-save.txt --from ip6tables-save.txt --port 6881 --local eth0=192.168.0.50")
+  .action(async (policy: string | undefined, opts: { json?: boolean; live?: boolean; from: string[]; port: number[]; interface?: string; local: string[]; route: string[] }) =>
+    guard(opts.json, async () => (await import("./doctor.js")).runDoctor(policy, opts)));
+
 const STATE = ["--state-dir <dir>", "where backups, the lock and pending confirmations live (default /var/lib/swarmgate, or $SWARMGATE_STATE_DIR)"] as const;
 const WAIT = ["--wait <seconds>", "how long to wait for another swarmgate to finish, 0-86400 (default 60)", integer("--wait", 0, 86400, " of seconds")] as const;
 const sys = async () => import("./system.js");

@@ -44,6 +44,13 @@ export type PacketType = "unicast" | "broadcast" | "multicast";
  * rulesets read from other tools have it.
  */
 export interface PacketTypeMatch { kind: "pkttype"; types: readonly PacketType[] }
+/**
+ * The packet carries an IPv6 extension header of this kind (iptables' -m rt,
+ * frag, hbh, dst; nft's exthdr): whatever the header's fields are tested for,
+ * a packet without the header never matches. The packets swarmgate reasons
+ * about carry none. Only rulesets read from other tools have it.
+ */
+export interface ExtensionHeaderMatch { kind: "exthdr"; header: "rt" | "frag" | "hbh" | "dst"; text: string }
 
 export type Match =
   | InterfaceMatch<"iifname">
@@ -61,7 +68,8 @@ export type Match =
   | LocalAddressMatch
   | LimitMatch
   | UnknownMatch
-  | PacketTypeMatch;
+  | PacketTypeMatch
+  | ExtensionHeaderMatch;
 
 export type MatchKind = Match["kind"];
 

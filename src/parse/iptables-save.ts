@@ -229,6 +229,13 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
         const v = value(opt);
         if (negate) throw syntaxAt(at, words[start]!.column, "`!` cannot negate -m; it goes before one of the module's options");
         module = v.text;
+        if (EXTENSION_HEADERS.has(v.text)) {
+          // Whatever its options test, a packet without the header fails: the module whole is one match.
+          const s = i;
+          while (i < words.length && !isShortOption(words, i)) i++;
+          matches.push({ kind: "exthdr", header: v.text as "rt", text: ["-m", v.text, ...words.slice(s, i).map((w) => quoteWord(w.text))].join(" ") });
+          break;
+        }
         if (!MODELLED.has(v.text)) unknownFrom(start);
         break;
       }
@@ -370,6 +377,9 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
   if (limit) matches.push({ kind: "limit", ...limit });
   return { matches, verdict: verdict ?? { kind: "other", text: "(no target: the rule only counts)", terminal: false }, ...(comment !== undefined && { comment }) };
 }
+
+/** IPv6 extension-header modules (ip6tables only): a packet without the header never matches them. */
+const EXTENSION_HEADERS = new Set(["rt", "frag", "hbh", "dst"]);
 
 /** The modules whose options are read one by one above; any other is kept whole as an unknown condition. */
 const MODELLED = new Set(["tcp", "udp", "multiport", "state", "conntrack", "limit", "comment", "icmp", "icmp6", "icmpv6", "addrtype", "set", "iprange", "pkttype"]);

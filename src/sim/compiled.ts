@@ -83,7 +83,7 @@ const inRanges = (ranges: readonly { first: number; last: number }[]) =>
 // Test order: the most selective cheap tests first, address tests last.
 const COST: Record<Match["kind"], number> = {
   dport: 0, sport: 0, icmptype: 0, protocol: 1, family: 1, ctstate: 1, tcpflags: 1, iifname: 2, oifname: 2, ctdnat: 2,
-  saddr: 3, daddr: 3, localaddr: 4, limit: 5, unknown: 6, pkttype: 3,
+  saddr: 3, daddr: 3, localaddr: 4, limit: 5, unknown: 6, pkttype: 3, exthdr: 0,
 };
 
 const TRUE: Pred = () => true;
@@ -117,6 +117,8 @@ const pred: MatchHandlers<Pred> = {
   // Rate limits are assumed not exceeded: a verdict is about one packet, not a flood (unless a run asks, branches.ts).
   limit: (m) => (c) => (c.assumeLimit ? c.assumeLimit(m) : true),
   pkttype: (m) => (c) => m.types.includes(packetType(c.daddr)),
+  // A packet here carries no IPv6 extension header.
+  exthdr: () => () => false,
   // Decided by the run's assumptions (sim/branches.ts explores both ways); a run without them cannot decide it.
   unknown: (m) => (c) => {
     if (!c.assume) throw userError("SIM_UNKNOWN", `the verdict depends on a condition the simulator cannot decide: ${m.text}`);
@@ -177,6 +179,7 @@ const narrow: MatchHandlers<Narrow> = {
   limit: () => () => "any",
   unknown: () => () => "any",
   pkttype: () => () => "any",
+  exthdr: () => () => "any",
 };
 
 /** The ports of a protocol a rule can match: "none" if any match excludes them; the first port match's ranges narrow it (a superset of the exact set, which is enough for a candidate list). */
