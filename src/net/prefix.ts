@@ -46,10 +46,18 @@ export function builtinPrefix(text: string): Prefix {
   return p.prefix;
 }
 
-export function prefixMask(family: Family, length: number): bigint {
+/** Every mask, computed once: readers and the simulator ask for them per address. */
+const MASKS: Record<Family, bigint[]> = { 4: [], 6: [] };
+for (const family of [4, 6] as Family[]) {
   const bits = BigInt(ADDRESS_BITS[family]);
   const all = (1n << bits) - 1n;
-  return all ^ ((1n << (bits - BigInt(length))) - 1n);
+  for (let length = 0; length <= ADDRESS_BITS[family]; length++) MASKS[family].push(all ^ ((1n << (bits - BigInt(length))) - 1n));
+}
+
+export function prefixMask(family: Family, length: number): bigint {
+  const mask = MASKS[family][length];
+  if (mask === undefined) throw new Error(`no IPv${family} prefix of length ${length}`);
+  return mask;
 }
 
 export function prefixLast(p: Prefix): bigint {

@@ -4,7 +4,7 @@
 // every table of every file goes into one IR ruleset, in which the simulator
 // runs each hook's chains in priority order.
 import { userError } from "../errors.js";
-import { freeze, type Ruleset, type Table } from "../ir/ruleset.js";
+import type { Ruleset, Table } from "../ir/ruleset.js";
 import { readRegularFile, type FileKind } from "../policy/read-file.js";
 import { parseIpsetSave, type IpSet } from "./ipset.js";
 import { parseIptablesSave } from "./iptables-save.js";
@@ -105,5 +105,6 @@ export function readForeignTexts(texts: readonly { file: string; text: string }[
   }
   const tables: Table[] = [...fromSave.values()].map((x) => x.table);
   for (const [key, x] of fromNft) if (!fromSave.has(key)) tables.push(x.table);
-  return { ruleset: freeze({ tables }), read, notes };
+  // Not deep-frozen like a compiled policy (71 ms for 5,000 rules): the readers made these objects for this call alone.
+  return { ruleset: { tables }, read, notes };
 }
