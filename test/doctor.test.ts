@@ -105,3 +105,11 @@ test("bad input: exit 2 with a clear error", async () => {
   expect((await cli(["doctor", "--live", ...from("ufw")])).stderr).toContain("error[CLI_USAGE]");
   expect((await cli(["doctor", ...from("ufw"), "--port", "70000"])).stderr).toContain("error[CLI_USAGE]");
 });
+
+test("--exposure: what is open to whom over every table, conditions included", async () => {
+  const { report } = await doctor("classic-qbittorrent", ["--local", "eth0=192.168.0.50", "--exposure"]) as unknown as { report: Report & { exposure: { direction: string; protocol: string; ports: string; peers: string[]; sourcePorts?: string; families: string; interface: string; paths: string[]; depends?: string[] }[] } };
+  expect(report.exposure).toContainEqual(expect.objectContaining({ direction: "inbound", protocol: "udp", ports: "1-1023", peers: ["anywhere"], sourcePorts: "53", interface: "eth0", families: "IPv4" }));
+  expect(report.exposure).toContainEqual(expect.objectContaining({ direction: "inbound", protocol: "tcp", ports: "1-65535", peers: ["anywhere"], families: "IPv6", paths: [] }));
+  const f2b = (await doctor("fail2ban-like", ["--local", "eth0=192.168.0.70", "--exposure"])).report as unknown as { exposure: { ports: string; protocol: string; direction: string; depends?: string[] }[] };
+  expect(f2b.exposure.find((e) => e.direction === "inbound" && e.protocol === "tcp" && e.ports === "6881")!.depends![0]).toMatch(/^-m hashlimit --hashlimit-above 20\/sec .* \[.*iptables-save\.txt:35\]$/);
+});

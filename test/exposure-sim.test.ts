@@ -18,6 +18,11 @@ import type { Packet } from "../src/sim/packet.js";
 import { policyEnvironment } from "../src/sim/policy-environment.js";
 import { simulate } from "../src/sim/simulate.js";
 import { gatewayPolicy, hostPolicyEdges } from "./helpers/policies.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { readForeignFiles } from "../src/parse/index.js";
+import { simulateAll } from "../src/sim/branches.js";
+import { staticEnvironment } from "../src/sim/environment.js";
 
 const A = (s: string): Address => parseAddress(s)!;
 const MAX: Record<Family, bigint> = { 4: (1n << 32n) - 1n, 6: (1n << 128n) - 1n };
@@ -145,5 +150,44 @@ describe("exposure equals the simulator", () => {
       { family: 4 as const, iif: "eth0", saddr: A(from), daddr: space.local[4], protocol: "icmp" as const, icmpType: 8, state: "new" as const },
       { family: 4 as const, iif: "eth0", saddr: A(from), daddr: space.local[4], protocol: "tcp" as const, sport: 40000, dport: 6881, state: "new" as const },
     ]) checkInbound(w, p, "eth0");
+  });
+});
+
+// Rulesets other tools wrote (test/fixtures/foreign): the same equality over every table they
+// hold, with conditions no packet decides: a packet the simulator accepts only some ways is inside
+// an entry marked "depends", one it accepts every way inside an unmarked one.
+describe("exposure equals the simulator on rulesets other tools wrote", () => {
+  const FOREIGN = join(import.meta.dirname, "fixtures/foreign");
+  test.each([
+    ["classic-qbittorrent", "192.168.0.50"], ["fail2ban-like", "192.168.0.70"], ["ufw", "192.168.1.80"],
+    ["nft-handwritten", "198.51.100.3"], ["swarmgate-standalone-nft", "192.168.153.51"],
+  ])("%s", (name, v4) => {
+    const files = ["ipset.txt", "nft.json", "iptables-save.txt", "ip6tables-save.txt"].map((f) => join(FOREIGN, name, f)).filter(existsSync);
+    const ruleset = readForeignFiles(files).ruleset;
+    const local: Record<Family, Address> = { 4: A(v4), 6: A("2001:db8::99") };
+    const env = staticEnvironment({ local: [local[4], local[6]], routes: [], addresses: [{ iface: "eth0", address: local[4] }, { iface: "eth0", address: local[6] }] });
+    const report = exposure(ruleset, env, { interfaces: ["eth0"], local, forwards: false, routes: [] });
+    const sim = compileForSim(ruleset);
+    let s = 20261202;
+    const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296);
+    const addrs = edgeAddresses(ruleset, [local[4], local[6]], rnd).filter((a) => a.value !== local[a.family].value);
+    const ports = edgePorts(ruleset);
+    for (let i = 0; i < 600; i++) {
+      const peer = addrs[Math.floor(rnd() * addrs.length)]!;
+      const protocol = (["tcp", "udp"] as const)[Math.floor(rnd() * 2)]!;
+      const name = rnd() < 0.8 ? "eth0" : OTHER_NAME;
+      const iface = name === "eth0" ? "eth0" : OTHER_INTERFACE;
+      const base = { family: peer.family, state: "new" as const, protocol, dport: ports[Math.floor(rnd() * ports.length)]!, sport: rnd() < 0.5 ? 40000 : ports[Math.floor(rnd() * ports.length)]! };
+      for (const [direction, p, far] of [
+        ["inbound", { ...base, iif: name, saddr: peer, daddr: local[peer.family] }, peer],
+        ["outbound", { ...base, oif: name, saddr: local[peer.family], daddr: peer }, peer],
+      ] as const) {
+        const r = simulateAll(sim, p, env);
+        const hit = covering(report, p, direction, iface, far);
+        const what = `${direction} ${protocol} ${formatAddress(p.saddr)}:${p.sport} -> ${formatAddress(p.daddr)}:${p.dport} via ${name}: simulator ${r.verdict}`;
+        expect(hit.length > 0, what).toBe(r.verdict === "accept" || r.verdict === "depends");
+        if (hit.length) expect(hit.some((e) => e.depends !== undefined), what).toBe(r.verdict === "depends");
+      }
+    }
   });
 });

@@ -9,6 +9,7 @@ import type { Ruleset } from "../ir/ruleset.js";
 import { compileForSim, type CompiledRuleset } from "../sim/compiled.js";
 import type { Environment } from "../sim/environment.js";
 import type { Packet, SimProtocol } from "../sim/packet.js";
+import { simulateAll } from "../sim/branches.js";
 import { simulate } from "../sim/simulate.js";
 import { addressCells, portCells, type Cells } from "./cells.js";
 import { ARRIVING, chainsOn, cutsFor, LEAVING, type Cuts } from "./relevant.js";
@@ -38,6 +39,8 @@ export interface Exposure {
   /** Policy paths of the rules that accept it. */
   paths: string[];
   intents: string[];
+  /** Open only as far as these conditions allow (a rate per source, a mark): rulesets read from other tools. */
+  depends?: string[];
 }
 
 export interface ExposureSpace {
@@ -58,6 +61,8 @@ export const OTHER_INTERFACE = "(other)";
 /** One (direction, interface, family, protocol) slice: how to build its packets and judge them. */
 interface Slice {
   sim: CompiledRuleset;
+  /** The ruleset tests what no packet decides: each packet is run every way those tests can fall. */
+  branches: boolean;
   env: Environment;
   family: Family;
   protocol: Exposure["protocol"];
@@ -74,18 +79,29 @@ const NO_RULE = {};
 const acceptedBy = new WeakMap<object, Map<string, Judged>>();
 
 function judge(s: Slice, p: Packet): Judged {
-  const r = simulate(s.sim, p, s.env);
+  let depends: string[] | undefined;
+  let r;
+  if (s.branches) {
+    const all = simulateAll(s.sim, p, s.env);
+    if (all.verdict !== "accept" && all.verdict !== "depends") return DROPPED;
+    // Reported by the first way it is accepted, with every condition met on the way.
+    r = all.branches.find((b) => b.result.verdict === "accept")!.result;
+    if (all.verdict === "depends") depends = all.conditions.map((c) => `${c.condition.text}${c.rule ? ` [${c.rule.origin.path}]` : ""}`);
+  } else {
+    r = simulate(s.sim, p, s.env);
+  }
   if (r.verdict !== "accept") return DROPPED;
   const rule = r.deciding?.rule;
   const target = r.path === "forward" && r.translated?.daddr ? formatAddress(r.translated.daddr) : undefined;
   let byTarget = acceptedBy.get(rule ?? NO_RULE);
   if (!byTarget) { byTarget = new Map(); acceptedBy.set(rule ?? NO_RULE, byTarget); }
-  let j = byTarget.get(target ?? "");
+  const dependsKey = depends ? `|${depends.join("\u0001")}` : "";
+  let j = byTarget.get(`${target ?? ""}${dependsKey}`);
   if (!j) {
     const paths = rule ? [rule.origin.path] : [];
     const intents = rule ? [rule.origin.intent] : [];
-    j = { accept: true, key: `${target ?? ""}|${paths.join(",")}`, paths, intents, ...(target && { target }) };
-    byTarget.set(target ?? "", j);
+    j = { accept: true, key: `${target ?? ""}|${paths.join(",")}${dependsKey}`, paths, intents, ...(target && { target }), ...(depends && { depends }) };
+    byTarget.set(`${target ?? ""}${dependsKey}`, j);
   }
   return j;
 }
@@ -121,6 +137,7 @@ function routeCache(env: Environment, family: Family): Slice["where"] {
 
 export function exposure(ruleset: Ruleset, env: Environment, space: ExposureSpace): Exposure[] {
   const sim = compileForSim(ruleset);
+  const branches = ruleset.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.matches.some((m) => m.kind === "unknown"))));
   const dportsOf = globalPortCuts(ruleset);
   const out: Exposure[] = [];
   const own = space.own ?? [space.local[4], space.local[6]];
@@ -136,7 +153,7 @@ export function exposure(ruleset: Ruleset, env: Environment, space: ExposureSpac
         // Arriving (and forwarded) packets come in by iface and pass other chains than the ones this machine sends by it.
         const cutsIn = dports.starts.map(cutsFor({ family, protocol: simProto, chains: arriving, iif: { name: iface } }, own));
         const cutsOut = dports.starts.map(cutsFor({ family, protocol: simProto, chains: leaving, iif: { name: undefined }, oif: { name: iface } }, own));
-        const s: Slice = { sim, env, family, protocol, simProto, iface, local: space.local[family], describe, where };
+        const s: Slice = { sim, branches, env, family, protocol, simProto, iface, local: space.local[family], describe, where };
         out.push(...lines(s, "inbound", dports, cutsIn, (c, d) => inboundRow(s, c, d)));
         out.push(...lines(s, "outbound", dports, cutsOut, (c, d) => outboundRow(s, c, d)));
         if (space.forwards) out.push(...lines(s, "forwarded", dports, cutsIn, (c, d) => forwardedRow(s, c, d, space.routes)));
@@ -170,6 +187,7 @@ function lines(s: Slice, direction: ExposureDirection, dports: Cells<number>, cu
   return mergePorts(dports, rows, s.protocol === "icmp").flatMap(({ ports, groups }) => groups.map((g) => ({
     direction, family: s.family, families: `IPv${s.family}`, protocol: s.protocol, ports, peers: g.peers, ...(g.except && { except: g.except }),
     ...(g.sourcePorts && { sourcePorts: g.sourcePorts }), interface: s.iface, ...(g.target && { target: g.target }), paths: g.paths, intents: g.intents,
+    ...(g.depends && { depends: g.depends }),
   })));
 }
 
@@ -226,7 +244,7 @@ function forwardedRow(s: Slice, c: Cuts, dport: number, routes: Prefix[]): Group
 
 /** Everything a group says, as one string (the fields are plain strings; "\u0000" never occurs in them). */
 const groupKey = (g: Group): string =>
-  [g.peers.join(","), g.except?.join(",") ?? "-", g.sourcePorts ?? "-", g.target ?? "-", g.paths.join("\u0001"), g.intents.join("\u0001")].join("\u0000");
+  [g.peers.join(","), g.except?.join(",") ?? "-", g.sourcePorts ?? "-", g.target ?? "-", g.paths.join("\u0001"), g.intents.join("\u0001"), g.depends?.join("\u0001") ?? "-"].join("\u0000");
 
 /** An opening from anywhere on both families is one line. */
 function mergeFamilies(list: Exposure[]): Exposure[] {

@@ -9,7 +9,8 @@ import { prefixCount, rangeToPrefixes } from "../net/ranges.js";
 import { runs, type Cells } from "./cells.js";
 
 /** One simulated packet's outcome. */
-export interface Judged { accept: boolean; key: string; paths: string[]; intents: string[]; target?: string }
+/** `depends`: accepted only when these conditions (no packet decides them) fall one way; rulesets read from other tools. */
+export interface Judged { accept: boolean; key: string; paths: string[]; intents: string[]; target?: string; depends?: string[] }
 
 /** One line of the report for one port cell, before its ports are known. */
 export interface Group {
@@ -19,6 +20,7 @@ export interface Group {
   target?: string;
   paths: string[];
   intents: string[];
+  depends?: string[];
 }
 
 /** An address set as written in the report: prefixes, or "anywhere" with the prefixes left out. */
@@ -76,7 +78,7 @@ export function groupCells(judged: Judged[][], family: Family, addrs: Cells<bigi
   });
   return [...groups.values()].map((g) => ({
     ...describeSet(family, addrs, (k) => g.addrs[k]!), ...(g.sports && { sourcePorts: g.sports }),
-    ...(g.cell.target && { target: g.cell.target }), paths: g.cell.paths, intents: g.cell.intents,
+    ...(g.cell.target && { target: g.cell.target }), paths: g.cell.paths, intents: g.cell.intents, ...(g.cell.depends && { depends: g.cell.depends }),
   }));
 }
 

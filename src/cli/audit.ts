@@ -1,10 +1,29 @@
 // `swarmgate audit`: what exactly is open, to whom; is BitTorrent ready; lint.
 import { audit } from "../analyze/audit.js";
+import type { Exposure } from "../analyze/exposure.js";
 import { loadPolicy } from "../policy/load.js";
 import { resolvePolicyPath } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 const TITLES = { inbound: "New connections accepted by this machine", forwarded: "New connections forwarded", outbound: "New connections this machine may open" } as const;
+
+/** The exposure report as text: one table per direction (audit, and doctor --exposure). */
+export function exposureLines(exposure: readonly Exposure[]): string[] {
+  const lines: string[] = [];
+  for (const direction of ["inbound", "forwarded", "outbound"] as const) {
+    const rows = exposure.filter((e) => e.direction === direction);
+    if (rows.length === 0) continue;
+    lines.push("", `${TITLES[direction]} (exact, over the whole packet space):`);
+    const table = rows.map((e) => [
+      e.protocol, e.ports, `${direction === "outbound" ? "to" : "from"} ${e.peers.join(", ")}${e.except ? ` except ${e.except.join(", ")}` : ""}${e.sourcePorts ? ` (source port ${e.sourcePorts})` : ""}`,
+      `via ${e.interface}`, e.families, e.target ? `→ ${e.target}` : "", e.paths.filter(Boolean).join(", ") || (e.paths.length ? "built in" : "not filtered"),
+      e.depends ? `depends on ${e.depends.join("; ")}` : "",
+    ]);
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+    for (const r of table) lines.push(`  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}`);
+  }
+  return lines;
+}
 
 export function runAudit(file: string | undefined, opts: CommonOptions): number {
   const path = resolvePolicyPath(file);
@@ -15,17 +34,7 @@ export function runAudit(file: string | undefined, opts: CommonOptions): number 
   }
   const failed = result.checks.filter((c) => c.status === "fail");
   const lines = [`${path}: ${result.checks.length - failed.length} of ${result.checks.length} readiness checks pass${failed.length ? `, ${failed.length} FAIL` : ""}; ${result.findings.length} lint finding(s)`];
-  for (const direction of ["inbound", "forwarded", "outbound"] as const) {
-    const rows = result.exposure.filter((e) => e.direction === direction);
-    if (rows.length === 0) continue;
-    lines.push("", `${TITLES[direction]} (exact, over the whole packet space):`);
-    const table = rows.map((e) => [
-      e.protocol, e.ports, `${direction === "outbound" ? "to" : "from"} ${e.peers.join(", ")}${e.except ? ` except ${e.except.join(", ")}` : ""}${e.sourcePorts ? ` (source port ${e.sourcePorts})` : ""}`,
-      `via ${e.interface}`, e.families, e.target ? `→ ${e.target}` : "", e.paths.filter(Boolean).join(", ") || (e.paths.length ? "built in" : "not filtered"),
-    ]);
-    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-    for (const r of table) lines.push(`  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}`);
-  }
+  lines.push(...exposureLines(result.exposure));
   lines.push("", "Readiness:");
   for (const c of result.checks) {
     lines.push(`  ${c.status.toUpperCase().padEnd(4)}  ${c.title}${c.status === "pass" ? "" : ` — ${c.detail}`}`);

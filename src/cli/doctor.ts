@@ -7,6 +7,8 @@ import type { Rule } from "../ir/ruleset.js";
 import { formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
 import { parsePrefix, type Prefix } from "../net/prefix.js";
 import { doctor, type Doctor } from "../analyze/doctor.js";
+import { exposure } from "../analyze/exposure.js";
+import { exposureLines } from "./audit.js";
 import { readForeignFiles, type ForeignRuleset } from "../parse/index.js";
 import { loadPolicy } from "../policy/load.js";
 import type { Policy } from "../policy/types.js";
@@ -18,6 +20,8 @@ import { printJson } from "./report.js";
 
 export interface DoctorOptions {
   json?: boolean;
+  /** Add the exact exposure report over every table (slower on big rulesets: see bench/foreign.mjs). */
+  exposure?: boolean;
   live?: boolean;
   from: string[];
   port: number[];
@@ -44,10 +48,12 @@ export async function runDoctor(file: string | undefined, o: DoctorOptions): Pro
   const resolver = policy && policy.outbound.dns !== "any" ? policy.outbound.dns[0] : undefined;
   const result = doctor({ ruleset: foreign.ruleset, ports, iface, local, env, place: (r: Rule) => placeOf(r), ...(resolver && { resolver }) });
 
+  const forwards = foreign.ruleset.tables.some((t) => t.chains.some((c) => c.base?.hook === "forward"));
+  const exposed = o.exposure ? exposure(foreign.ruleset, env, { interfaces: [iface], local, forwards, routes: routes.map((r) => r.prefix), own: [local[4], local[6], ...addresses.map((a) => a.address)] }) : undefined;
   if (o.json) {
-    printJson({ ok: result.ok, ports, interface: iface, local: { 4: formatAddress(local[4]), 6: formatAddress(local[6]) }, read: foreign.read, notes, checks: result.checks, findings: result.findings });
+    printJson({ ok: result.ok, ports, interface: iface, local: { 4: formatAddress(local[4]), 6: formatAddress(local[6]) }, read: foreign.read, notes, checks: result.checks, findings: result.findings, ...(exposed && { exposure: exposed }) });
   } else {
-    process.stdout.write(`${report(result, ports, iface, notes).join("\n")}\n`);
+    process.stdout.write(`${[...report(result, ports, iface, notes), ...(exposed ? exposureLines(exposed) : [])].join("\n")}\n`);
   }
   return result.ok ? 0 : 1;
 }

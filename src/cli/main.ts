@@ -150,9 +150,10 @@ Exit status 0 when every check passes and nothing is an error, 1 otherwise, 2 fo
   .option("--interface <iface>", "the interface peers arrive on (default: the policy's, the default route's with --live, or the one the rules name most)")
   .option("--local <iface=address>", "an address of this machine (repeatable)", collect, [])
   .option("--route <prefix=iface>", "where routing sends a destination, e.g. 192.168.1.0/24=br-lan (repeatable; --live reads the routes)", collect, [])
+  .option("--exposure", "add the exact exposure report over every table: what is open to whom (seconds on rulesets of thousands of rules)")
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExamples:\n  sudo swarmgate doctor\n  swarmgate doctor --from iptables-save.txt --from ip6tables-save.txt --port 6881 --local eth0=192.168.0.50")
-  .action(async (policy: string | undefined, opts: { json?: boolean; live?: boolean; from: string[]; port: number[]; interface?: string; local: string[]; route: string[] }) =>
+  .action(async (policy: string | undefined, opts: { json?: boolean; live?: boolean; from: string[]; port: number[]; interface?: string; local: string[]; route: string[]; exposure?: boolean }) =>
     guard(opts.json, async () => (await import("./doctor.js")).runDoctor(policy, opts)));
 
 const STATE = ["--state-dir <dir>", "where backups, the lock and pending confirmations live (default /var/lib/swarmgate, or $SWARMGATE_STATE_DIR)"] as const;
