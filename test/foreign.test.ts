@@ -142,6 +142,20 @@ describe("reading nft -j output", () => {
     expect(nat.chains.find((c) => c.name === "prerouting")!.rules.length).toBeGreaterThan(0);
   });
 
+  test("a concatenation too big to be one rule per element is an unknown condition, never built", () => {
+    const elem = Array.from({ length: 100_001 }, (_, i) => ({ concat: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 1000 + (i % 60000)] }));
+    const doc = { nftables: [
+      { table: { family: "inet", name: "t", handle: 1 } },
+      { chain: { family: "inet", table: "t", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "drop" } },
+      { set: { family: "inet", name: "s", table: "t", type: ["ipv4_addr", "inet_service"], handle: 2, elem } },
+      { rule: { family: "inet", table: "t", chain: "input", handle: 3, expr: [{ match: { op: "==", left: { concat: [{ payload: { protocol: "ip", field: "saddr" } }, { payload: { protocol: "tcp", field: "dport" } }] }, right: "@s" } }, { accept: null }] } },
+    ] };
+    const dir = tmp();
+    writeFileSync(join(dir, "big.json"), JSON.stringify(doc));
+    const rules = readForeignFiles([join(dir, "big.json")]).ruleset.tables[0]!.chains[0]!.rules;
+    expect(rules.map((r) => r.matches)).toEqual([[{ kind: "unknown", text: "ip saddr . tcp dport @s" }]]);
+  });
+
   test("bad JSON: IMPORT_SYNTAX with line and column", () => {
     const dir = tmp();
     writeFileSync(join(dir, "bad.json"), '{"nftables": [\n  {"table": {"family": "inet", "name": "x"}},\n  oops\n]}\n');

@@ -115,12 +115,14 @@ function ruleWays(r: Obj, family: TableFamily, table: string, sets: Map<string, 
   let ways: Way[] = [{ matches: [] }];
   const exprs = Array.isArray(r.expr) ? r.expr : [];
   const and = (alts: Way[]) => {
+    // Decided before building: a set of a million elements times another must not be built to be refused.
+    if (ways.length * alts.length > MAX_WAYS) { ways = [{ matches: [{ kind: "unknown", text: `a rule of more than ${MAX_WAYS} alternatives` }] }]; return; }
     const next: Way[] = [];
     for (const w of ways) for (const a of alts) {
       const merged = { matches: [...w.matches, ...a.matches], ...(w.verdict ?? a.verdict ? { verdict: w.verdict ?? a.verdict } : {}) };
       if (!contradicts(merged.matches)) next.push(merged);
     }
-    ways = next.length > MAX_WAYS ? [{ matches: [{ kind: "unknown", text: `a rule of more than ${MAX_WAYS} alternatives` }] }] : next;
+    ways = next;
   };
   const plain = (m: Match[]) => and([{ matches: m }]);
   const unknown = (e: Json) => plain([{ kind: "unknown", text: exprText(e) }]);
@@ -327,6 +329,7 @@ function concatWays(fields: Json[], values: Json): Way[] | undefined {
   const fs = fields.map(fieldOf);
   if (fs.some((f) => f === undefined)) return undefined;
   const elems = isObj(values) && Array.isArray(values.set) ? values.set : [values];
+  if (elems.length > MAX_WAYS) return undefined; // one rule per element: past this many, an unknown condition instead
   const ways: Way[] = [];
   for (const e of elems) {
     const parts = isObj(e) && Array.isArray(e.concat) ? e.concat : undefined;
@@ -351,7 +354,7 @@ function vmapWays(v: Obj, family: TableFamily, table: string, sets: Map<string, 
     data = { set: map.elem };
   }
   const elems = isObj(data) && Array.isArray(data.set) ? data.set : undefined;
-  if (!elems) return undefined;
+  if (!elems || elems.length > MAX_WAYS) return undefined;
   const ways: Way[] = [];
   for (const el of elems) {
     if (!Array.isArray(el) || el.length !== 2 || !isObj(el[1])) return undefined;
