@@ -156,6 +156,20 @@ Exit status 0 when every check passes and nothing is an error, 1 otherwise, 2 fo
   .action(async (policy: string | undefined, opts: { json?: boolean; live?: boolean; from: string[]; port: number[]; interface?: string; local: string[]; route: string[]; exposure?: boolean }) =>
     guard(opts.json, async () => (await import("./doctor.js")).runDoctor(policy, opts)));
 
+program.command("import")
+  .summary("write a policy from the firewall this machine has (or files hold), with the exact difference")
+  .description(`Read the ruleset the kernel holds (--live, the default; root) or the output of iptables-save, ip6tables-save, ipset save and nft -j list ruleset (--from), and write a swarmgate host policy of what it lets in and out on the interface peers arrive on: ports open to anyone become clients, ports open to a few sources admin services, what this machine may open the outbound section. Then print the exact difference in exposure between the ruleset and the policy (what the policy closes that was open, what it opens that was closed), and what a policy cannot say. Changes nothing in the kernel.`)
+  .option("--live", "read the machine's own ruleset (the default when no --from is given; root)")
+  .option("--from <file>", "a ruleset file: iptables-save, ip6tables-save, ipset save or nft -j output (repeatable)", collect, [])
+  .option("-o, --output <file>", "write the policy there (whole or not at all); without it, print it")
+  .option("--interface <iface>", "the interface peers arrive on (default: the default route's with --live, or the one the rules name most)")
+  .option("--local <iface=address>", "an address of this machine (repeatable)", collect, [])
+  .option("--route <prefix=iface>", "where routing sends a destination (repeatable)", collect, [])
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExamples:\n  sudo swarmgate import -o policy.yaml\n  swarmgate import --from iptables-save.txt --from ip6tables-save.txt --local eth0=192.168.0.50")
+  .action(async (opts: { json?: boolean; live?: boolean; from: string[]; output?: string; interface?: string; local: string[]; route: string[] }) =>
+    guard(opts.json, async () => (await import("./import.js")).runImport(opts)));
+
 const STATE = ["--state-dir <dir>", "where backups, the lock and pending confirmations live (default /var/lib/swarmgate, or $SWARMGATE_STATE_DIR)"] as const;
 const WAIT = ["--wait <seconds>", "how long to wait for another swarmgate to finish, 0-86400 (default 60)", integer("--wait", 0, 86400, " of seconds")] as const;
 const sys = async () => import("./system.js");

@@ -1,0 +1,135 @@
+// The exact difference between two exposure reports on one interface: for
+// every (direction, family, protocol), the port space is cut at every range
+// either report names, and in each part the peers one report lets in are
+// compared with the other's as address intervals. What the second closes
+// that the first left open, and what it opens that the first kept closed,
+// come out as lines of ports and peers, with the first report's rules
+// (file:line) behind each closing. Lines that the first report opens only
+// from some source ports (a stateless rule) or only as far as a condition
+// allows count as open in it: a policy that lets them no longer in closes
+// them.
+import { ADDRESS_BITS, type Family } from "../net/address.js";
+import { formatPrefix, parsePrefix, prefixLast } from "../net/prefix.js";
+import { rangeToPrefixes } from "../net/ranges.js";
+import type { Exposure } from "./exposure.js";
+
+type Range = [bigint, bigint];
+
+export interface DiffLine {
+  direction: "inbound" | "outbound" | "forwarded";
+  family: Family;
+  protocol: "tcp" | "udp" | "icmp";
+  ports: string;
+  /** "anywhere", "anywhere except …" or prefixes: who (inbound) or where (outbound). */
+  peers: string;
+  /** Closings: how it was open (the first report's rules, or "not filtered"; a stateless rule says its source ports). */
+  was?: string;
+}
+
+export interface ExposureDiff { closes: DiffLine[]; opens: DiffLine[] }
+
+interface Region { first: number; last: number; addrs: Range[]; how: string }
+
+const full = (f: Family): Range[] => [[0n, (1n << BigInt(ADDRESS_BITS[f])) - 1n]];
+
+function addrsOf(e: Exposure): Range[] {
+  const toRanges = (list: string[]) => list.flatMap((t): Range[] => { const p = parsePrefix(t, "interface"); return p.ok ? [[p.prefix.network, prefixLast(p.prefix)]] : []; });
+  if (e.peers[0] === "anywhere") return subtract(full(e.family), union(toRanges(e.except ?? [])));
+  return union(toRanges(e.peers));
+}
+
+function portsOf(e: Exposure): [number, number][] {
+  if (e.protocol === "icmp") return [[0, 0]];
+  return e.ports.split(",").map((r) => { const [a, b] = r.split("-").map(Number); return [a!, b ?? a!]; });
+}
+
+function union(rs: Range[]): Range[] {
+  const s = [...rs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out: Range[] = [];
+  for (const r of s) {
+    const last = out[out.length - 1];
+    if (last && r[0] <= last[1] + 1n) { if (r[1] > last[1]) last[1] = r[1]; } else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
+function subtract(a: Range[], b: Range[]): Range[] {
+  const out: Range[] = [];
+  for (const [x, y] of a) {
+    let start = x;
+    for (const [p, q] of b) {
+      if (q < start || p > y) continue;
+      if (p > start) out.push([start, p - 1n]);
+      start = q + 1n;
+      if (start > y) break;
+    }
+    if (start <= y) out.push([start, y]);
+  }
+  return out;
+}
+
+const same = (a: Range[], b: Range[]) => a.length === b.length && a.every((r, i) => r[0] === b[i]![0] && r[1] === b[i]![1]);
+
+/** Who, in words: anywhere, anywhere except the fewer prefixes, or the prefixes. */
+export function describeAddresses(family: Family, rs: Range[]): string {
+  const prefixes = (x: Range[]) => x.flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix);
+  const outside = subtract(full(family), rs);
+  if (outside.length === 0) return "anywhere";
+  const inside = prefixes(rs);
+  const except = prefixes(outside);
+  return except.length < inside.length ? `anywhere except ${except.join(", ")}` : inside.join(", ");
+}
+
+/** How an old line was open, in words. */
+function howOpen(e: Exposure): string {
+  const where = e.paths.filter(Boolean).join(", ");
+  if (e.sourcePorts) return `open through a stateless rule, from source port ${e.sourcePorts}${where ? ` (${where})` : ""}`;
+  if (e.depends) return `open as far as ${e.depends.join("; ")} allowed${where ? ` (${where})` : ""}`;
+  return where ? `open through ${where}` : "open: nothing filtered it";
+}
+
+export function exposureDiff(before: readonly Exposure[], after: readonly Exposure[], iface: string): ExposureDiff {
+  const closes: DiffLine[] = [];
+  const opens: DiffLine[] = [];
+  for (const direction of ["inbound", "outbound", "forwarded"] as const) {
+    for (const family of [4, 6] as Family[]) {
+      for (const protocol of ["tcp", "udp", "icmp"] as const) {
+        const pick = (list: readonly Exposure[]) => list.filter((e) => e.direction === direction && e.interface === iface && e.protocol === protocol
+          && (e.family === family || e.families === "IPv4+IPv6") && !e.target);
+        const regions = (list: Exposure[]): Region[] => list.flatMap((e) => portsOf(e).map(([first, last]) => ({ first, last, addrs: addrsOf(e.families === "IPv4+IPv6" ? { ...e, family } : e), how: howOpen(e) })));
+        const old = regions(pick(before));
+        const now = regions(pick(after));
+        if (old.length === 0 && now.length === 0) continue;
+        const cuts = new Set<number>();
+        for (const r of [...old, ...now]) { cuts.add(r.first); cuts.add(r.last + 1); }
+        const bounds = [...cuts].sort((a, b) => a - b);
+        let pendingClose: { first: number; last: number; addrs: Range[]; was: string } | undefined;
+        let pendingOpen: { first: number; last: number; addrs: Range[] } | undefined;
+        const flush = () => {
+          if (pendingClose && pendingClose.addrs.length) closes.push({ direction, family, protocol, ports: portText(protocol, pendingClose.first, pendingClose.last), peers: describeAddresses(family, pendingClose.addrs), was: pendingClose.was });
+          if (pendingOpen && pendingOpen.addrs.length) opens.push({ direction, family, protocol, ports: portText(protocol, pendingOpen.first, pendingOpen.last), peers: describeAddresses(family, pendingOpen.addrs) });
+          pendingClose = undefined; pendingOpen = undefined;
+        };
+        for (let i = 0; i + 1 < bounds.length; i++) {
+          const first = bounds[i]!;
+          const last = bounds[i + 1]! - 1;
+          const inOld = old.filter((r) => r.first <= first && r.last >= first);
+          const inNew = now.filter((r) => r.first <= first && r.last >= first);
+          const oldAddrs = union(inOld.flatMap((r) => r.addrs));
+          const newAddrs = union(inNew.flatMap((r) => r.addrs));
+          const closed = subtract(oldAddrs, newAddrs);
+          const opened = subtract(newAddrs, oldAddrs);
+          const was = [...new Set(inOld.filter((r) => subtract(r.addrs, newAddrs).length > 0).map((r) => r.how))].join("; ");
+          if (pendingClose && pendingClose.last + 1 === first && same(pendingClose.addrs, closed) && pendingClose.was === was) pendingClose.last = last;
+          else { if (pendingClose?.addrs.length) closes.push({ direction, family, protocol, ports: portText(protocol, pendingClose.first, pendingClose.last), peers: describeAddresses(family, pendingClose.addrs), was: pendingClose.was }); pendingClose = { first, last, addrs: closed, was }; }
+          if (pendingOpen && pendingOpen.last + 1 === first && same(pendingOpen.addrs, opened)) pendingOpen.last = last;
+          else { if (pendingOpen?.addrs.length) opens.push({ direction, family, protocol, ports: portText(protocol, pendingOpen.first, pendingOpen.last), peers: describeAddresses(family, pendingOpen.addrs) }); pendingOpen = { first, last, addrs: opened }; }
+        }
+        flush();
+      }
+    }
+  }
+  return { closes, opens };
+}
+
+const portText = (protocol: string, first: number, last: number) => (protocol === "icmp" ? "echo-request" : first === last ? `${first}` : `${first}-${last}`);

@@ -1,0 +1,170 @@
+// A swarmgate policy from a ruleset another tool wrote, read off its exact
+// exposure on the interface peers arrive on (not off its rules' syntax, which
+// says how, not what): ports open to anyone become clients, ports open to a
+// few sources become admin services, what this machine may open becomes the
+// outbound section, an answered ping becomes `icmp: allow`. What the policy
+// format cannot say — an opening from some source ports only (a stateless
+// rule), one that depends on a rate or a mark, a range of more than 1,024
+// ports open to anyone, a DNAT forward (this importer writes host policies)
+// — is listed, never dropped silently. Every entry carries a comment naming
+// the rules it came from. The difference between the two is then computed by
+// the exposure analysis on both (exposure-diff.ts).
+import { formatAddress, type Address, type Family } from "../net/address.js";
+import { formatPrefix, isHostPrefix, parsePrefix, prefixLast } from "../net/prefix.js";
+import { rangeToPrefixes } from "../net/ranges.js";
+import type { Exposure } from "./exposure.js";
+
+export interface ImportInput {
+  exposure: readonly Exposure[];
+  iface: string;
+  local: Record<Family, Address>;
+  /** Say where the ruleset came from, for the file's first comment. */
+  source: string;
+}
+
+export interface Imported { yaml: string; notExpressed: string[] }
+
+const NAMES: Record<number, string> = { 22: "ssh", 5900: "vnc", 8080: "webui", 9091: "transmission-webui", 8112: "deluge-webui", 6800: "aria2-rpc", 80: "http", 443: "https" };
+const MAX_CLIENT_RANGE = 1024;
+
+interface Opening { protocol: "tcp" | "udp"; ports: string; families: Set<Family>; from: string[]; paths: Set<string> }
+
+const quoted = (s: string) => JSON.stringify(s);
+const comment = (paths: Iterable<string>) => { const list = [...paths].filter(Boolean); return list.length ? `  # from ${list.join(", ")}` : "  # not filtered before"; };
+const portCount = (ports: string) => ports.split(",").reduce((n, r) => { const [a, b] = r.split("-").map(Number); return n + (b ?? a!) - a! + 1; }, 0);
+const portValue = (ports: string) => (/^\d+$/.test(ports) ? ports : quoted(ports));
+
+/**
+ * Sources no packet from outside can honestly have — loopback, this machine's
+ * own addresses — which every swarmgate policy drops as spoofed: an opening
+ * "from anywhere except these" is an opening from anywhere to a policy.
+ */
+function spoofedOnly(local: Record<Family, Address>): (prefix: string) => boolean {
+  const own = [local[4], local[6]].map((a) => formatAddress(a));
+  return (text) => {
+    const p = parsePrefix(text, "interface");
+    if (!p.ok) return false;
+    if (p.prefix.family === 4 && p.prefix.length >= 8 && (p.prefix.network >> 24n) === 127n) return true;
+    if (p.prefix.family === 6 && p.prefix.length === 128 && p.prefix.network === 1n) return true;
+    return isHostPrefix(p.prefix) && own.includes(formatAddress({ family: p.prefix.family, value: p.prefix.network }));
+  };
+}
+
+/** A source list with this machine's own addresses put back where they split a network, and never alone. */
+function sourcesWithOwn(peers: string[], local: Record<Family, Address>, spoofed: (p: string) => boolean): string[] {
+  const ranges = new Map<Family, [bigint, bigint][]>([[4, []], [6, []]]);
+  for (const t of peers) { const p = parsePrefix(t, "interface"); if (p.ok) ranges.get(p.prefix.family)!.push([p.prefix.network, prefixLast(p.prefix)]); }
+  for (const a of [local[4], local[6]]) ranges.get(a.family)!.push([a.value, a.value]);
+  const out: string[] = [];
+  for (const [family, rs] of ranges) {
+    rs.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+    const merged: [bigint, bigint][] = [];
+    for (const r of rs) { const last = merged[merged.length - 1]; if (last && r[0] <= last[1] + 1n) { if (r[1] > last[1]) last[1] = r[1]; } else merged.push([r[0], r[1]]); }
+    out.push(...merged.flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix).filter((t) => !spoofed(t)));
+  }
+  return out;
+}
+
+export function importPolicy(input: ImportInput): Imported {
+  const notExpressed: string[] = [];
+  const spoofed = spoofedOnly(input.local);
+  const on = input.exposure.filter((e) => e.interface === input.iface);
+  const says = (e: Exposure) => `${e.direction} ${e.families} ${e.protocol.toUpperCase()} ${e.ports} ${e.direction === "outbound" ? "to" : "from"} ${e.peers.join(", ")}${e.except ? ` except ${e.except.join(", ")}` : ""}`;
+  const familiesOf = (e: Exposure): Family[] => (e.families === "IPv4+IPv6" ? [4, 6] : [e.family]);
+
+  // Inbound: clients (anyone) and admin services (some sources), TCP and UDP merged where they agree.
+  const clients = new Map<string, Opening>();
+  const admin = new Map<string, Opening>();
+  let ping = false;
+  for (const e of on.filter((x) => x.direction === "inbound" || (x.direction === "forwarded" && x.target))) {
+    if (e.direction === "forwarded") { notExpressed.push(`${says(e)} → ${e.target}: a forward; this importer writes host policies (write a gateway section and forward[] by hand)`); continue; }
+    if (e.sourcePorts) { notExpressed.push(`${says(e)}, source port ${e.sourcePorts} only: a stateless rule; the policy closes it (replies are let in by connection tracking)`); continue; }
+    if (e.depends) { notExpressed.push(`${says(e)}, as far as ${e.depends.join("; ")} allows: the policy has no such condition and leaves it closed`); continue; }
+    if (e.protocol === "icmp") { ping = true; continue; }
+    if (e.peers[0] === "anywhere" && (e.except ?? []).every(spoofed)) {
+      if (portCount(e.ports) > MAX_CLIENT_RANGE) { notExpressed.push(`${says(e)}: ${portCount(e.ports)} ports open to anyone is no client's port range; the policy closes them`); continue; }
+      const o = clients.get(e.ports) ?? { protocol: e.protocol, ports: e.ports, families: new Set(), from: [], paths: new Set() };
+      if (o.protocol !== e.protocol) (o as { both?: boolean }).both = true;
+      for (const f of familiesOf(e)) o.families.add(f);
+      for (const p of e.paths) o.paths.add(p);
+      clients.set(e.ports, o);
+      continue;
+    }
+    if (e.except) { notExpressed.push(`${says(e)}: open to anyone but a few; the policy cannot say "except" and leaves it closed`); continue; }
+    const from = sourcesWithOwn(e.peers, input.local, spoofed);
+    const key = `${e.ports}|${from.join(",")}`;
+    const o = admin.get(key) ?? { protocol: e.protocol, ports: e.ports, families: new Set(), from, paths: new Set() };
+    if (o.protocol !== e.protocol) (o as { both?: boolean }).both = true;
+    for (const p of e.paths) o.paths.add(p);
+    admin.set(key, o);
+  }
+
+  // Outbound: any, or peers (1024-65535 to anyone, TCP and UDP), trackers and DNS — read off IPv4, since the
+  // policy's outbound section is one for both families (an IPv6 left unfiltered is a defect, not a wish).
+  const out = on.filter((x) => x.direction === "outbound" && !x.depends && (x.family === 4 || x.families === "IPv4+IPv6"));
+  /** Whether every port first-last of the protocol is open to anyone (over as many lines as it takes). */
+  const openTo = (protocol: string, first: number, last: number) => {
+    const ranges = out.filter((e) => e.protocol === protocol && e.peers[0] === "anywhere" && !e.except)
+      .flatMap((e) => e.ports.split(",").map((r) => { const [a, b] = r.split("-").map(Number); return [a!, b ?? a!] as const; }))
+      .sort((x, y) => x[0] - y[0]);
+    let next = first;
+    for (const [a, b] of ranges) { if (a > next) break; if (b >= next) next = b + 1; }
+    return next > last;
+  };
+  let outbound: string;
+  if (openTo("tcp", 1, 65535) && openTo("udp", 1, 65535)) {
+    outbound = "outbound: any";
+  } else {
+    const peers = openTo("tcp", 1024, 65535) && openTo("udp", 1024, 65535);
+    const trackers = new Map<string, Set<string>>();
+    const dns: string[] = [];
+    let dnsAny = false;
+    for (const e of out) {
+      if (e.protocol === "icmp") continue;
+      for (const r of e.ports.split(",")) {
+        const [a, b] = r.split("-").map(Number);
+        const last = b ?? a!;
+        if (a === 53 && last === 53) {
+          if (e.peers[0] === "anywhere" && !e.except) dnsAny = true;
+          else if (!e.except) dns.push(...e.peers);
+          continue;
+        }
+        if (peers && a! >= 1024) continue;
+        if (e.peers[0] !== "anywhere" || e.except) { notExpressed.push(`${says(e)}: open to some destinations only; written as trackers would open it to all, so it is left out`); continue; }
+        const ports = a === last ? `${a}` : `${a}-${last}`;
+        trackers.set(ports, (trackers.get(ports) ?? new Set()).add(e.protocol));
+      }
+    }
+    const trackerText = [...trackers].map(([ports, protos]) => (protos.size === 2 ? portValue(ports) : `{ports: ${portValue(ports)}, protocols: [${[...protos][0]}]}`));
+    outbound = ["outbound:", `  peers: ${peers}`, `  trackers: [${trackerText.join(", ")}]`, `  dns: ${dnsAny ? "any" : `[${[...new Set(dns)].map(quoted).join(", ")}]`}`].join("\n");
+  }
+
+  const lines = [
+    `# Imported by swarmgate from ${input.source}: what that ruleset lets in and out on ${input.iface},`,
+    "# as far as a swarmgate policy can say it. Read it before you apply it: swarmgate import",
+    "# printed what this policy closes that was open, and what it opens that was closed.",
+    "version: 1",
+    "host:",
+    `  interface: ${input.iface}`,
+    `  addresses: [${quoted(formatAddress(input.local[4]))}, ${quoted(formatAddress(input.local[6]))}]`,
+  ];
+  const both = (o: Opening) => (o as { both?: boolean }).both === true;
+  if (clients.size) {
+    lines.push("clients:");
+    let n = 0;
+    for (const o of clients.values()) lines.push(`  - {name: imported${n++ || ""}, ports: ${portValue(o.ports)}${both(o) ? "" : `, protocols: [${o.protocol}]`}}${comment(o.paths)}`);
+  }
+  lines.push(outbound);
+  if (admin.size) {
+    lines.push("admin:");
+    const used = new Map<string, number>();
+    for (const o of admin.values()) {
+      const base = NAMES[Number(o.ports)] ?? `port-${o.ports}`;
+      const k = used.get(base) ?? 0;
+      used.set(base, k + 1);
+      lines.push(`  - {name: ${k ? `${base}-${k + 1}` : base}, port: ${portValue(o.ports)}${both(o) ? ", protocols: [tcp, udp]" : o.protocol === "udp" ? ", protocols: [udp]" : ""}, from: [${o.from.map(quoted).join(", ")}]}${comment(o.paths)}`);
+    }
+  }
+  lines.push(`icmp: ${ping ? "allow" : "deny"}`);
+  return { yaml: `${lines.join("\n")}\n`, notExpressed };
+}
