@@ -70,6 +70,16 @@ test("a hand-written nftables ruleset: the IPv6 table drops what the inet table 
   expect(admin[0]!.rules[0]!.place).toMatch(/nft\.json: table inet filter chain input rule 6/);
 });
 
+test("firewalld as Debian ships it: UDP 6881 is rejected (the port was opened for TCP only), SSH is open to anyone", async () => {
+  const { report } = await doctor("firewalld", ["--interface", "eth0", "--local", "eth0=192.168.1.90", "--local", "eth0=2001:db8::90"]);
+  expect(status(report, "peer-in-tcp-v4")).toBe("pass");
+  expect(status(report, "peer-in-udp-v4")).toBe("fail");
+  expect(report.checks.find((c) => c.id === "peer-in-udp-v4")!.decidedBy).toMatchObject({ place: expect.stringMatching(/nft\.json: table inet firewalld chain filter_IN_public rule \d+ \(handle \d+\)$/) });
+  // The IPv6 reverse-path filter is a condition swarmgate does not decide: said, not guessed.
+  expect(status(report, "peer-in-tcp-v6")).toBe("depends");
+  expect(report.findings.map((f) => [f.code, f.rules[0]?.place.replace(/^.*nft\.json: /, "")])).toEqual([["ADMIN_OPEN_TO_ALL", expect.stringMatching(/^table inet firewalld chain filter_IN_public_allow rule 1/)]]);
+});
+
 test("swarmgate's own ruleset with its policy: every check passes and nothing is wrong", async () => {
   const r = await cli(["doctor", "examples/standalone.yaml", ...from("swarmgate-standalone-nft"), "--json"]);
   const report = JSON.parse(r.stdout) as Report;

@@ -263,6 +263,8 @@ describe("simulator = kernel on rulesets other tools wrote", () => {
     ["fail2ban-like", "192.168.0.70/24", true],
     ["ufw", "192.168.1.80/24", true],
     ["nft-handwritten", "198.51.100.3/24", false],
+    // firewalld's IPv6 reverse-path filter (fib saddr . mark . iif oif missing) is not modelled: IPv6 verdicts depend on it.
+    ["firewalld", "192.168.1.90/24", true],
     ["swarmgate-standalone-iptables", "192.168.153.51/24", false],
     ["swarmgate-standalone-nft", "192.168.153.51/24", false],
     ["swarmgate-gateway-nft", "198.51.100.2/24", false],

@@ -125,7 +125,12 @@ function ruleWays(r: Obj, family: TableFamily, table: string, sets: Map<string, 
     ways = next;
   };
   const plain = (m: Match[]) => and([{ matches: m }]);
-  const unknown = (e: Json) => plain([{ kind: "unknown", text: exprText(e) }]);
+  // An expression the IR cannot say is unknown, but what it implies is kept: `icmpv6 type x` never matches TCP.
+  const unknown = (e: Json) => {
+    const left = isObj(e) && isObj(e.match) ? e.match.left : undefined;
+    const proto = isObj(left) && isObj(left.payload) ? protocolOf(left.payload.protocol === "ip6" || left.payload.protocol === "ip" || left.payload.protocol === "th" ? undefined : left.payload.protocol) : undefined;
+    plain([...(proto ? [{ kind: "protocol" as const, protocol: proto }] : []), { kind: "unknown", text: exprText(e) }]);
+  };
   let verdict: Verdict | undefined;
   let logged: Verdict | undefined;
   for (const e of exprs) {
@@ -425,11 +430,17 @@ function portRangeOf(v: Json): PortRange | undefined {
   return undefined;
 }
 
+/** nft's names for the ICMP types swarmgate does not write itself (nft(8), "ICMP TYPE" and "ICMPV6 TYPE"). */
+const MORE_ICMP: Record<Family, Record<string, number>> = {
+  4: { "source-quench": 4, redirect: 5, "router-advertisement": 9, "router-solicitation": 10, "timestamp-request": 13, "timestamp-reply": 14, "info-request": 15, "info-reply": 16, "address-mask-request": 17, "address-mask-reply": 18 },
+  6: { "mld-listener-done": 132, "mld-listener-reduction": 132, "nd-redirect": 137, "router-renumbering": 138, "ind-neighbor-solicit": 141, "ind-neighbor-advert": 142 },
+};
+
 function icmpType(family: Family, v: Json): number | undefined {
   if (typeof v === "number") return v;
   const table = family === 4 ? ICMP4 : ICMP6;
   for (const [n, names] of Object.entries(table)) if (names.nft === v) return Number(n);
-  return undefined;
+  return typeof v === "string" ? MORE_ICMP[family][v] : undefined;
 }
 
 function portComplement(ranges: PortRange[]): PortRange[] {

@@ -72,7 +72,7 @@ class Run {
       const r = rules[i]!;
       if (!r.test(ctx)) continue;
       const v = r.verdict;
-      const step = this.trace || v.kind === "accept" || v.kind === "drop"
+      const step = this.trace || v.kind === "accept" || v.kind === "drop" || v.kind === "reject" || v.kind === "other"
         ? { hook, table: chain.table, chain: chain.name, kind: "rule" as const, ruleIndex: r.index, rule: r.rule, action: v.kind }
         : undefined;
       this.trace?.push(step!);
