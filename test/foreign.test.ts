@@ -285,3 +285,19 @@ describe("simulator = kernel on rulesets other tools wrote", () => {
     expect(r.disagreements.every((d) => d.probe.proto === "udp" && (d.probe.sport === 53 || d.probe.sport === 54))).toBe(true);
   });
 });
+
+describe("nft list text", () => {
+  test("is loaded into a throwaway namespace and read back: the same verdicts as its nft -j output; an error is nft's own, at its place", async () => {
+    const dir = join(FIXTURES, "nft-handwritten");
+    for (const packet of ["tcp [2001:db8::5]:40000 -> [2001:db8::3]:6881 in eth0", "udp 198.51.100.9:40000 -> 198.51.100.3:6881 in eth0", "tcp 198.51.100.9:40000 -> 198.51.100.3:8080 in eth0", "tcp 192.168.1.2:40000 -> 198.51.100.3:22 in eth0"]) {
+      const text = JSON.parse((await cli(["explain", "--from", join(dir, "ruleset.nft"), "--json", packet])).stdout);
+      const json = JSON.parse((await cli(["explain", "--from", join(dir, "nft.json"), "--json", packet])).stdout);
+      expect([packet, text.verdict, text.decidedBy?.rule]).toEqual([packet, json.verdict, json.decidedBy?.rule]);
+    }
+    const bad = join(tmp(), "bad.nft");
+    writeFileSync(bad, "table inet x {\n chain c {\n  tcp dport 22 acept\n }\n}\n");
+    const r = await cli(["explain", "--from", bad, "tcp 1.2.3.4:5 -> 6.7.8.9:22 in eth0"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.nft: error\[IMPORT_SYNTAX\]: nft could not load it: .*3:\d+-\d+: Error: syntax error/);
+  });
+});

@@ -8,7 +8,7 @@ import { formatAddress } from "../net/address.js";
 import { doctor, type Doctor } from "../analyze/doctor.js";
 import { exposure } from "../analyze/exposure.js";
 import { exposureLines } from "./audit.js";
-import { readForeignFiles, type ForeignRuleset } from "../parse/index.js";
+import { readForeign, type ForeignRuleset } from "../parse/index.js";
 import { loadPolicy } from "../policy/load.js";
 import type { Policy } from "../policy/types.js";
 import { run } from "../system/run.js";
@@ -32,7 +32,7 @@ export async function runDoctor(file: string | undefined, o: DoctorOptions): Pro
   if (o.live && o.from.length) throw userError("CLI_USAGE", "--live and --from both say where the ruleset comes from; give one");
   const live = o.live || o.from.length === 0;
   const policy = file ? loadPolicy(resolvePolicyPath(file)) : undefined;
-  const foreign: ForeignRuleset = live ? await (await import("../parse/live.js")).readLive() : readForeignFiles(o.from);
+  const foreign: ForeignRuleset = live ? await (await import("../parse/live.js")).readLive() : await readForeign(o.from);
   const notes = [...foreign.notes];
 
   const ports = await portsToCheck(o, policy, live, notes);

@@ -8,7 +8,7 @@ import { userError } from "../errors.js";
 import type { Rule } from "../ir/ruleset.js";
 import { formatAddress, parseAddress, type Address } from "../net/address.js";
 import { parsePrefix, type Prefix } from "../net/prefix.js";
-import { readForeignFiles } from "../parse/index.js";
+import { readForeign } from "../parse/index.js";
 import { simulateAll, type BranchedResult } from "../sim/branches.js";
 import { compileForSim } from "../sim/compiled.js";
 import { staticEnvironment, type Environment } from "../sim/environment.js";
@@ -75,7 +75,8 @@ function splitPair(spec: string, flag: string, shape: string): [string, string] 
 function describeStep(s: TraceStep) {
   return {
     hook: s.hook, chain: s.chain ? `${s.table}/${s.chain}` : "", kind: s.kind, action: s.action,
-    ...(s.ruleIndex !== undefined && { rule: s.ruleIndex + 1 }),
+    // Its number in its own tool's chain: a rule read as several (a set of alternatives) is still one rule there.
+    ...(s.ruleIndex !== undefined && { rule: s.rule?.origin.source?.number ?? s.ruleIndex + 1 }),
     ...(s.rule && placeOf(s.rule)),
   };
 }
@@ -92,7 +93,7 @@ function translatedOf(r: SimResult) {
 export async function runExplainFrom(spec: string, opts: ExplainFromOptions): Promise<number> {
   const packet = parsePacket(spec, { ...(opts.state !== undefined && { state: opts.state }), ...(opts.flags !== undefined && { flags: opts.flags }), ...(opts.uid !== undefined && { uid: opts.uid }) });
   const env = environmentFor(packet, opts);
-  const foreign = opts.live ? await (await import("../parse/live.js")).readLive() : readForeignFiles(opts.from);
+  const foreign = opts.live ? await (await import("../parse/live.js")).readLive() : await readForeign(opts.from);
   const all = simulateAll(compileForSim(foreign.ruleset), packet, env, { trace: true });
   const first = all.branches[0]!.result;
   const dependsOn = all.conditions.map((c) => ({ condition: c.condition.text, ...(c.rule && placeOf(c.rule)) }));

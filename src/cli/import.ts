@@ -7,7 +7,7 @@ import { exposure } from "../analyze/exposure.js";
 import { exposureDiff, type DiffLine } from "../analyze/exposure-diff.js";
 import { importPolicy } from "../analyze/import.js";
 import { compile } from "../compile/index.js";
-import { readForeignFiles, type ForeignRuleset } from "../parse/index.js";
+import { readForeign, type ForeignRuleset } from "../parse/index.js";
 import { parsePolicy } from "../policy/load.js";
 import { writeFilesAtomically } from "../system/files.js";
 import { userError } from "../errors.js";
@@ -24,7 +24,7 @@ export interface ImportOptions extends MachineOptions {
 export async function runImport(o: ImportOptions): Promise<number> {
   if (o.live && o.from.length) throw userError("CLI_USAGE", "--live and --from both say where the ruleset comes from; give one");
   const live = o.live || o.from.length === 0;
-  const foreign: ForeignRuleset = live ? await (await import("../parse/live.js")).readLive() : readForeignFiles(o.from);
+  const foreign: ForeignRuleset = live ? await (await import("../parse/live.js")).readLive() : await readForeign(o.from);
   const notes = [...foreign.notes];
   const machine = await describeMachine(o, undefined, foreign, live, notes);
   const space = { interfaces: [machine.iface], local: machine.local, forwards: false, routes: [], own: [machine.local[4], machine.local[6]] };

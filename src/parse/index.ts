@@ -47,6 +47,31 @@ function decode(bytes: Buffer, file: string): string {
   }
 }
 
+/**
+ * Like readForeignFiles, and `nft list` text too: nft alone reads its own
+ * language (variables, includes, defines), so the text is loaded into a
+ * throwaway network namespace and read back as nft -j output (root needed).
+ */
+export async function readForeign(files: readonly string[]): Promise<ForeignRuleset> {
+  if (files.length === 0) throw userError("CLI_USAGE", "no ruleset file given");
+  const texts = files.map((file) => ({ file, text: decode(readRegularFile(file, RULESET_FILE), file) }));
+  const nftText = texts.filter((t) => formatOf(t.text) === "nft-text");
+  if (nftText.length === 0) return readForeignTexts(texts);
+  if (process.getuid?.() !== 0) throw userError("NEEDS_ROOT", "nft list text is read by loading it into a throwaway network namespace, which needs root; or give nft -j list ruleset output", { file: nftText[0]!.file });
+  const { withNetns } = await import("../system/netns.js");
+  const converted = await withNetns(1, async (ns) => {
+    const out: { file: string; text: string }[] = [];
+    for (const t of nftText) {
+      await ns.exec("nft", ["flush", "ruleset"]);
+      const load = await ns.exec("nft", ["-f", "-"], { input: t.text });
+      if (load.code !== 0) throw userError("IMPORT_SYNTAX", `nft could not load it: ${load.stderr.trim().split("\n").slice(0, 6).join(" / ")}`, { file: t.file });
+      out.push({ file: t.file, text: (await ns.execChecked("nft", ["-j", "list", "ruleset"])).stdout });
+    }
+    return out;
+  });
+  return readForeignTexts(texts.map((t) => converted.find((c) => c.file === t.file) ?? t));
+}
+
 export function readForeignFiles(files: readonly string[]): ForeignRuleset {
   if (files.length === 0) throw userError("CLI_USAGE", "no ruleset file given");
   const texts = files.map((file) => ({ file, text: decode(readRegularFile(file, RULESET_FILE), file) }));
@@ -95,7 +120,7 @@ export function readForeignTexts(texts: readonly { file: string; text: string }[
         break;
       }
       case "nft-text":
-        throw userError("IMPORT_UNSUPPORTED", "nft list output (text) is not read; give nft -j list ruleset output instead", { file: t.file });
+        throw userError("IMPORT_UNSUPPORTED", "nft list text is read only where a throwaway namespace can load it (swarmgate explain, doctor and import, as root); give nft -j list ruleset output here", { file: t.file });
       default:
         throw userError("IMPORT_SYNTAX", "not iptables-save, ip6tables-save, ipset save or nft -j output", { file: t.file, line: 1, column: 1 });
     }
