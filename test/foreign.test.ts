@@ -98,6 +98,17 @@ describe("reading iptables-save", () => {
     expect((error as SwarmgateError).diagnostics[0]).toMatchObject({ code, file: "bad.txt", line, column, message: expect.stringContaining(message) });
   });
 
+  test("a jump loop or chains nested beyond any kernel's limit: a clear error, not a crash", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "loop.txt"), "*filter\n:INPUT DROP [0:0]\n:a - [0:0]\n:b - [0:0]\n-A INPUT -j a\n-A a -j b\n-A b -j a\nCOMMIT\n");
+    expect(() => readForeignFiles([join(dir, "loop.txt")])).toThrow(/IMPORT_SYNTAX.*chain a jumps back to itself \(a → b → a\)/);
+    const n = 20_000;
+    const chains = Array.from({ length: n }, (_, i) => `:c${i} - [0:0]`).join("\n");
+    const jumps = Array.from({ length: n - 1 }, (_, i) => `-A c${i} -j c${i + 1}`).join("\n");
+    writeFileSync(join(dir, "deep.txt"), `*filter\n:INPUT DROP [0:0]\n${chains}\n-A INPUT -j c0\n${jumps}\nCOMMIT\n`);
+    expect(() => readForeignFiles([join(dir, "deep.txt")])).toThrow(/IMPORT_UNSUPPORTED.*more than 64 deep/);
+  });
+
   test("ipset save: address sets become prefixes, ranges included; other kinds are kept by name only", () => {
     const sets = parseIpsetSave("create a hash:ip family inet hashsize 1024 maxelem 65536\nadd a 192.0.2.1\nadd a 10.0.0.1-10.0.0.3\ncreate b hash:ip,port family inet\nadd b 192.0.2.1,tcp:22\n", "s");
     expect(sets.get("a")!.prefixes!.map(formatPrefix)).toEqual(["192.0.2.1", "10.0.0.1", "10.0.0.2/31"]);
@@ -154,6 +165,16 @@ describe("reading nft -j output", () => {
     writeFileSync(join(dir, "big.json"), JSON.stringify(doc));
     const rules = readForeignFiles([join(dir, "big.json")]).ruleset.tables[0]!.chains[0]!.rules;
     expect(rules.map((r) => r.matches)).toEqual([[{ kind: "unknown", text: "ip saddr . tcp dport @s" }]]);
+  });
+
+  test("a jump to a chain the table does not have: IMPORT_SYNTAX, not a crash", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "j.json"), JSON.stringify({ nftables: [
+      { table: { family: "inet", name: "t" } },
+      { chain: { family: "inet", table: "t", name: "input", type: "filter", hook: "input", prio: 0, policy: "drop" } },
+      { rule: { family: "inet", table: "t", chain: "input", expr: [{ jump: { target: "nowhere" } }] } },
+    ] }));
+    expect(() => readForeignFiles([join(dir, "j.json")])).toThrow(/IMPORT_SYNTAX.*jump to chain nowhere/);
   });
 
   test("bad JSON: IMPORT_SYNTAX with line and column", () => {

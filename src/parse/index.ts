@@ -72,6 +72,26 @@ export async function readForeign(files: readonly string[]): Promise<ForeignRule
   return readForeignTexts(texts.map((t) => converted.find((c) => c.file === t.file) ?? t));
 }
 
+/** A chain that jumps back to itself: the kernel refuses to load one (ELOOP), so such a file was not saved from it. */
+function refuseLoops(table: Table, file: string): void {
+  const byName = new Map(table.chains.map((c) => [c.name, c]));
+  const state = new Map<string, "open" | "done">();
+  const visit = (name: string, path: string[]): void => {
+    if (state.get(name) === "done") return;
+    if (state.get(name) === "open") {
+      throw userError("IMPORT_SYNTAX", `table ${table.family} ${table.name}: chain ${name} jumps back to itself (${[...path.slice(path.indexOf(name)), name].join(" → ")}); the kernel refuses loops, so this was not saved from one`, { file });
+    }
+    // The kernel stops at 16 (nft) or a little more (iptables): a file nested far deeper was not saved from one either.
+    if (path.length > 64) throw userError("IMPORT_UNSUPPORTED", `table ${table.family} ${table.name}: chains jump more than 64 deep (from ${path[0]})`, { file });
+    state.set(name, "open");
+    for (const r of byName.get(name)?.rules ?? []) {
+      if (r.verdict.kind === "jump" || r.verdict.kind === "goto") visit(r.verdict.chain, [...path, name]);
+    }
+    state.set(name, "done");
+  };
+  for (const c of table.chains) visit(c.name, []);
+}
+
 export function readForeignFiles(files: readonly string[]): ForeignRuleset {
   if (files.length === 0) throw userError("CLI_USAGE", "no ruleset file given");
   const texts = files.map((file) => ({ file, text: decode(readRegularFile(file, RULESET_FILE), file) }));
@@ -130,6 +150,7 @@ export function readForeignTexts(texts: readonly { file: string; text: string }[
   }
   const tables: Table[] = [...fromSave.values()].map((x) => x.table);
   for (const [key, x] of fromNft) if (!fromSave.has(key)) tables.push(x.table);
+  for (const t of tables) refuseLoops(t, [...fromSave.values(), ...fromNft.values()].find((x) => x.table === t)!.file);
   // Not deep-frozen like a compiled policy (71 ms for 5,000 rules): the readers made these objects for this call alone.
   return { ruleset: { tables }, read, notes };
 }

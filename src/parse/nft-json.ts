@@ -100,6 +100,12 @@ export function parseNftJson(text: string, file: string): ParsedNft {
     };
     for (const way of ruleWays(r, family, key, sets)) chain.rules.push({ matches: way.matches, verdict: way.verdict!, origin });
   }
+  // A jump to a chain the table does not have: nft would have refused it, so the file was not listed from a kernel.
+  for (const [key, t] of tables) for (const c of t.chains.values()) for (const r of c.rules) {
+    if ((r.verdict.kind === "jump" || r.verdict.kind === "goto") && !t.chains.has(r.verdict.chain)) {
+      throw userError("IMPORT_SYNTAX", `table ${key} chain ${c.name}: ${r.verdict.kind} to chain ${r.verdict.chain}, which the table does not have`, { file });
+    }
+  }
   for (const key of xt) notes.push(`table ${key} was written by iptables-nft; its rules are read from iptables-save output`);
   const out: Table[] = [];
   for (const [key, t] of tables) {

@@ -5,6 +5,7 @@
 // drop anywhere is final. The translated packet continues with its new
 // addresses.
 import type { Address } from "../net/address.js";
+import { userError } from "../errors.js";
 import type { LimitMatch, UnknownMatch } from "../ir/match.js";
 import type { Hook, Rule } from "../ir/ruleset.js";
 import { flagBits, type CompiledRuleset, type Ctx, type SimChain } from "./compiled.js";
@@ -65,7 +66,8 @@ class Run {
 
   /** Runs the rules of a chain; undefined means it fell off the end or returned. */
   private rules(chain: SimChain, hook: Hook, depth: number): Outcome {
-    if (depth > 16) throw new Error(`jumps nested deeper than 16 at chain ${chain.name}`);
+    // The kernel's own limit for nft (NFT_JUMP_STACK_SIZE); a ruleset read from another tool may go deeper.
+    if (depth > 16) throw userError("SIM_UNSUPPORTED", `jumps nested deeper than 16 chains at ${chain.table}/${chain.name}`);
     const ctx = this.ctx;
     const rules = chain.candidates(ctx);
     for (let i = 0; i < rules.length; i++) {
@@ -83,7 +85,7 @@ class Run {
         case "return": return undefined;
         case "jump": {
           const target = this.c.chains.get(`${chain.table}/${v.chain}`);
-          if (!target) throw new Error(`jump to missing chain ${v.chain}`);
+          if (!target) throw userError("SIM_UNSUPPORTED", `jump to chain ${v.chain}, which ${chain.table} does not have`);
           const out = this.rules(target, hook, depth + 1);
           if (out !== undefined) return out;
           continue;
@@ -91,7 +93,7 @@ class Run {
         case "goto": {
           // The end of the target returns to whoever called this chain: its result is this chain's.
           const target = this.c.chains.get(`${chain.table}/${v.chain}`);
-          if (!target) throw new Error(`goto to missing chain ${v.chain}`);
+          if (!target) throw userError("SIM_UNSUPPORTED", `goto to chain ${v.chain}, which ${chain.table} does not have`);
           return this.rules(target, hook, depth + 1);
         }
         case "reject": this.deciding = step; return "reject";
