@@ -29,15 +29,15 @@ export async function detectBackend(): Promise<KernelBackendName> {
   throw userError("TOOL_MISSING", "neither nft nor iptables-restore is installed (on Debian: apt-get install nftables)");
 }
 
+/** Reading changes nothing, so every listing runs at once: the waits overlap (apply reads twice, status once). */
 export async function readOwned(backend: KernelBackend): Promise<Owned> {
-  const outputs = [];
-  for (const step of backend.readSteps) outputs.push(await runStep(step));
-  return backend.parseOwned(outputs);
+  return backend.parseOwned(await Promise.all(backend.readSteps.map(runStep)));
 }
 
 export async function readState(backends: readonly KernelBackend[]): Promise<KernelState> {
+  const read = await Promise.all(backends.map(readOwned));
   const owned: KernelState["owned"] = {};
-  for (const b of backends) owned[b.name] = await readOwned(b);
+  backends.forEach((b, i) => { owned[b.name] = read[i]!; });
   return { owned, sysctl: readSettings() };
 }
 
