@@ -47,7 +47,8 @@ export interface ForeignOptions {
 
 export interface ForeignProbe { from: "peer" | "host"; bind: string; to: string; proto: "tcp" | "udp"; sport: number; dport: number; packet: Packet }
 export interface ForeignDisagreement { probe: ForeignProbe; simulated: BranchedResult; kernel: "delivered" | "not delivered" }
-export interface ForeignResult { sent: number; unsent: number; depends: number; disagreements: ForeignDisagreement[] }
+/** `established`: answers sent to the UDP probes that got through, each compared too. */
+export interface ForeignResult { sent: number; unsent: number; depends: number; established: number; disagreements: ForeignDisagreement[] }
 
 const SPECIAL_SPORTS = [53, 80, 123, 443, 1023, 1024, 6881, 65535];
 // Sources no host can have (loopback, multicast, unspecified, link-local, broadcast).
@@ -101,6 +102,7 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
     const seen = { host: await readCapture(host), peer: await readCapture(sandbox.ns("peer")) };
     const disagreements: ForeignDisagreement[] = [];
     let depends = 0;
+    let established = 0;
     probes.forEach((probe, i) => {
       if (!sent[i]) return;
       // The probes come in bursts that exceed some rate limits: there either verdict is the kernel's to give.
@@ -113,7 +115,28 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
       const ok = simulated.verdict === "depends" ? (options.dependsAllowed === true || onlyLimits) && verdicts.has(delivered) : (simulated.verdict === "accept") === delivered;
       if (!ok) disagreements.push({ probe, simulated, kernel: delivered ? "delivered" : "not delivered" });
     });
-    return { sent: sent.filter(Boolean).length, unsent: sent.filter((x) => !x).length, depends, disagreements };
+    // The answers to the UDP datagrams that got through: the same flow the other way, which connection
+    // tracking now knows (established), sent by the side that received them.
+    const answered = probes.filter((p, i) => sent[i] && p.proto === "udp" && (p.from === "peer" ? seen.host : seen.peer).has(`${p.bind}|udp|${p.sport}|${p.dport}`));
+    const replies: ForeignProbe[] = answered.map((p) => ({
+      from: p.from === "peer" ? "host" : "peer", bind: p.to, to: p.bind, proto: "udp", sport: p.dport, dport: p.sport,
+      packet: { ...p.packet, state: "established", saddr: p.packet.daddr, daddr: p.packet.saddr, sport: p.dport, dport: p.sport,
+        ...(p.from === "peer" ? { iif: undefined, oif: o(options).iface } : { iif: o(options).iface, oif: undefined }) } as Packet,
+    }));
+    await Promise.all([installReplyCapture(host, "firewall"), installReplyCapture(sandbox.ns("peer"), "far side")]);
+    const replySent = await Promise.all(replies.map((x) => byNode[x.from].fire("udp", x.to, x.dport, x.sport, x.bind)));
+    await new Promise((r) => setTimeout(r, 400));
+    const got = { host: await readReplies(host), peer: await readReplies(sandbox.ns("peer")) };
+    replies.forEach((reply, i) => {
+      if (!replySent[i]) return;
+      const simulated = simulateAll(sim, stripUndefined(reply.packet), env, { trace: true, limits: "branch" });
+      const delivered = (reply.from === "peer" ? got.host : got.peer).has(`${reply.bind}|${reply.sport}|${reply.dport}`);
+      const verdicts = new Set(simulated.branches.map((b) => b.result.verdict === "accept"));
+      const ok = simulated.verdict === "depends" ? verdicts.has(delivered) : (simulated.verdict === "accept") === delivered;
+      if (!ok) disagreements.push({ probe: reply, simulated, kernel: delivered ? "delivered" : "not delivered" });
+    });
+    established = replySent.filter(Boolean).length;
+    return { sent: sent.filter(Boolean).length, unsent: sent.filter((x) => !x).length, depends, established, disagreements };
   } finally {
     for (const a of agents) a.stop();
     await sandbox.destroy();
@@ -131,6 +154,36 @@ async function staticNeighbours(a: ReturnType<Sandbox["ns"]>, aIf: string, aAddr
   const lines = (addrs: string[], lladdr: string, dev: string) => addrs.map((x) => `neigh replace ${x} lladdr ${lladdr} dev ${dev} nud permanent`).join("\n") + "\n";
   await a.execChecked("ip", ["-batch", "-"], { input: lines(bAddrs, bMac, aIf) });
   await b.execChecked("ip", ["-batch", "-"], { input: lines(aAddrs, aMac, bIf) });
+}
+
+const o = (options: ForeignOptions) => options.host;
+const stripUndefined = (p: Packet): Packet => Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as Packet;
+
+/** Every UDP packet that gets through, whatever its connection's state (the first capture counts new ones only). */
+async function installReplyCapture(ns: ReturnType<Sandbox["ns"]>, where: "firewall" | "far side"): Promise<void> {
+  const hook = where === "firewall" ? "type filter hook input priority 500" : "type filter hook prerouting priority -150";
+  await ns.execChecked("nft", ["-f", "-"], { input: `table inet sgreply {
+	set r4 { type ipv4_addr . inet_service . inet_service; size 65535; flags dynamic; }
+	set r6 { type ipv6_addr . inet_service . inet_service; size 65535; flags dynamic; }
+	chain seen {
+		${hook}; policy accept;
+		meta nfproto ipv4 meta l4proto udp update @r4 { ip saddr . udp sport . udp dport }
+		meta nfproto ipv6 meta l4proto udp update @r6 { ip6 saddr . udp sport . udp dport }
+	}
+}
+` });
+}
+
+/** Keys "saddr|sport|dport" of the UDP packets the reply capture saw. */
+async function readReplies(ns: ReturnType<Sandbox["ns"]>): Promise<Set<string>> {
+  const doc = JSON.parse((await ns.execChecked("nft", ["-j", "list", "table", "inet", "sgreply"])).stdout) as { nftables: { set?: { elem?: unknown[] } }[] };
+  const keys = new Set<string>();
+  for (const item of doc.nftables) for (const e of item.set?.elem ?? []) {
+    const value = (e as { elem?: { val: unknown } }).elem?.val ?? e;
+    const parts = ((value as { concat?: unknown[] }).concat ?? []).map(String);
+    keys.add(parts.join("|"));
+  }
+  return keys;
 }
 
 /** The saved rulesets back into the kernel with the tools that saved them; sets first, which rules refer to. */
