@@ -45,7 +45,8 @@ export interface ForeignOptions {
   simulateWith?: string[];
 }
 
-export interface ForeignProbe { from: "peer" | "host"; bind: string; to: string; proto: "tcp" | "udp"; sport: number; dport: number; packet: Packet }
+/** "peer2": on the host's second interface, so that rules naming an interface are asked both ways. */
+export interface ForeignProbe { from: "peer" | "peer2" | "host"; bind: string; to: string; proto: "tcp" | "udp"; sport: number; dport: number; packet: Packet }
 export interface ForeignDisagreement { probe: ForeignProbe; simulated: BranchedResult; kernel: "delivered" | "not delivered" }
 /** `established`: answers sent to the UDP probes that got through, each compared too. */
 export interface ForeignResult { sent: number; unsent: number; depends: number; established: number; disagreements: ForeignDisagreement[] }
@@ -71,16 +72,22 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
   // A few sources the rules do not name, so that "anyone else" is asked too.
   for (const extra of ["198.51.100.7", "203.0.113.9", "2001:db8:ffff::7", "2001:db8:ffff::9"]) if (!avoid.has(extra)) pool.push(extra);
   const peers = [...new Set(pool)].slice(0, 60);
+  // A second interface with its own small network: another name for rules to match or not.
+  const second = options.host.iface === "eth1" ? "eth9" : "eth1";
+  const peers2 = [...Array(6).keys()].flatMap((i) => [`10.250.0.${i + 2}`, `fd00:250::${i + 2}`]);
   const topology: Topology = {
     nodes: [
-      { id: "host", role: "firewall", forwarding: false, interfaces: [{ name: options.host.iface, segment: "wire", addresses: [options.host.v4, options.host.v6] }],
+      { id: "host", role: "firewall", forwarding: false,
+        interfaces: [{ name: options.host.iface, segment: "wire", addresses: [options.host.v4, options.host.v6] }, { name: second, segment: "wire2", addresses: ["10.250.0.1/24", "fd00:250::1/64"] }],
         routes: [{ family: 4, to: "default", dev: options.host.iface }, { family: 6, to: "default", dev: options.host.iface }] },
       { id: "peer", role: "internet", forwarding: false, interfaces: [{ name: "eth0", segment: "wire", addresses: peers.map((a) => `${a}/${a.includes(":") ? 128 : 32}`) }],
+        routes: [{ family: 4, to: "default", dev: "eth0" }, { family: 6, to: "default", dev: "eth0" }] },
+      { id: "peer2", role: "internet", forwarding: false, interfaces: [{ name: "eth0", segment: "wire2", addresses: peers2.map((a) => `${a}/${a.includes(":") ? 64 : 24}`) }],
         routes: [{ family: 4, to: "default", dev: "eth0" }, { family: 6, to: "default", dev: "eth0" }] },
     ],
     book: { firewall: hostAddr, peer: hostAddr, stranger: hostAddr, scanner: hostAddr, owner: new Map(), lanHosts: [] },
   };
-  const probes = makeProbes(options, peers, hostAddr, boundaryPorts(foreign.ruleset), pick, random);
+  const probes = makeProbes(options, peers, { iface: second, peers: peers2 }, hostAddr, boundaryPorts(foreign.ruleset), pick, random);
   const env = staticEnvironment({ local: [parseAddress(hostAddr[4])!, parseAddress(hostAddr[6])!], routes: [], addresses: [4, 6].map((f) => ({ iface: options.host.iface, address: parseAddress(hostAddr[f as Family])! })) });
   const sim = compileForSim(options.simulateWith ? readForeignFiles(options.simulateWith).ruleset : foreign.ruleset);
   const sandbox = await Sandbox.build(topology);
@@ -88,18 +95,22 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
   try {
     const host = sandbox.ns("host");
     await staticNeighbours(host, options.host.iface, [hostAddr[4], hostAddr[6]], sandbox.ns("peer"), "eth0", peers);
+    await staticNeighbours(host, second, ["10.250.0.1", "fd00:250::1", hostAddr[4], hostAddr[6]], sandbox.ns("peer2"), "eth0", peers2);
     await restore(host, options.files);
     await installCapture(host, "firewall");
     await installCapture(sandbox.ns("peer"), "far side");
-    const byNode = { peer: new Agent(sandbox.ns("peer").name, "peer"), host: new Agent(host.name, "host") };
-    agents.push(byNode.peer, byNode.host);
+    await installCapture(sandbox.ns("peer2"), "far side");
+    const byNode = { peer: new Agent(sandbox.ns("peer").name, "peer"), peer2: new Agent(sandbox.ns("peer2").name, "peer2"), host: new Agent(host.name, "host") };
+    agents.push(byNode.peer, byNode.peer2, byNode.host);
     await Promise.all(agents.map((a) => a.ready));
     const sent: boolean[] = [];
     for (let i = 0; i < probes.length; i += 400) {
       sent.push(...await Promise.all(probes.slice(i, i + 400).map((x) => byNode[x.from].fire(x.proto, x.to, x.dport, x.sport, x.bind))));
     }
     await new Promise((r) => setTimeout(r, 600));
-    const seen = { host: await readCapture(host), peer: await readCapture(sandbox.ns("peer")) };
+    const seen = { host: await readCapture(host), peer: await readCapture(sandbox.ns("peer")), peer2: await readCapture(sandbox.ns("peer2")) };
+    /** Where a probe's packet is captured if it gets through: the receiving side. */
+    const receiver = (p: ForeignProbe): "host" | "peer" | "peer2" => (p.from !== "host" ? "host" : peers2.includes(p.to) ? "peer2" : "peer");
     const disagreements: ForeignDisagreement[] = [];
     let depends = 0;
     let established = 0;
@@ -107,7 +118,7 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
       if (!sent[i]) return;
       // The probes come in bursts that exceed some rate limits: there either verdict is the kernel's to give.
       const simulated = simulateAll(sim, probe.packet, env, { trace: true, limits: "branch" });
-      const at = probe.from === "peer" ? seen.host : seen.peer;
+      const at = seen[receiver(probe)];
       const delivered = at.has(`${probe.bind}|${probe.proto}|${probe.sport}|${probe.dport}`);
       const verdicts = new Set(simulated.branches.map((b) => b.result.verdict === "accept"));
       const onlyLimits = simulated.conditions.every((x) => x.rule === undefined);
@@ -117,20 +128,20 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
     });
     // The answers to the UDP datagrams that got through: the same flow the other way, which connection
     // tracking now knows (established), sent by the side that received them.
-    const answered = probes.filter((p, i) => sent[i] && p.proto === "udp" && (p.from === "peer" ? seen.host : seen.peer).has(`${p.bind}|udp|${p.sport}|${p.dport}`));
+    const answered = probes.filter((p, i) => sent[i] && p.proto === "udp" && seen[receiver(p)].has(`${p.bind}|udp|${p.sport}|${p.dport}`));
     const replies: ForeignProbe[] = answered.map((p) => ({
-      from: p.from === "peer" ? "host" : "peer", bind: p.to, to: p.bind, proto: "udp", sport: p.dport, dport: p.sport,
+      from: receiver(p), bind: p.to, to: p.bind, proto: "udp", sport: p.dport, dport: p.sport,
       packet: { ...p.packet, state: "established", saddr: p.packet.daddr, daddr: p.packet.saddr, sport: p.dport, dport: p.sport,
-        ...(p.from === "peer" ? { iif: undefined, oif: o(options).iface } : { iif: o(options).iface, oif: undefined }) } as Packet,
+        ...(p.from !== "host" ? { iif: undefined, oif: p.packet.iif } : { iif: p.packet.oif, oif: undefined }) } as Packet,
     }));
-    await Promise.all([installReplyCapture(host, "firewall"), installReplyCapture(sandbox.ns("peer"), "far side")]);
+    await Promise.all([installReplyCapture(host, "firewall"), installReplyCapture(sandbox.ns("peer"), "far side"), installReplyCapture(sandbox.ns("peer2"), "far side")]);
     const replySent = await Promise.all(replies.map((x) => byNode[x.from].fire("udp", x.to, x.dport, x.sport, x.bind)));
     await new Promise((r) => setTimeout(r, 400));
-    const got = { host: await readReplies(host), peer: await readReplies(sandbox.ns("peer")) };
+    const got = { host: await readReplies(host), peer: await readReplies(sandbox.ns("peer")), peer2: await readReplies(sandbox.ns("peer2")) };
     replies.forEach((reply, i) => {
       if (!replySent[i]) return;
       const simulated = simulateAll(sim, stripUndefined(reply.packet), env, { trace: true, limits: "branch" });
-      const delivered = (reply.from === "peer" ? got.host : got.peer).has(`${reply.bind}|${reply.sport}|${reply.dport}`);
+      const delivered = got[receiver(reply)].has(`${reply.bind}|${reply.sport}|${reply.dport}`);
       const verdicts = new Set(simulated.branches.map((b) => b.result.verdict === "accept"));
       const ok = simulated.verdict === "depends" ? verdicts.has(delivered) : (simulated.verdict === "accept") === delivered;
       if (!ok) disagreements.push({ probe: reply, simulated, kernel: delivered ? "delivered" : "not delivered" });
@@ -156,7 +167,6 @@ async function staticNeighbours(a: ReturnType<Sandbox["ns"]>, aIf: string, aAddr
   await b.execChecked("ip", ["-batch", "-"], { input: lines(aAddrs, aMac, bIf) });
 }
 
-const o = (options: ForeignOptions) => options.host;
 const stripUndefined = (p: Packet): Packet => Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as Packet;
 
 /** Every UDP packet that gets through, whatever its connection's state (the first capture counts new ones only). */
@@ -221,7 +231,7 @@ async function restore(ns: ReturnType<Sandbox["ns"]>, files: string[]): Promise<
   }
 }
 
-function makeProbes(o: ForeignOptions, peers: string[], hostAddr: Record<Family, string>, ports: number[], pick: <T>(xs: readonly T[]) => T, random: () => number): ForeignProbe[] {
+function makeProbes(o: ForeignOptions, peers: string[], second: { iface: string; peers: string[] }, hostAddr: Record<Family, string>, ports: number[], pick: <T>(xs: readonly T[]) => T, random: () => number): ForeignProbe[] {
   const probes: ForeignProbe[] = [];
   const taken = new Set<string>();
   for (let guard = 0; probes.length < o.count && guard < o.count * 20; guard++) {
@@ -232,7 +242,10 @@ function makeProbes(o: ForeignOptions, peers: string[], hostAddr: Record<Family,
     const dport = random() < 0.5 && ports.length ? pick(ports) : 1 + Math.floor(random() * 65535);
     const sport = random() < 0.2 ? pick(SPECIAL_SPORTS) : random() < 0.5 && ports.length ? pick(ports) : 1024 + Math.floor(random() * 64000);
     const inbound = random() < 0.6;
-    const peer = pick(mine);
+    // One in five on the second interface, from (or to) its own network.
+    const onSecond = random() < 0.2;
+    const peer = onSecond ? pick(second.peers.filter((a) => a.includes(":") === (f === 6))) : pick(mine);
+    const iface = onSecond ? second.iface : o.host.iface;
     const [bind, to] = inbound ? [peer, hostAddr[f]] : [hostAddr[f], peer];
     // One source port per address, and never the reverse of an earlier probe: conntrack would take it for a reply.
     const key = `${bind}|${proto}|${sport}`;
@@ -241,9 +254,9 @@ function makeProbes(o: ForeignOptions, peers: string[], hostAddr: Record<Family,
     taken.add(`${proto}|${bind}|${sport}|${to}|${dport}`);
     const packet: Packet = {
       family: f, saddr: parseAddress(bind)!, daddr: parseAddress(to)!, state: "new", protocol: proto, sport, dport,
-      ...(inbound ? { iif: o.host.iface } : { oif: o.host.iface }),
+      ...(inbound ? { iif: iface } : { oif: iface }),
     };
-    probes.push({ from: inbound ? "peer" : "host", bind, to, proto, sport, dport, packet });
+    probes.push({ from: inbound ? (onSecond ? "peer2" : "peer") : "host", bind, to, proto, sport, dport, packet });
   }
   return probes;
 }
