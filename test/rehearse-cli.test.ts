@@ -19,16 +19,28 @@ async function hostState(): Promise<string> {
 
 const namespaces = async () => (await run("ip", ["netns", "list"])).stdout;
 
+/** The command as a child process, with its pid: its namespaces are named sg-<pid>-<n> (other test files make their own meanwhile). */
+function cliWithPid(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => { stdout += d; });
+    child.stderr.on("data", (d) => { stderr += d; });
+    child.on("close", (code) => resolve({ code, stdout, stderr, pid: child.pid! }));
+  });
+}
+
 test("with no policy anywhere, rehearses the bundled example and prints the table; the host is untouched", async () => {
   const before = await hostState();
-  const r = await cli(["rehearse"]);
+  const r = await cliWithPid(["rehearse"]);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/examples\/standalone\.yaml: \d+ flows rehearsed with nft in [\d.]+ s — every flow behaves as the policy says/);
   expect(r.stdout).toMatch(/#\s+flow\s+expected\s+observed/);
   expect(r.stdout).toMatch(/peer → client qbittorrent, TCP 6881 \(IPv6\)\s+open\s+open\s+ok/);
   expect(r.stderr).toContain("rehearse: trying");
   expect(await hostState()).toBe(before);
-  expect(await namespaces()).not.toMatch(/^sg-/m);
+  expect(await namespaces()).not.toMatch(new RegExp(`^sg-${r.pid}-`, "m"));
 });
 
 test("--json, and exit status 1 is reserved for flows that misbehave", async () => {
