@@ -171,7 +171,8 @@ interface Forward { to: Address; port: number; proto: "tcp" | "udp"; iif?: strin
 function forwards(ruleset: Ruleset): Forward[] {
   const out: Forward[] = [];
   for (const t of ruleset.tables) for (const c of t.chains) {
-    if (c.base && c.base.hook !== "prerouting" && c.base.type !== "nat") continue;
+    // DNAT of arriving packets: the prerouting NAT chains and the chains they jump to (DOCKER …).
+    if (c.base && !(c.base.hook === "prerouting" && c.base.type === "nat")) continue;
     for (const r of c.rules) {
       if (r.verdict.kind !== "dnat" || r.verdict.to.family !== 4) continue;
       const d = r.matches.find((m) => m.kind === "dport");
