@@ -9,11 +9,11 @@
 // allows count as open in it: a policy that lets them no longer in closes
 // them.
 import { ADDRESS_BITS, type Family } from "../net/address.js";
-import { formatPrefix, parsePrefix, prefixLast } from "../net/prefix.js";
-import { rangeToPrefixes } from "../net/ranges.js";
+import { parsePrefix, prefixLast } from "../net/prefix.js";
+import { fullRange, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
+import { describeRuns } from "./rows.js";
 
-type Range = [bigint, bigint];
 
 export interface DiffLine {
   direction: "inbound" | "outbound" | "forwarded";
@@ -30,12 +30,10 @@ export interface ExposureDiff { closes: DiffLine[]; opens: DiffLine[] }
 
 interface Region { first: number; last: number; addrs: Range[]; how: string }
 
-const full = (f: Family): Range[] => [[0n, (1n << BigInt(ADDRESS_BITS[f])) - 1n]];
-
 function addrsOf(e: Exposure): Range[] {
   const toRanges = (list: string[]) => list.flatMap((t): Range[] => { const p = parsePrefix(t, "interface"); return p.ok ? [[p.prefix.network, prefixLast(p.prefix)]] : []; });
-  if (e.peers[0] === "anywhere") return subtract(full(e.family), union(toRanges(e.except ?? [])));
-  return union(toRanges(e.peers));
+  if (e.peers[0] === "anywhere") return subtractRanges(fullRange(e.family), unionRanges(toRanges(e.except ?? [])));
+  return unionRanges(toRanges(e.peers));
 }
 
 function portsOf(e: Exposure): [number, number][] {
@@ -43,41 +41,12 @@ function portsOf(e: Exposure): [number, number][] {
   return e.ports.split(",").map((r) => { const [a, b] = r.split("-").map(Number); return [a!, b ?? a!]; });
 }
 
-function union(rs: Range[]): Range[] {
-  const s = [...rs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const out: Range[] = [];
-  for (const r of s) {
-    const last = out[out.length - 1];
-    if (last && r[0] <= last[1] + 1n) { if (r[1] > last[1]) last[1] = r[1]; } else out.push([r[0], r[1]]);
-  }
-  return out;
-}
-
-function subtract(a: Range[], b: Range[]): Range[] {
-  const out: Range[] = [];
-  for (const [x, y] of a) {
-    let start = x;
-    for (const [p, q] of b) {
-      if (q < start || p > y) continue;
-      if (p > start) out.push([start, p - 1n]);
-      start = q + 1n;
-      if (start > y) break;
-    }
-    if (start <= y) out.push([start, y]);
-  }
-  return out;
-}
-
 const same = (a: Range[], b: Range[]) => a.length === b.length && a.every((r, i) => r[0] === b[i]![0] && r[1] === b[i]![1]);
 
-/** Who, in words: anywhere, anywhere except the fewer prefixes, or the prefixes. */
+/** Who, in words: anywhere, anywhere except the fewer prefixes, or the prefixes (as the exposure report writes them). */
 export function describeAddresses(family: Family, rs: Range[]): string {
-  const prefixes = (x: Range[]) => x.flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix);
-  const outside = subtract(full(family), rs);
-  if (outside.length === 0) return "anywhere";
-  const inside = prefixes(rs);
-  const except = prefixes(outside);
-  return except.length < inside.length ? `anywhere except ${except.join(", ")}` : inside.join(", ");
+  const text = describeRuns(family, rs, (1n << BigInt(ADDRESS_BITS[family])) - 1n);
+  return text.except ? `anywhere except ${text.except.join(", ")}` : text.peers.join(", ");
 }
 
 /** How an old line was open, in words. */
@@ -115,11 +84,11 @@ export function exposureDiff(before: readonly Exposure[], after: readonly Exposu
           const last = bounds[i + 1]! - 1;
           const inOld = old.filter((r) => r.first <= first && r.last >= first);
           const inNew = now.filter((r) => r.first <= first && r.last >= first);
-          const oldAddrs = union(inOld.flatMap((r) => r.addrs));
-          const newAddrs = union(inNew.flatMap((r) => r.addrs));
-          const closed = subtract(oldAddrs, newAddrs);
-          const opened = subtract(newAddrs, oldAddrs);
-          const was = [...new Set(inOld.filter((r) => subtract(r.addrs, newAddrs).length > 0).map((r) => r.how))].join("; ");
+          const oldAddrs = unionRanges(inOld.flatMap((r) => r.addrs));
+          const newAddrs = unionRanges(inNew.flatMap((r) => r.addrs));
+          const closed = subtractRanges(oldAddrs, newAddrs);
+          const opened = subtractRanges(newAddrs, oldAddrs);
+          const was = [...new Set(inOld.filter((r) => subtractRanges(r.addrs, newAddrs).length > 0).map((r) => r.how))].join("; ");
           if (pendingClose && pendingClose.last + 1 === first && same(pendingClose.addrs, closed) && pendingClose.was === was) pendingClose.last = last;
           else { if (pendingClose?.addrs.length) closes.push({ direction, family, protocol, ports: portText(protocol, pendingClose.first, pendingClose.last), peers: describeAddresses(family, pendingClose.addrs), was: pendingClose.was }); pendingClose = { first, last, addrs: closed, was }; }
           if (pendingOpen && pendingOpen.last + 1 === first && same(pendingOpen.addrs, opened)) pendingOpen.last = last;

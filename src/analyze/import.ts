@@ -11,7 +11,7 @@
 // the exposure analysis on both (exposure-diff.ts).
 import { formatAddress, type Address, type Family } from "../net/address.js";
 import { formatPrefix, isHostPrefix, parsePrefix, prefixLast } from "../net/prefix.js";
-import { rangeToPrefixes } from "../net/ranges.js";
+import { rangeToPrefixes, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
 
 export interface ImportInput {
@@ -52,16 +52,11 @@ function spoofedOnly(local: Record<Family, Address>): (prefix: string) => boolea
 
 /** A source list with this machine's own addresses put back where they split a network, and never alone. */
 function sourcesWithOwn(peers: string[], local: Record<Family, Address>, spoofed: (p: string) => boolean): string[] {
-  const ranges = new Map<Family, [bigint, bigint][]>([[4, []], [6, []]]);
+  const ranges = new Map<Family, Range[]>([[4, []], [6, []]]);
   for (const t of peers) { const p = parsePrefix(t, "interface"); if (p.ok) ranges.get(p.prefix.family)!.push([p.prefix.network, prefixLast(p.prefix)]); }
   for (const a of [local[4], local[6]]) ranges.get(a.family)!.push([a.value, a.value]);
   const out: string[] = [];
-  for (const [family, rs] of ranges) {
-    rs.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
-    const merged: [bigint, bigint][] = [];
-    for (const r of rs) { const last = merged[merged.length - 1]; if (last && r[0] <= last[1] + 1n) { if (r[1] > last[1]) last[1] = r[1]; } else merged.push([r[0], r[1]]); }
-    out.push(...merged.flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix).filter((t) => !spoofed(t)));
-  }
+  for (const [family, rs] of ranges) out.push(...unionRanges(rs).flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix).filter((t) => !spoofed(t)));
   return out;
 }
 

@@ -55,7 +55,7 @@ function complement(inside: readonly [bigint, bigint][], end: bigint): [bigint, 
 }
 
 /** The shorter of the two descriptions, counted before either is written. */
-function describeRuns(family: Family, inside: [bigint, bigint][], end: bigint): SetText {
+export function describeRuns(family: Family, inside: [bigint, bigint][], end: bigint): SetText {
   const outside = complement(inside, end);
   if (outside.length === 0) return { peers: ["anywhere"] };
   const count = (rs: [bigint, bigint][]) => rs.reduce((n, [a, b]) => n + prefixCount(family, a, b), 0);

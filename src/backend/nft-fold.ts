@@ -68,7 +68,6 @@ const keyOf = (v: Interval): string => `${v.first}-${v.last}`;
 /** One rule taken apart: fixed text per position, or a keyed match. */
 interface Parsed {
   rule: Rule;
-  index: number;
   parts: (string | Keyed)[];
   /** Everything but the keyed values (and a DNAT target): rules with the same shape can fold. */
   shape: string;
@@ -82,14 +81,14 @@ interface Parsed {
 
 const FOLDABLE: ReadonlySet<Verdict["kind"]> = new Set(["accept", "drop", "return", "masquerade", "dnat"]);
 
-function parse(rule: Rule, index: number, matches: readonly Match[], text: RuleText): Parsed | undefined {
+function parse(rule: Rule, matches: readonly Match[], text: RuleText): Parsed | undefined {
   if (!FOLDABLE.has(rule.verdict.kind)) return undefined;
   const parts = matches.map((m) => keyed(m) ?? text.match(m));
   const dnatTo = rule.verdict.kind === "dnat" ? text.verdict(rule.verdict) : undefined;
   const verdictShape = rule.verdict.kind === "dnat" ? `dnat ${FAMILY[rule.verdict.to.family]}` : text.verdict(rule.verdict);
   const shape = `${parts.map((p) => (typeof p === "string" ? p : `${p.header} ?`)).join(" ")} => ${verdictShape}`;
   const family = familyOf(matches, rule.verdict);
-  return { rule, index, parts, shape, outcome: verdictShape, ...(dnatTo && { dnatTo }), ...(protocolOf(matches) && { protocol: protocolOf(matches) }), ...(family && { family }) };
+  return { rule, parts, shape, outcome: verdictShape, ...(dnatTo && { dnatTo }), ...(protocolOf(matches) && { protocol: protocolOf(matches) }), ...(family && { family }) };
 }
 
 function familyOf(matches: readonly Match[], v: Verdict): 4 | 6 | undefined {
@@ -124,7 +123,7 @@ export function foldRules(rules: readonly Rule[], matchesOf: (r: Rule) => readon
     block = []; byShape = new Map(); blockRules = [];
   };
   rules.forEach((rule, index) => {
-    const p = parse(rule, index, matchesOf(rule), text);
+    const p = parse(rule, matchesOf(rule), text);
     if (!p) { flush(); out.push(single(rule)); return; }
     const g = byShape.get(p.shape);
     // Joining g moves this rule up to g's first member, past every rule of another group placed since;

@@ -131,8 +131,10 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
     const answered = probes.filter((p, i) => sent[i] && p.proto === "udp" && seen[receiver(p)].has(`${p.bind}|udp|${p.sport}|${p.dport}`));
     const replies: ForeignProbe[] = answered.map((p) => ({
       from: receiver(p), bind: p.to, to: p.bind, proto: "udp", sport: p.dport, dport: p.sport,
-      packet: { ...p.packet, state: "established", saddr: p.packet.daddr, daddr: p.packet.saddr, sport: p.dport, dport: p.sport,
-        ...(p.from !== "host" ? { iif: undefined, oif: p.packet.iif } : { iif: p.packet.oif, oif: undefined }) } as Packet,
+      packet: {
+        family: p.packet.family, protocol: "udp", state: "established", saddr: p.packet.daddr, daddr: p.packet.saddr, sport: p.dport, dport: p.sport,
+        ...(p.from !== "host" ? { oif: p.packet.iif! } : { iif: p.packet.oif! }),
+      },
     }));
     await Promise.all([installReplyCapture(host, "firewall"), installReplyCapture(sandbox.ns("peer"), "far side"), installReplyCapture(sandbox.ns("peer2"), "far side")]);
     const replySent = await Promise.all(replies.map((x) => byNode[x.from].fire("udp", x.to, x.dport, x.sport, x.bind)));
@@ -140,7 +142,7 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
     const got = { host: await readReplies(host), peer: await readReplies(sandbox.ns("peer")), peer2: await readReplies(sandbox.ns("peer2")) };
     replies.forEach((reply, i) => {
       if (!replySent[i]) return;
-      const simulated = simulateAll(sim, stripUndefined(reply.packet), env, { trace: true, limits: "branch" });
+      const simulated = simulateAll(sim, reply.packet, env, { trace: true, limits: "branch" });
       const delivered = got[receiver(reply)].has(`${reply.bind}|${reply.sport}|${reply.dport}`);
       const verdicts = new Set(simulated.branches.map((b) => b.result.verdict === "accept"));
       const ok = simulated.verdict === "depends" ? verdicts.has(delivered) : (simulated.verdict === "accept") === delivered;
@@ -167,7 +169,6 @@ async function staticNeighbours(a: ReturnType<Sandbox["ns"]>, aIf: string, aAddr
   await b.execChecked("ip", ["-batch", "-"], { input: lines(aAddrs, aMac, bIf) });
 }
 
-const stripUndefined = (p: Packet): Packet => Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as Packet;
 
 /** Every UDP packet that gets through, whatever its connection's state (the first capture counts new ones only). */
 async function installReplyCapture(ns: ReturnType<Sandbox["ns"]>, where: "firewall" | "far side"): Promise<void> {

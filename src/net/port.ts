@@ -63,3 +63,16 @@ export function formatPortRange(r: PortRange, separator = "-"): string {
 export function portCount(r: PortRange): number {
   return r.last - r.first + 1;
 }
+
+/** Every port 0-65535 not in the ranges (a negated port match). */
+export function portComplement(ranges: readonly PortRange[]): PortRange[] {
+  const sorted = [...ranges].sort((a, b) => a.first - b.first);
+  const out: PortRange[] = [];
+  let next = 0;
+  for (const r of sorted) {
+    if (r.first > next) out.push({ first: next, last: r.first - 1 });
+    next = Math.max(next, r.last + 1);
+  }
+  if (next <= 65535) out.push({ first: next, last: 65535 });
+  return out;
+}

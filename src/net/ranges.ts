@@ -42,3 +42,42 @@ export function prefixCount(family: Family, first: bigint, last: bigint): number
   eachPrefix(family, first, last, () => n++);
   return n;
 }
+
+/** An inclusive interval of address values. */
+export type Range = [bigint, bigint];
+
+/** The ranges sorted, with overlapping and adjacent ones joined. */
+export function unionRanges(rs: readonly Range[]): Range[] {
+  const sorted = [...rs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out: Range[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r[0] <= last[1] + 1n) { if (r[1] > last[1]) last[1] = r[1]; } else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
+/** What of `a` is not in `b`; both sorted and joined (unionRanges). */
+export function subtractRanges(a: readonly Range[], b: readonly Range[]): Range[] {
+  const out: Range[] = [];
+  for (const [x, y] of a) {
+    let start = x;
+    for (const [p, q] of b) {
+      if (q < start || p > y) continue;
+      if (p > start) out.push([start, p - 1n]);
+      start = q + 1n;
+      if (start > y) break;
+    }
+    if (start <= y) out.push([start, y]);
+  }
+  return out;
+}
+
+/** The whole address space of a family, as one range. */
+export const fullRange = (family: Family): Range[] => [[0n, (1n << BigInt(ADDRESS_BITS[family])) - 1n]];
+
+/** Every address of the family outside the prefixes (a negated address match), as the fewest prefixes. */
+export function prefixComplement(family: Family, prefixes: readonly Prefix[]): Prefix[] {
+  const inside = unionRanges(prefixes.map((p): Range => [p.network, p.network + (1n << BigInt(ADDRESS_BITS[family] - p.length)) - 1n]));
+  return subtractRanges(fullRange(family), inside).flatMap(([a, b]) => rangeToPrefixes(family, a, b));
+}

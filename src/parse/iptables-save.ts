@@ -10,10 +10,10 @@ import { ICMP4, ICMP6 } from "../ir/icmp.js";
 import type { CtState, L4Protocol, LimitUnit, Match, TcpFlag, Transport } from "../ir/match.js";
 import type { BaseChainSpec, Chain, Hook, Rule, Table } from "../ir/ruleset.js";
 import type { Verdict } from "../ir/verdict.js";
-import { ADDRESS_BITS, parseAddress, type Address, type Family } from "../net/address.js";
-import { parsePrefix, prefixLast, prefixMask, type Prefix } from "../net/prefix.js";
-import type { PortRange } from "../net/port.js";
-import { rangeToPrefixes } from "../net/ranges.js";
+import { parseAddress, type Address, type Family } from "../net/address.js";
+import { parsePrefix, prefixMask, type Prefix } from "../net/prefix.js";
+import { portComplement, type PortRange } from "../net/port.js";
+import { prefixComplement, rangeToPrefixes } from "../net/ranges.js";
 import type { IpSet } from "./ipset.js";
 import { syntaxAt, tokenize, unsupportedAt, type Place, type Token } from "./tokens.js";
 import { writerOf } from "./writer.js";
@@ -181,10 +181,10 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
     if (!v) throw syntaxAt(at, opt.column, `${opt.text} needs a value`);
     return v;
   };
-  const unknownFrom = (start: number) => {
-    // A module or target kept as written: its own options are the words up to the next short option.
+  /** A module's own options: the words up to the next short option; `i` moves past them. */
+  const moduleWords = (start: number): string => {
     while (i < words.length && !isShortOption(words, i)) i++;
-    matches.push({ kind: "unknown", text: words.slice(start, i).map((w) => quoteWord(w.text)).join(" ") });
+    return words.slice(start, i).map((w) => quoteWord(w.text)).join(" ");
   };
   while (i < words.length) {
     const start = i;
@@ -212,7 +212,7 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
         const v = value(opt);
         const prefixes = v.text.split(",").map((t) => addressPrefix(t, ctx.family, at, v.column));
         const kind = opt.text === "-s" || opt.text === "--source" ? "saddr" : "daddr";
-        matches.push({ kind, family: ctx.family, prefixes: negate ? complement(ctx.family, prefixes) : prefixes });
+        matches.push({ kind, family: ctx.family, prefixes: negate ? prefixComplement(ctx.family, prefixes) : prefixes });
         break;
       }
       case "-i": case "--in-interface": case "-o": case "--out-interface": {
@@ -230,14 +230,10 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
         const v = value(opt);
         if (negate) throw syntaxAt(at, words[start]!.column, "`!` cannot negate -m; it goes before one of the module's options");
         module = v.text;
-        if (EXTENSION_HEADERS.has(v.text)) {
-          // Whatever its options test, a packet without the header fails: the module whole is one match.
-          const s = i;
-          while (i < words.length && !isShortOption(words, i)) i++;
-          matches.push({ kind: "exthdr", header: v.text as "rt", text: ["-m", v.text, ...words.slice(s, i).map((w) => quoteWord(w.text))].join(" ") });
-          break;
-        }
-        if (!MODELLED.has(v.text)) unknownFrom(start);
+        // Whatever an extension-header module's options test, a packet without the header fails: the module whole is one match.
+        if (EXTENSION_HEADERS.has(v.text)) matches.push({ kind: "exthdr", header: v.text as "rt", text: moduleWords(start) });
+        // A module this reader does not model is kept as written, with its options.
+        else if (!MODELLED.has(v.text)) matches.push({ kind: "unknown", text: moduleWords(start) });
         break;
       }
       case "--dport": case "--destination-port": case "--sport": case "--source-port": {
@@ -336,7 +332,7 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
         const dir = flags.text === "src" ? "saddr" : flags.text === "dst" ? "daddr" : undefined;
         const prefixes = set?.prefixes?.filter((p) => p.family === ctx.family);
         if (!dir || !prefixes) unsupportedHere(opt);
-        else matches.push({ kind: dir, family: ctx.family, prefixes: negate ? complement(ctx.family, prefixes) : prefixes });
+        else matches.push({ kind: dir, family: ctx.family, prefixes: negate ? prefixComplement(ctx.family, prefixes) : prefixes });
         break;
       }
       case "--pkt-type": {
@@ -352,7 +348,7 @@ function readRule(words: Token[], at: Place, ctx: Context): Read {
         const [a, b] = v.text.split("-").map((t) => parseAddress(t));
         if (!a || !b || a.family !== ctx.family || a.value > b.value) throw syntaxAt(at, v.column, `"${v.text}" is not an IPv${ctx.family} address range`);
         const prefixes = rangeToPrefixes(ctx.family, a.value, b.value);
-        matches.push({ kind: opt.text === "--src-range" ? "saddr" : "daddr", family: ctx.family, prefixes: negate ? complement(ctx.family, prefixes) : prefixes });
+        matches.push({ kind: opt.text === "--src-range" ? "saddr" : "daddr", family: ctx.family, prefixes: negate ? prefixComplement(ctx.family, prefixes) : prefixes });
         break;
       }
       case "-j": case "--jump": case "-g": case "--goto": {
@@ -476,19 +472,6 @@ function portRange(text: string, at: Place, column: number): PortRange {
   return { first, last };
 }
 
-/** Every port not in the ranges. */
-function portComplement(ranges: PortRange[]): PortRange[] {
-  const sorted = [...ranges].sort((a, b) => a.first - b.first);
-  const out: PortRange[] = [];
-  let next = 0;
-  for (const r of sorted) {
-    if (r.first > next) out.push({ first: next, last: r.first - 1 });
-    next = Math.max(next, r.last + 1);
-  }
-  if (next <= 65535) out.push({ first: next, last: 65535 });
-  return out;
-}
-
 function addressPrefix(text: string, family: Family, at: Place, column: number): Prefix {
   const slash = text.indexOf("/");
   let spec = text;
@@ -508,21 +491,6 @@ function addressPrefix(text: string, family: Family, at: Place, column: number):
 function maskLength(value: bigint): number | undefined {
   for (let len = 0; len <= 32; len++) if (prefixMask(4, len) === value) return len;
   return undefined;
-}
-
-/** Every address of the family outside the prefixes, as prefixes. */
-function complement(family: Family, prefixes: readonly Prefix[]): Prefix[] {
-  const end = (1n << BigInt(ADDRESS_BITS[family])) - 1n;
-  const sorted = [...prefixes].sort((a, b) => (a.network < b.network ? -1 : a.network > b.network ? 1 : 0));
-  const out: Prefix[] = [];
-  let next = 0n;
-  for (const p of sorted) {
-    if (p.network > next) out.push(...rangeToPrefixes(family, next, p.network - 1n));
-    const last = prefixLast(p);
-    if (last + 1n > next) next = last + 1n;
-  }
-  if (next <= end) out.push(...rangeToPrefixes(family, next, end));
-  return out;
 }
 
 function flagList(t: Token, at: Place): TcpFlag[] {

@@ -14,8 +14,8 @@ import type { BaseChainSpec, Chain, Hook, Rule, Table, TableFamily } from "../ir
 import type { Verdict } from "../ir/verdict.js";
 import { parseAddress, type Family } from "../net/address.js";
 import { parsePrefix, type Prefix } from "../net/prefix.js";
-import type { PortRange } from "../net/port.js";
-import { rangeToPrefixes } from "../net/ranges.js";
+import { portComplement, type PortRange } from "../net/port.js";
+import { prefixComplement, rangeToPrefixes } from "../net/ranges.js";
 import { userError } from "../errors.js";
 import { jsonErrorOffset } from "./json-position.js";
 import { writerOf } from "./writer.js";
@@ -278,7 +278,7 @@ function fieldWays(f: Field, list: Json[], negate: boolean, notAny: boolean, fam
       const prefixes = list.map((v) => prefixesOf(v, f.family));
       if (prefixes.some((p) => p === undefined)) return undefined;
       const all = prefixes.flat() as Prefix[];
-      return one({ kind: f.dir, family: f.family, prefixes: negate ? complement(f.family, all) : all });
+      return one({ kind: f.dir, family: f.family, prefixes: negate ? prefixComplement(f.family, all) : all });
     }
     case "port": {
       const ranges = list.map(portRangeOf);
@@ -447,33 +447,6 @@ function icmpType(family: Family, v: Json): number | undefined {
   const table = family === 4 ? ICMP4 : ICMP6;
   for (const [n, names] of Object.entries(table)) if (names.nft === v) return Number(n);
   return typeof v === "string" ? MORE_ICMP[family][v] : undefined;
-}
-
-function portComplement(ranges: PortRange[]): PortRange[] {
-  const sorted = [...ranges].sort((a, b) => a.first - b.first);
-  const out: PortRange[] = [];
-  let next = 0;
-  for (const r of sorted) {
-    if (r.first > next) out.push({ first: next, last: r.first - 1 });
-    next = Math.max(next, r.last + 1);
-  }
-  if (next <= 65535) out.push({ first: next, last: 65535 });
-  return out;
-}
-
-function complement(family: Family, prefixes: Prefix[]): Prefix[] {
-  const bits = family === 4 ? 32 : 128;
-  const end = (1n << BigInt(bits)) - 1n;
-  const sorted = [...prefixes].sort((a, b) => (a.network < b.network ? -1 : a.network > b.network ? 1 : 0));
-  const out: Prefix[] = [];
-  let next = 0n;
-  for (const p of sorted) {
-    if (p.network > next) out.push(...rangeToPrefixes(family, next, p.network - 1n));
-    const last = p.network + (1n << BigInt(bits - p.length)) - 1n;
-    if (last + 1n > next) next = last + 1n;
-  }
-  if (next <= end) out.push(...rangeToPrefixes(family, next, end));
-  return out;
 }
 
 // ---- text -----------------------------------------------------------------
