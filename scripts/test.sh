@@ -4,4 +4,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
+sh scripts/test-programs.sh
 npm test --silent
