@@ -49,6 +49,14 @@ export type ErrorCode =
   | "IMPORT_SYNTAX"
   | "IMPORT_UNSUPPORTED"
   | "IMPORT_UNREADABLE"
+  // BitTorrent clients' own configs (swarmgate clients)
+  | "CLIENT_CONFIG_SYNTAX"
+  | "CLIENT_CONFIG_VALUE"
+  | "CLIENT_CONFIG_NOT_FOUND"
+  | "CLIENT_CONFIG_UNREADABLE"
+  | "CLIENT_CONFIG_NOT_REGULAR"
+  | "CLIENT_CONFIG_TOO_LARGE"
+  | "CLIENT_ROOT_INVALID"
   // apply, stop, status, rollback, install
   | "NEEDS_ROOT"
   | "STATE_UNWRITABLE"
