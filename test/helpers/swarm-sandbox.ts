@@ -1,0 +1,135 @@
+// The swarm tests' sandbox: namespaces named sgs-<pid>-<n>-<role>, linked only
+// to each other by veth pairs (never to the machine's own network, and with no
+// default route out), and the long-running programs started inside them. Every
+// namespace and process a Sandbox made goes away in close(), and each program's
+// output is kept so that a failed assertion can show its last lines.
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Netns } from "../../src/system/netns.js";
+import { run, runChecked } from "../../src/system/run.js";
+
+let sandboxes = 0;
+const live = new Set<ChildProcess>();
+// A worker that dies mid-test must not leave daemons behind.
+process.once("exit", () => { for (const child of live) child.kill("SIGKILL"); });
+
+export class Proc {
+  private out = "";
+  readonly exited: Promise<number | null>;
+  private done = false;
+
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    live.add(child);
+    const keep = (d: Buffer) => { this.out = (this.out + d.toString("utf8")).slice(-65536); };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    this.exited = new Promise((resolve) => {
+      child.on("error", (e) => { keep(Buffer.from(`[could not start: ${e.message}]\n`)); });
+      child.on("close", (code, signal) => {
+        this.done = true;
+        live.delete(child);
+        resolve(code ?? (signal ? 128 : null));
+      });
+    });
+  }
+
+  get running(): boolean { return !this.done; }
+
+  /** The last `lines` lines of what the program printed (stdout and stderr together). */
+  tail(lines = 15): string {
+    return this.out.trimEnd().split("\n").slice(-lines).join("\n");
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs` (qbittorrent-nox takes 4-5 s to exit on SIGTERM). */
+  async stop(graceMs = 1000): Promise<void> {
+    if (this.done) return;
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export class Sandbox {
+  readonly tag: string;
+  private readonly namespaces: Netns[] = [];
+  private readonly procs: Proc[] = [];
+  private readonly notes: string[] = [];
+
+  constructor() { this.tag = `sgs-${process.pid}-${sandboxes++}`; }
+
+  /** A new namespace with loopback up, named sgs-<pid>-<n>-<role>. */
+  async netns(role: string): Promise<Netns> {
+    const ns = new Netns(`${this.tag}-${role}`);
+    await runChecked("ip", ["netns", "add", ns.name]);
+    this.namespaces.push(ns);
+    await ns.execChecked("ip", ["link", "set", "lo", "up"]);
+    return ns;
+  }
+
+  /** A veth pair created inside `a` with its peer moved straight into `b` (never in the root namespace). */
+  async link(a: Netns, aIf: string, aAddrs: string[], b: Netns, bIf: string, bAddrs: string[]): Promise<void> {
+    await a.execChecked("ip", ["link", "add", aIf, "type", "veth", "peer", "name", bIf, "netns", b.name]);
+    for (const [ns, ifname, addrs] of [[a, aIf, aAddrs], [b, bIf, bAddrs]] as const) {
+      for (const addr of addrs) {
+        await ns.execChecked("ip", ["addr", "add", addr, "dev", ifname, ...(addr.includes(":") ? ["nodad"] : [])]);
+      }
+      await ns.execChecked("ip", ["link", "set", ifname, "up"]);
+    }
+  }
+
+  /** A fresh temporary directory (world-readable, for programs that drop privileges). */
+  dir(what: string): string {
+    const d = mkdtempSync(join(tmpdir(), `${this.tag}-${what}-`));
+    chmodSync(d, 0o755);
+    return d;
+  }
+
+  /** Starts a long-running program inside `ns`; close() stops it. */
+  start(ns: Netns, name: string, command: string, args: string[], env: Record<string, string> = {}): Proc {
+    const child = spawn("ip", ["netns", "exec", ns.name, command, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    const proc = new Proc(`${name} (${ns.name})`, child);
+    this.procs.push(proc);
+    return proc;
+  }
+
+  /** Adds a line to what report() shows (the output of apply, for instance). */
+  note(title: string, text: string): void {
+    this.notes.push(`--- ${title}\n${text.trimEnd().split("\n").slice(-15).join("\n")}`);
+  }
+
+  /** The last lines of every program's output and every note: the message of a failed assertion. */
+  report(): string {
+    const logs = this.procs.map((p) => `--- ${p.name}${p.running ? "" : " (exited)"}\n${p.tail() || "(no output)"}`);
+    return ["", ...this.notes, ...logs].join("\n");
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.stop()));
+    for (const ns of this.namespaces.splice(0)) await run("ip", ["netns", "del", ns.name]);
+  }
+}
+
+/** Waits until `probe` returns a value (not undefined), polling every `everyMs`; throws `what` on timeout. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Whether something in `ns` listens on TCP `port`. */
+export async function listening(ns: Netns, port: number): Promise<boolean> {
+  const r = await ns.exec("ss", ["-Hltn", `sport = :${port}`]);
+  return r.stdout.trim() !== "";
+}

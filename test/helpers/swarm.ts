@@ -1,0 +1,110 @@
+// A real BitTorrent swarm in network namespaces, for tests that prove an
+// applied swarmgate policy with the real programs: opentracker (Debian's,
+// IPv4-only and whitelist-only), a seeder (qbittorrent-nox or
+// transmission-daemon), and aria2c as a leecher that cannot accept inbound
+// connections, so that a transfer succeeds only if the leecher can connect to
+// the seeder's peer port through the firewall. DHT, LSD and PEX are off on both
+// sides: the tracker is the only way the two find each other.
+//
+//   const sb = new Sandbox();
+//   try {
+//     const net = await hostTopology(sb);
+//     await applyPolicy(sb, net.seederNs, hostPolicy({ port: 6881 }));
+//     const t = await makeTorrent(sb.dir("data"), announceUrl(net.trackerAddress));
+//     await startTracker(sb, net.internet, net.trackerAddress, [t.infoHash]);
+//     const seeder = await startQbittorrent(sb, net.seederNs, { peerPort: 6881 });
+//     await seeder.add(t);
+//     await seeder.waitSeeding(t);
+//     const r = await leech(sb, net.internet, t, { timeoutMs: 30_000 });
+//     expect(r.ok, sb.report()).toBe(true);
+//   } finally { await sb.close(); }
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Netns } from "../../src/system/netns.js";
+import { listening, until, type Proc, type Sandbox } from "./swarm-sandbox.js";
+import { intactBytes, sha256, type Torrent } from "./swarm-torrent.js";
+
+export * from "./swarm-sandbox.js";
+export * from "./swarm-seeders.js";
+export * from "./swarm-torrent.js";
+export * from "./swarm-topology.js";
+
+export const TRACKER_PORT = 6969;
+export const announceUrl = (address: string, port = TRACKER_PORT): string => `http://${address}:${port}/announce`;
+
+export interface Tracker { proc: Proc; announce: string; stop(): Promise<void> }
+
+/**
+ * Starts opentracker on `address` (TCP and UDP `port`) with `infoHashes` on its
+ * whitelist. It chroots into its directory and drops to user nobody (it
+ * refuses to run as root), so the directory is world-readable.
+ */
+export async function startTracker(sb: Sandbox, ns: Netns, address: string, infoHashes: string[], port = TRACKER_PORT): Promise<Tracker> {
+  const dir = sb.dir("tracker");
+  writeFileSync(join(dir, "whitelist.txt"), infoHashes.map((h) => `${h}\n`).join(""), { mode: 0o644 });
+  const proc = sb.start(ns, "opentracker", "opentracker", ["-i", address, "-p", String(port), "-P", String(port), "-d", dir, "-w", "whitelist.txt"]);
+  await until("opentracker to listen", 10_000, async () => {
+    if (!proc.running) throw new Error("opentracker exited");
+    return (await listening(ns, port)) ? true : undefined;
+  });
+  return { proc, announce: announceUrl(address, port), stop: () => proc.stop() };
+}
+
+/** The leecher's listen port, which blockInbound closes. */
+export const LEECHER_PORT = 6999;
+
+/** Drops every inbound TCP and UDP packet to `port` in `ns` (a table of the test's own, not swarmgate's). */
+export async function blockInbound(ns: Netns, port: number): Promise<void> {
+  await ns.execChecked("nft", ["-f", "-"], {
+    input: `table inet sgs_leecher\nflush table inet sgs_leecher\ntable inet sgs_leecher {\n  chain input {\n    type filter hook input priority -10; policy accept;\n    tcp dport ${port} drop\n    udp dport ${port} drop\n  }\n}\n`,
+  });
+}
+
+export interface TransferResult {
+  /** aria2c finished (exit 0) and the file is complete with the right checksum. */
+  ok: boolean;
+  /** Bytes of the file that arrived intact (counted in 16 KiB blocks against the original). */
+  bytes: number;
+  seconds: number;
+  /** aria2c's exit status (null: stopped at the deadline). */
+  code: number | null;
+  proc: Proc;
+}
+
+export interface LeechOptions {
+  /** Stop aria2c after this long; a transfer that has not finished by then failed. */
+  timeoutMs: number;
+  listenPort?: number;
+}
+
+/**
+ * Downloads `t` with aria2c in `ns`, its own listen port blocked there, and no
+ * DHT, LSD or PEX. Every call is a fresh download into a new directory.
+ */
+export async function leech(sb: Sandbox, ns: Netns, t: Torrent, o: LeechOptions): Promise<TransferResult> {
+  const port = o.listenPort ?? LEECHER_PORT;
+  await blockInbound(ns, port);
+  const dir = sb.dir("leecher");
+  const started = Date.now();
+  const proc = sb.start(ns, "aria2c", "aria2c", [
+    `--dir=${dir}`, `--listen-port=${port}`, "--seed-time=0",
+    "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+    // Ask the tracker again every 2 s: a seeder that announced late is still found.
+    "--bt-tracker-interval=2", "--file-allocation=none", "--allow-overwrite=true", "--auto-file-renaming=false",
+    "--summary-interval=1", "--console-log-level=notice", "--enable-color=false", t.file,
+  ]);
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; void proc.stop(); }, o.timeoutMs);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  const seconds = (Date.now() - started) / 1000;
+  let got: Buffer;
+  try {
+    got = readFileSync(join(dir, t.name));
+  } catch {
+    got = Buffer.alloc(0);
+  }
+  const original = readFileSync(join(t.seedDir, t.name));
+  const ok = code === 0 && got.length === t.size && sha256(got) === t.sha256;
+  return { ok, bytes: intactBytes(original, got), seconds, code: timedOut ? null : code, proc };
+}

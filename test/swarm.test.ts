@@ -1,0 +1,64 @@
+// A real swarm through an applied policy: qbittorrent-nox or
+// transmission-daemon seeds behind swarmgate (on the host itself, or on a LAN
+// host behind a swarmgate gateway), opentracker and aria2c are on the
+// internet side, and aria2c cannot accept connections — so the file arrives
+// only if the policy lets the leecher reach the seeder's peer port.
+import { describe, expect, test } from "vitest";
+import {
+  Sandbox, announceUrl, applyPolicy, gatewayPolicy, gatewayTopology, hostPolicy, hostTopology, leech, listening,
+  makeTorrent, startQbittorrent, startTracker, startTransmission, type SeederKind, type TransferResult,
+} from "./helpers/swarm.js";
+
+interface Case { where: "host" | "gateway"; seeder: SeederKind; peerPort: number; policyPorts: number; timeoutMs: number }
+
+/** Builds the sandbox, applies the policy, seeds, and runs one download; the sandbox's report explains a failure. */
+async function swarm(c: Case, check: (r: TransferResult, report: string, sb: Sandbox) => Promise<void>): Promise<void> {
+  const sb = new Sandbox();
+  try {
+    const net = c.where === "host" ? await hostTopology(sb) : await gatewayTopology(sb);
+    await applyPolicy(sb, net.firewallNs, c.where === "host" ? hostPolicy({ ports: c.policyPorts, client: c.seeder }) : gatewayPolicy({ ports: c.policyPorts }));
+    const t = await makeTorrent(sb.dir("data"), announceUrl(net.trackerAddress));
+    await startTracker(sb, net.internet, net.trackerAddress, [t.infoHash]);
+    const seeder = c.seeder === "qbittorrent"
+      ? await startQbittorrent(sb, net.seederNs, { peerPort: c.peerPort })
+      : await startTransmission(sb, net.seederNs, { peerPort: c.peerPort });
+    await seeder.add(t);
+    await seeder.waitSeeding(t);
+    const r = await leech(sb, net.internet, t, { timeoutMs: c.timeoutMs });
+    // The seeder is there and listening: what decides is the firewall.
+    expect(await listening(net.seederNs, seeder.peerPort), sb.report()).toBe(true);
+    await check(r, sb.report(), sb);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${sb.report()}`);
+  } finally {
+    await sb.close();
+  }
+}
+
+const arrives = async (r: TransferResult, report: string) => {
+  expect(r.ok, `the file did not arrive intact (aria2c exit ${r.code}, ${r.bytes} bytes in ${r.seconds} s)${report}`).toBe(true);
+};
+const blocked = async (r: TransferResult, report: string) => {
+  expect(r.ok, `the file arrived through a closed port${report}`).toBe(false);
+  expect(r.bytes, `bytes arrived through a closed port${report}`).toBe(0);
+};
+
+describe.concurrent("a real swarm through an applied policy", () => {
+  test.each(["qbittorrent", "transmission"] as const)("host running %s: its peer port open in the policy, the file arrives intact", async (seeder) => {
+    const peerPort = seeder === "qbittorrent" ? 6881 : 51413;
+    await swarm({ where: "host", seeder, peerPort, policyPorts: peerPort, timeoutMs: 30_000 }, arrives);
+  }, 70_000);
+
+  test.each(["qbittorrent", "transmission"] as const)("host running %s: the policy opens another port, nothing arrives", async (seeder) => {
+    const peerPort = seeder === "qbittorrent" ? 6881 : 51413;
+    await swarm({ where: "host", seeder, peerPort, policyPorts: peerPort + 1, timeoutMs: 15_000 }, blocked);
+  }, 70_000);
+
+  test("gateway forwarding the LAN seeder's port: the file arrives intact", async () => {
+    await swarm({ where: "gateway", seeder: "qbittorrent", peerPort: 6881, policyPorts: 6881, timeoutMs: 30_000 }, arrives);
+  }, 70_000);
+
+  test("gateway forwarding another port to the LAN seeder: nothing arrives", async () => {
+    await swarm({ where: "gateway", seeder: "qbittorrent", peerPort: 6881, policyPorts: 6882, timeoutMs: 15_000 }, blocked);
+  }, 70_000);
+});
