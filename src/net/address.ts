@@ -77,12 +77,15 @@ export function formatAddress(a: Address): string {
 }
 
 function formatIpv4(v: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join(".");
+  const n = Number(v);
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }
 
 function formatIpv6(v: bigint): string {
+  // One conversion to hex, then plain numbers: the exposure report writes thousands of these.
+  const hex32 = v.toString(16).padStart(32, "0");
   const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
+  for (let i = 0; i < 32; i += 4) groups.push(parseInt(hex32.slice(i, i + 4), 16));
   // RFC 5952 4.2: compress the longest run (first on ties) of two or more zero groups.
   let best = -1;
   let bestLen = 1;

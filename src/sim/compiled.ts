@@ -209,7 +209,18 @@ function candidateIndex(rules: SimRule[]): Pick<SimChain, "candidates" | "rulesF
   };
 }
 
+// A frozen ruleset never changes, so what it compiles to is kept: audit's
+// exposure, readiness and lint each simulate the same one.
+const compiledOnce = new WeakMap<Ruleset, CompiledRuleset>();
+
 export function compileForSim(ruleset: Ruleset): CompiledRuleset {
+  if (!Object.isFrozen(ruleset)) return build(ruleset);
+  let sim = compiledOnce.get(ruleset);
+  if (!sim) { sim = build(ruleset); compiledOnce.set(ruleset, sim); }
+  return sim;
+}
+
+function build(ruleset: Ruleset): CompiledRuleset {
   const hooks: Record<Hook, SimChain[]> = { prerouting: [], input: [], forward: [], output: [], postrouting: [] };
   const chains = new Map<string, SimChain>();
   for (const table of ruleset.tables) {
