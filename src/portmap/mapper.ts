@@ -55,7 +55,7 @@ export type MapperEvent =
   | { readonly type: "retry"; readonly error: string; readonly failures: number; readonly delayMs: number }
   | { readonly type: "gateway-restart"; readonly reason: string }
   | { readonly type: "fallback"; readonly reason: string }
-  | { readonly type: "deleted"; readonly protocol: PortmapProtocol }
+  | { readonly type: "deleted"; readonly protocol: PortmapProtocol; readonly confirmed: boolean }
   | { readonly type: "stopped" };
 
 export interface MapperState {
@@ -92,8 +92,8 @@ export interface PortMapperOptions {
   /** Back-off between failed rounds: doubles from retryInitialMs up to retryMaxMs. */
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
-  /** Sends per deletion on stop. */
-  readonly deleteTries?: number;
+  /** How long stop() waits for the gateway to confirm the deletions (ms, default 2000). */
+  readonly deleteTimeoutMs?: number;
 }
 
 class GatewayError extends Error {}
@@ -124,7 +124,7 @@ export class PortMapper {
   private lastError: string | undefined;
   private epoch: { protocol: PortmapProtocol; sample: EpochSample } | undefined;
   private restart: string | undefined;
-  private requested = new Set<PortmapProtocol>();
+  private answered = new Set<PortmapProtocol>();
 
   constructor(options: PortMapperOptions) {
     this.o = options;
@@ -145,7 +145,10 @@ export class PortMapper {
     this.abort.abort();
     await this.loopDone;
     if (this.transport !== undefined) {
-      for (const protocol of this.requested) await this.deleteAll(protocol).catch(() => {});
+      const deadline = new AbortController();
+      const cancel = this.clock.setTimer(this.o.deleteTimeoutMs ?? 2000, () => deadline.abort());
+      for (const protocol of this.answered) await this.deleteAll(protocol, deadline.signal);
+      cancel();
       this.transport.close();
     }
     this.phase = "stopped";
@@ -296,17 +299,22 @@ export class PortMapper {
     return r.externalAddress;
   }
 
-  private async natpmpMap(protocol: TransportProtocol, suggested: number, lifetime: number, tries?: number): Promise<OneMapping> {
+  private async natpmpMap(
+    protocol: TransportProtocol,
+    suggested: number,
+    lifetime: number,
+    signal = this.abort.signal,
+  ): Promise<OneMapping> {
     const req = { protocol, internalPort: this.o.internalPort, suggestedExternalPort: suggested, lifetime };
-    if (lifetime > 0) this.requested.add("natpmp");
     const r = await exchange({
       transport: this.transport!,
       clock: this.clock,
       request: encodeMapRequest(req),
       accept: (d) => decodeMapReply(d.bytes, d.from, this.o.gateway, req),
-      schedule: tries === undefined ? this.natpmpSchedule() : natpmpSchedule(tries),
-      signal: tries === undefined ? this.abort.signal : undefined,
+      schedule: this.natpmpSchedule(),
+      signal,
     });
+    this.answered.add("natpmp");
     this.seeEpoch("natpmp", r.epoch);
     if (r.resultCode !== NATPMP_RESULT.SUCCESS) {
       throw new GatewayError(`NAT-PMP ${protocol} mapping: ${natpmpResultName(r.resultCode)}`);
@@ -319,7 +327,7 @@ export class PortMapper {
     suggested: number,
     address: string | undefined,
     lifetime: number,
-    tries?: number,
+    signal = this.abort.signal,
   ): Promise<OneMapping> {
     const t = this.transport!;
     const req: PcpMapRequest = {
@@ -331,32 +339,36 @@ export class PortMapper {
       lifetime,
       clientAddress: t.localAddress(),
     };
-    if (lifetime > 0) this.requested.add("pcp");
     const probing = (this.o.protocol ?? "auto") === "auto" && this.active === undefined;
     const r = await exchange({
       transport: t,
       clock: this.clock,
       request: encodePcpMapRequest(req),
       accept: (d) => decodePcpReply(d.bytes, d.from, this.o.gateway, req),
-      schedule: pcpSchedule(this.o.random, tries ?? (probing ? (this.o.pcpProbeTries ?? 3) : Infinity)),
-      signal: tries === undefined ? this.abort.signal : undefined,
+      schedule: pcpSchedule(this.o.random, probing ? (this.o.pcpProbeTries ?? 3) : Infinity),
+      signal,
     });
     if (r.kind === "unsupported-version") {
       throw new NotPcpError(`the gateway answered PCP with UNSUPP_VERSION (it speaks version ${r.serverVersion})`);
     }
+    this.answered.add("pcp");
     this.seeEpoch("pcp", r.epoch);
     if (r.resultCode !== PCP_RESULT.SUCCESS) throw new GatewayError(`PCP ${protocol} MAP: ${pcpResultName(r.resultCode)}`);
     return { externalPort: r.externalPort, externalAddress: r.externalAddress, lifetime: r.lifetime };
   }
 
-  private async deleteAll(protocol: PortmapProtocol): Promise<void> {
-    const tries = this.o.deleteTries ?? 3;
+  /** Deletes both mappings; a gateway that does not confirm before `signal` is left to expire them. */
+  private async deleteAll(protocol: PortmapProtocol, signal: AbortSignal): Promise<void> {
+    let confirmed = 0;
     for (const p of ["udp", "tcp"] as const) {
       const port = p === "udp" ? this.mapping?.externalPort : this.mapping?.tcpExternalPort;
-      if (protocol === "pcp") await this.pcpMap(p, port ?? 0, undefined, 0, tries).catch(() => {});
-      else await this.natpmpMap(p, 0, 0, tries).catch(() => {});
+      const done = protocol === "pcp" ? this.pcpMap(p, port ?? 0, undefined, 0, signal) : this.natpmpMap(p, 0, 0, signal);
+      confirmed += await done.then(
+        () => 1,
+        () => 0,
+      );
     }
-    this.emit({ type: "deleted", protocol });
+    this.emit({ type: "deleted", protocol, confirmed: confirmed === 2 });
   }
 
   private sleep(ms: number): Promise<void> {
