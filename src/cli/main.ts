@@ -170,6 +170,16 @@ program.command("import")
   .action(async (opts: { json?: boolean; live?: boolean; from: string[]; output?: string; interface?: string; local: string[]; route: string[] }) =>
     guard(opts.json, async () => (await import("./import.js")).runImport(opts)));
 
+program.command("clients")
+  .summary("find the BitTorrent clients here: their configured ports, settings and what they listen on")
+  .description(`Find qBittorrent, Transmission, Deluge, rTorrent and aria2: their configs in every home (/etc/passwd and /home) and Debian's service places, and the clients running in this network namespace with the sockets they listen on. For each: the peer port or range and whether it changes at the next start, the protocols, DHT, LSD, UPnP/NAT-PMP, the bind address and the web UI/RPC port. Changes nothing.
+Exit status 0, 1 when a config could not be read (each problem with its file and line), 2 for bad input.`)
+  .option("--root <dir>", "read configs and /etc/passwd below DIR instead of / (sockets and processes stay this machine's)")
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExamples:\n  sudo swarmgate clients\n  swarmgate clients --root /srv/container-rootfs --json")
+  .action(async (opts: { json?: boolean; root?: string }) =>
+    guard(opts.json, async () => (await import("./clients.js")).runClients(opts)));
+
 const STATE = ["--state-dir <dir>", "where backups, the lock and pending confirmations live (default /var/lib/swarmgate, or $SWARMGATE_STATE_DIR)"] as const;
 const WAIT = ["--wait <seconds>", "how long to wait for another swarmgate to finish, 0-86400 (default 60)", integer("--wait", 0, 86400, " of seconds")] as const;
 const sys = async () => import("./system.js");

@@ -1,0 +1,171 @@
+// `swarmgate clients` as a library call: every BitTorrent client config below
+// root, the clients running in this network namespace matched to their
+// configs, and what each would use and does use.
+import { existsSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { identity, inRoot, readConfig, resolveInRoot } from "./files.js";
+import { homeCandidates, homes, readPasswd, SERVICE_PLACES, type Candidate, type User } from "./homes.js";
+import { expandHome, processConfig } from "./process-config.js";
+import { ephemeralRange, findClientProcesses, type ClientProcess } from "./processes.js";
+import { readClientConfig } from "./read.js";
+import { readSockets, type Socket } from "./sockets.js";
+import { CLIENT_KINDS, type ClientKind, type ClientReport, type ClientSettings, type ListeningSocket, type Problem } from "./types.js";
+
+export * from "./types.js";
+export { readClientConfig } from "./read.js";
+
+export interface DetectOptions {
+  /** Read configs and /etc/passwd below this directory (default /). */
+  root?: string;
+  /** Where proc(5) is mounted (default /proc); processes and sockets are this network namespace's. */
+  proc?: string;
+}
+
+export interface Detection { clients: ClientReport[]; problems: Problem[] }
+
+interface Entry { kind: ClientKind; file: string; id: string | undefined; user: string | null; home: string | undefined; inRoot: boolean; process?: ClientProcess }
+
+export function detectClients(opts: DetectOptions = {}): Detection {
+  const root = resolve(opts.root ?? "/");
+  const proc = opts.proc ?? "/proc";
+  const users = readPasswd(root);
+  const problems: Problem[] = [];
+  const entries: Entry[] = [];
+  const seen = new Set<string>();
+  const add = (e: Entry): Entry | undefined => {
+    if (e.id !== undefined) {
+      if (seen.has(e.id)) return undefined;
+      seen.add(e.id);
+    }
+    entries.push(e);
+    return e;
+  };
+
+  for (const home of homes(root, users)) {
+    for (const c of preferred(root, homeCandidates(root, home))) addCandidate(root, c, home.path, add);
+  }
+  for (const c of SERVICE_PLACES) addCandidate(root, { ...c, user: ownerName(root, c, users) }, undefined, add);
+
+  const processes = findClientProcesses(proc);
+  const hostUsers = root === "/" ? users : readPasswd("/");
+  for (const p of processes) {
+    const place = processConfig(p, hostUsers);
+    const user = hostUsers.find((u) => u.uid === p.uid)?.name ?? (p.uid >= 0 ? String(p.uid) : null);
+    const id = place.config === null ? undefined : identity(place.config);
+    const known = id === undefined ? undefined : entries.find((e) => e.id === id && e.kind === p.kind && !e.process);
+    if (known) Object.assign(known, { process: p, user });
+    else add({ kind: p.kind, file: place.config ?? "", id, user, home: place.home, inRoot: false, process: p });
+  }
+
+  const sockets = processes.length > 0 ? readSockets(proc) : new Map<number, Socket>();
+  const ephemeral = ephemeralRange(proc);
+  const clients: ClientReport[] = [];
+  for (const e of entries) {
+    const report = readEntry(root, e, sockets, ephemeral, problems);
+    if (report) clients.push(report);
+  }
+  const order = (k: ClientKind) => CLIENT_KINDS.indexOf(k);
+  clients.sort((a, b) => order(a.kind) - order(b.kind) || a.config.localeCompare(b.config));
+  return { clients, problems };
+}
+
+/** rTorrent reads ~/.rtorrent.rc and aria2 ~/.aria2/aria2.conf when they exist, the XDG place only otherwise. */
+function preferred(root: string, list: Candidate[]): Candidate[] {
+  const exists = (c: Candidate) => existsSync(inRoot(root, c.path));
+  return list.filter((c, i) => {
+    const earlier = list.slice(0, i).find((o) => o.kind === c.kind && (c.kind === "rtorrent" || c.kind === "aria2"));
+    return !(earlier && exists(earlier));
+  });
+}
+
+function addCandidate(root: string, c: Candidate, home: string | undefined, add: (e: Entry) => Entry | undefined): void {
+  const file = resolveInRoot(root, inRoot(root, c.path));
+  // A missing file is no client; an unreadable one is a problem reported when it is read.
+  if (!existsOrBroken(file)) return;
+  add({ kind: c.kind, file: inRoot(root, c.path), id: identity(file), user: c.user, home, inRoot: true });
+}
+
+function existsOrBroken(file: string): boolean {
+  try {
+    statSync(file);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "ENOENT" && (e as NodeJS.ErrnoException).code !== "ENOTDIR";
+  }
+}
+
+function ownerName(root: string, c: Candidate, users: readonly User[]): string | null {
+  try {
+    const uid = statSync(resolveInRoot(root, inRoot(root, c.path))).uid;
+    return users.find((u) => u.uid === uid)?.name ?? c.user;
+  } catch {
+    return c.user;
+  }
+}
+
+function readEntry(root: string, e: Entry, sockets: Map<number, Socket>, ephemeral: ClientSettings["ports"] | undefined, problems: Problem[]): ClientReport | undefined {
+  const place = (path: string) => (e.inRoot ? inRoot(root, path) : path);
+  const read = (file: string): string | undefined => {
+    const r = readConfig(e.inRoot ? resolveInRoot(root, file) : file);
+    if ("problem" in r) problems.push({ kind: e.kind, ...r.problem, file });
+    return "text" in r ? r.text : undefined;
+  };
+  // A running client whose file does not exist (yet) runs on its defaults.
+  const text = e.file === "" ? "" : e.process && !existsOrBroken(e.file) ? "" : read(e.file);
+  if (text === undefined) return undefined;
+  const home = e.home ?? (e.process ? undefined : "/");
+  const cwd = e.process?.cwd ?? home ?? "/";
+  const result = readClientConfig(e.kind, text, {
+    args: e.process?.args,
+    ephemeral,
+    web: e.kind === "deluge" && e.file !== "" ? webConf(join(dirname(e.file), "web.conf"), read) : undefined,
+    include: (path) => {
+      const full = resolve(cwd, expandHome(path, home ?? cwd));
+      // A running client names files as this machine sees them; a file below root names them as root's.
+      const tries = e.inRoot ? [place(full), ...(e.process ? [full] : [])] : [full];
+      const hit = tries.find((f) => existsOrBroken(e.inRoot && f !== full ? resolveInRoot(root, f) : f));
+      return hit === undefined ? undefined : read(hit);
+    },
+  });
+  for (const p of result.problems) problems.push({ kind: e.kind, file: e.file, ...p });
+  if (!result.settings) return undefined;
+  const listening = e.process ? socketsOf(e.process, sockets) : [];
+  return report(e, result.settings, listening);
+}
+
+function webConf(file: string, read: (f: string) => string | undefined): string | undefined {
+  return existsSync(file) ? read(file) : undefined;
+}
+
+function socketsOf(p: ClientProcess, sockets: Map<number, Socket>): ListeningSocket[] {
+  const out: ListeningSocket[] = [];
+  for (const inode of p.socketInodes) {
+    const s = sockets.get(inode);
+    if (s) out.push({ protocol: s.protocol, address: s.address, port: s.port, pid: p.pid });
+  }
+  return out.sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port || a.address.localeCompare(b.address));
+}
+
+function report(e: Entry, s: ClientSettings, listening: ListeningSocket[]): ClientReport {
+  const { dhtPorts, ...rest } = s;
+  const extra = rest as ClientSettings & { daemon?: unknown };
+  const ports = observedPort(s, listening) ?? s.ports;
+  return {
+    kind: e.kind, config: e.file, user: e.user,
+    ports, random: s.random, protocols: s.protocols, dht: s.dht, lsd: s.lsd, natpmp: s.natpmp, bind: s.bind, webui: s.webui,
+    ...(dhtPorts ? { dhtPorts } : {}),
+    ...(extra.daemon ? { daemon: extra.daemon } : {}),
+    listening,
+  } as ClientReport;
+}
+
+/** While a client with a random port or a range runs, the port it chose is the one it uses. */
+function observedPort(s: ClientSettings, listening: ListeningSocket[]): ClientSettings["ports"] | undefined {
+  if (listening.length === 0 || (!s.random && s.ports.from === s.ports.to)) return undefined;
+  const skip = new Set<number>([s.webui?.port ?? -1, (s as { daemon?: { port: number } }).daemon?.port ?? -1, ...(s.lsd ? [6771] : [])]);
+  const protocol = s.protocols.includes("tcp") ? "tcp" : "udp";
+  const found = new Set(listening.filter((l) => l.protocol === protocol && !skip.has(l.port) && l.port >= s.ports.from && l.port <= s.ports.to).map((l) => l.port));
+  if (found.size !== 1) return undefined;
+  const port = [...found][0]!;
+  return { from: port, to: port };
+}
