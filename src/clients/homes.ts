@@ -47,12 +47,13 @@ export function homes(root: string, users: readonly User[]): Home[] {
   for (const name of names.sort()) {
     const path = `/home/${name}`;
     if (out.has(path) || !isDir(inRoot(root, path))) continue;
+    // Not in passwd: the directory's owner, unless that is root (then its name says more).
     let owner: string | undefined;
     try {
       const uid = statSync(inRoot(root, path)).uid;
-      owner = users.find((u) => u.uid === uid)?.name;
+      owner = uid === 0 ? undefined : users.find((u) => u.uid === uid)?.name;
     } catch { /* gone meanwhile */ }
-    out.set(path, { user: owner ?? name, path });
+    out.set(path, { user: users.find((u) => u.name === name)?.name ?? owner ?? name, path });
   }
   return [...out.values()];
 }

@@ -65,7 +65,7 @@ export function detectClients(opts: DetectOptions = {}): Detection {
     if (report) clients.push(report);
   }
   const order = (k: ClientKind) => CLIENT_KINDS.indexOf(k);
-  clients.sort((a, b) => order(a.kind) - order(b.kind) || a.config.localeCompare(b.config));
+  clients.sort((a, b) => order(a.kind) - order(b.kind) || (a.config < b.config ? -1 : a.config > b.config ? 1 : 0));
   return { clients, problems };
 }
 
@@ -94,7 +94,9 @@ function existsOrBroken(file: string): boolean {
   }
 }
 
+/** The service's user as Debian names it when passwd has it, else the file's owner. */
 function ownerName(root: string, c: Candidate, users: readonly User[]): string | null {
+  if (users.some((u) => u.name === c.user)) return c.user;
   try {
     const uid = statSync(resolveInRoot(root, inRoot(root, c.path))).uid;
     return users.find((u) => u.uid === uid)?.name ?? c.user;
