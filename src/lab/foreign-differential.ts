@@ -161,7 +161,7 @@ export async function foreignDifferential(options: ForeignOptions): Promise<Fore
  * neighbour discovery (a defect some have) still lets the verdicts be seen:
  * the comparison is of filtering, not of whether IPv6 works at all.
  */
-async function staticNeighbours(a: ReturnType<Sandbox["ns"]>, aIf: string, aAddrs: string[], b: ReturnType<Sandbox["ns"]>, bIf: string, bAddrs: string[]): Promise<void> {
+export async function staticNeighbours(a: ReturnType<Sandbox["ns"]>, aIf: string, aAddrs: string[], b: ReturnType<Sandbox["ns"]>, bIf: string, bAddrs: string[]): Promise<void> {
   const mac = async (ns: ReturnType<Sandbox["ns"]>, dev: string) => (JSON.parse((await ns.execChecked("ip", ["-j", "link", "show", dev])).stdout) as { address: string }[])[0]!.address;
   const [aMac, bMac] = [await mac(a, aIf), await mac(b, bIf)];
   const lines = (addrs: string[], lladdr: string, dev: string) => addrs.map((x) => `neigh replace ${x} lladdr ${lladdr} dev ${dev} nud permanent`).join("\n") + "\n";
@@ -198,7 +198,7 @@ async function readReplies(ns: ReturnType<Sandbox["ns"]>): Promise<Set<string>> 
 }
 
 /** The saved rulesets back into the kernel with the tools that saved them; sets first, which rules refer to. */
-async function restore(ns: ReturnType<Sandbox["ns"]>, files: string[]): Promise<void> {
+export async function restore(ns: ReturnType<Sandbox["ns"]>, files: string[]): Promise<void> {
   const texts = files.map((f) => ({ f, text: readFileSync(f, "utf8") }));
   for (const t of texts) if (formatOf(t.text) === "ipset") await ns.execChecked("ipset", ["restore"], { input: t.text });
   // nft -j output loads back with nft -j -f (libnftables-json(5): objects without a command are added), from a

@@ -34,6 +34,8 @@ export interface SimResult {
   /** The step that decided: the dropping rule or policy, or the accept that let it through its filter chain. */
   deciding?: TraceStep;
   translated?: { daddr?: Address; saddr?: Address; oif?: string; dport?: number };
+  /** A notrack rule (raw table, before conntrack) took the packet out of connection tracking: it makes no connection and moves none. */
+  untracked?: true;
 }
 
 type Outcome = "accept" | Final | undefined;
@@ -168,7 +170,8 @@ export function simulate(c: CompiledRuleset, packet: Packet, env: Environment, o
   const translated = ctx.daddr !== packet.daddr || ctx.saddr !== packet.saddr || ctx.oif !== packet.oif || ctx.dport !== dport
     ? { ...(ctx.daddr !== packet.daddr && { daddr: ctx.daddr }), ...(ctx.saddr !== packet.saddr && { saddr: ctx.saddr }), ...(ctx.oif !== packet.oif && ctx.oif !== undefined && { oif: ctx.oif }), ...(ctx.dport !== dport && { dport: ctx.dport }) }
     : undefined;
-  return { verdict, path, trace: trace ?? NO_TRACE, ...(run.deciding && { deciding: run.deciding }), ...(translated && { translated }) };
+  const untracked = ctx.state === "untracked" && packet.state !== "untracked";
+  return { verdict, path, trace: trace ?? NO_TRACE, ...(run.deciding && { deciding: run.deciding }), ...(translated && { translated }), ...(untracked && { untracked: true as const }) };
 }
 
 /** The hooks in the kernel's order; the verdict and where routing sent the packet. */

@@ -9,6 +9,7 @@ import { embeddedIpv4, formatAddress, parseAddress, type Address } from "../net/
 import { displayValue, userError } from "../errors.js";
 import { ICMP4, ICMP6 } from "../ir/icmp.js";
 import type { CtState, TcpFlag } from "../ir/match.js";
+import { stateWithoutConnection } from "./conntrack.js";
 import type { Packet, SimProtocol } from "./packet.js";
 
 const STATES: CtState[] = ["new", "established", "related", "invalid", "untracked"];
@@ -150,10 +151,12 @@ export function parsePacket(text: string, overrides: SpecOverrides = {}): Packet
     packet.icmpType = t ? icmpTypeByName(packet.family, t.t.toLowerCase()) ?? bad(`unknown ICMP type "${displayValue(t.t)}"`, text, t.at) : packet.family === 4 ? 8 : 128;
   }
   const state = pick("state", words.state, overrides.state, text, stateOf);
-  if (state) packet.state = state;
   if (overrides.flags !== undefined && packet.protocol !== "tcp") badOption(`--flags: TCP flags, but this is a ${packet.protocol} packet`);
   const flags = pick("flags", words.flags, overrides.flags, text, flagsOf);
   if (flags) packet.flags = flags;
+  // No state given: the one the kernel gives such a packet with no connection (a SYN+FIN or an echo reply is
+  // invalid, not new; neighbour discovery is untracked), as the stateful differential shows.
+  packet.state = state ?? stateWithoutConnection(packet);
   const uid = pick("uid", words.uid, overrides.uid === undefined ? undefined : String(overrides.uid), text, uidOf);
   if (uid !== undefined) packet.uid = uid;
   return packet;
