@@ -70,6 +70,8 @@ export interface MapperState {
   readonly nextAttemptAt: number | undefined;
   readonly failures: number;
   readonly lastError: string | undefined;
+  /** The gateway's seconds since the start of its epoch, as last seen. */
+  readonly gatewayEpoch: number | undefined;
 }
 
 export interface PortMapperOptions {
@@ -166,6 +168,7 @@ export class PortMapper {
       nextAttemptAt: this.nextAttemptAt,
       failures: this.failures,
       lastError: this.lastError,
+      gatewayEpoch: this.epoch?.sample.serverSeconds,
     };
   }
 
