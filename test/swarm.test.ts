@@ -6,28 +6,29 @@
 import { describe, expect, test } from "vitest";
 import {
   Sandbox, announceUrl, applyPolicy, gatewayPolicy, gatewayTopology, hostPolicy, hostTopology, leech, listening,
-  makeTorrent, startQbittorrent, startTracker, startTransmission, type SeederKind, type TransferResult,
+  makeTorrent, startQbittorrent, startTracker, startTransmission, type Seeder, type SeederKind, type TransferResult,
 } from "./helpers/swarm.js";
 
 interface Case { where: "host" | "gateway"; seeder: SeederKind; peerPort: number; policyPorts: number; timeoutMs: number }
 
 /** Builds the sandbox, applies the policy, seeds, and runs one download; the sandbox's report explains a failure. */
-async function swarm(c: Case, check: (r: TransferResult, report: string, sb: Sandbox) => Promise<void>): Promise<void> {
+async function swarm(c: Case, check: (r: TransferResult, seeder: string, report: string) => void): Promise<void> {
   const sb = new Sandbox();
   try {
-    const net = c.where === "host" ? await hostTopology(sb) : await gatewayTopology(sb);
-    await applyPolicy(sb, net.firewallNs, c.where === "host" ? hostPolicy({ ports: c.policyPorts, client: c.seeder }) : gatewayPolicy({ ports: c.policyPorts }));
-    const t = await makeTorrent(sb.dir("data"), announceUrl(net.trackerAddress));
-    await startTracker(sb, net.internet, net.trackerAddress, [t.infoHash]);
-    const seeder = c.seeder === "qbittorrent"
-      ? await startQbittorrent(sb, net.seederNs, { peerPort: c.peerPort })
-      : await startTransmission(sb, net.seederNs, { peerPort: c.peerPort });
-    await seeder.add(t);
-    await seeder.waitSeeding(t);
-    const r = await leech(sb, net.internet, t, { timeoutMs: c.timeoutMs });
+    const net = await sb.step("namespaces", () => c.where === "host" ? hostTopology(sb) : gatewayTopology(sb));
+    const policy = c.where === "host" ? hostPolicy({ ports: c.policyPorts, client: c.seeder }) : gatewayPolicy({ ports: c.policyPorts });
+    await sb.step("swarmgate apply", () => applyPolicy(sb, net.firewallNs, policy));
+    const t = await sb.step("mktorrent", () => makeTorrent(sb.dir("data"), announceUrl(net.trackerAddress)));
+    await sb.step("opentracker", () => startTracker(sb, net.internet, net.trackerAddress, [t.infoHash]));
+    const seeder = await sb.step<Seeder>(`${c.seeder} start`, () => c.seeder === "qbittorrent"
+      ? startQbittorrent(sb, net.seederNs, { peerPort: c.peerPort })
+      : startTransmission(sb, net.seederNs, { peerPort: c.peerPort }));
+    await sb.step(`${c.seeder} checks and announces`, async () => { await seeder.add(t); await seeder.waitSeeding(t); });
+    const r = await sb.step("aria2c download", () => leech(sb, net.internet, t, { timeoutMs: c.timeoutMs }));
+    if (process.env.SWARM_VERBOSE) console.log(`${c.where} ${c.seeder} policy ${c.policyPorts}: ok=${r.ok} bytes=${r.bytes} ${r.seconds} s${sb.report()}`);
     // The seeder is there and listening: what decides is the firewall.
     expect(await listening(net.seederNs, seeder.peerPort), sb.report()).toBe(true);
-    await check(r, sb.report(), sb);
+    check(r, `${net.seederPublicAddress}:${seeder.peerPort}`, sb.report());
   } catch (e) {
     throw new Error(`${(e as Error).message}\n${sb.report()}`);
   } finally {
@@ -35,10 +36,14 @@ async function swarm(c: Case, check: (r: TransferResult, report: string, sb: San
   }
 }
 
-const arrives = async (r: TransferResult, report: string) => {
+const arrives = (r: TransferResult, seeder: string, report: string) => {
   expect(r.ok, `the file did not arrive intact (aria2c exit ${r.code}, ${r.bytes} bytes in ${r.seconds} s)${report}`).toBe(true);
+  expect(r.handshakes, report).toEqual([seeder]);
 };
-const blocked = async (r: TransferResult, report: string) => {
+const blocked = (r: TransferResult, seeder: string, report: string) => {
+  // The tracker did hand out the seeder and aria2c tried it: what stopped the transfer is the firewall.
+  expect(r.dialed, `aria2c never tried the seeder${report}`).toContain(seeder);
+  expect(r.handshakes, `a peer connection got through a closed port${report}`).toEqual([]);
   expect(r.ok, `the file arrived through a closed port${report}`).toBe(false);
   expect(r.bytes, `bytes arrived through a closed port${report}`).toBe(0);
 };

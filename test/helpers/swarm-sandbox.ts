@@ -39,7 +39,9 @@ export class Proc {
 
   /** The last `lines` lines of what the program printed (stdout and stderr together). */
   tail(lines = 15): string {
-    return this.out.trimEnd().split("\n").slice(-lines).join("\n");
+    // Blank lines and aria2c's progress-summary frames say nothing about a failure.
+    const noise = /^\s*$|^[=-]+$|^FILE: |Download Progress Summary/;
+    return this.out.split("\n").filter((l) => !noise.test(l)).slice(-lines).join("\n");
   }
 
   /** SIGTERM, then SIGKILL after `graceMs` (qbittorrent-nox takes 4-5 s to exit on SIGTERM). */
@@ -57,6 +59,7 @@ export class Sandbox {
   private readonly namespaces: Netns[] = [];
   private readonly procs: Proc[] = [];
   private readonly notes: string[] = [];
+  private readonly steps: string[] = [];
 
   constructor() { this.tag = `sgs-${process.pid}-${sandboxes++}`; }
 
@@ -95,6 +98,16 @@ export class Sandbox {
     return proc;
   }
 
+  /** Runs one phase of a test and records how long it took (report() lists the phases). */
+  async step<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    try {
+      return await fn();
+    } finally {
+      this.steps.push(`${what}: ${((Date.now() - started) / 1000).toFixed(2)} s`);
+    }
+  }
+
   /** Adds a line to what report() shows (the output of apply, for instance). */
   note(title: string, text: string): void {
     this.notes.push(`--- ${title}\n${text.trimEnd().split("\n").slice(-15).join("\n")}`);
@@ -103,7 +116,7 @@ export class Sandbox {
   /** The last lines of every program's output and every note: the message of a failed assertion. */
   report(): string {
     const logs = this.procs.map((p) => `--- ${p.name}${p.running ? "" : " (exited)"}\n${p.tail() || "(no output)"}`);
-    return ["", ...this.notes, ...logs].join("\n");
+    return ["", ...(this.steps.length ? [`--- ${this.tag} phases\n${this.steps.join("\n")}`] : []), ...this.notes, ...logs].join("\n");
   }
 
   async close(): Promise<void> {

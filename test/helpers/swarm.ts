@@ -68,6 +68,10 @@ export interface TransferResult {
   seconds: number;
   /** aria2c's exit status (null: stopped at the deadline). */
   code: number | null;
+  /** Every peer (address:port) aria2c tried to connect to, from its log. */
+  dialed: string[];
+  /** The peers (address:port) that completed a BitTorrent handshake with aria2c. */
+  handshakes: string[];
   proc: Proc;
 }
 
@@ -91,7 +95,8 @@ export async function leech(sb: Sandbox, ns: Netns, t: Torrent, o: LeechOptions)
     "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
     // Ask the tracker again every 2 s: a seeder that announced late is still found.
     "--bt-tracker-interval=2", "--file-allocation=none", "--allow-overwrite=true", "--auto-file-renaming=false",
-    "--summary-interval=1", "--console-log-level=notice", "--enable-color=false", t.file,
+    "--summary-interval=1", "--console-log-level=notice", "--enable-color=false",
+    `--log=${join(dir, "aria2c.log")}`, "--log-level=info", t.file,
   ]);
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; void proc.stop(); }, o.timeoutMs);
@@ -104,7 +109,22 @@ export async function leech(sb: Sandbox, ns: Netns, t: Torrent, o: LeechOptions)
   } catch {
     got = Buffer.alloc(0);
   }
+  const log = readText(join(dir, "aria2c.log"));
+  const found = (re: RegExp) => [...new Set([...log.matchAll(re)].map((m) => m[1] ?? ""))];
+  const peerLines = log.split("\n").filter((l) => /PeerInitiateConnection|handshake peerId|unchoke|ERROR|Download complete/.test(l));
+  sb.note(`aria2c's log about peers (${ns.name})`, peerLines.map((l) => l.replace(/ \[[\w.]+:\d+\]/, "")).join("\n") || "(nothing about peers)");
   const original = readFileSync(join(t.seedDir, t.name));
   const ok = code === 0 && got.length === t.size && sha256(got) === t.sha256;
-  return { ok, bytes: intactBytes(original, got), seconds, code: timedOut ? null : code, proc };
+  return {
+    ok, bytes: intactBytes(original, got), seconds, code: timedOut ? null : code, proc,
+    dialed: found(/PeerInitiateConnectionCommand.* Connecting to (\S+)/g), handshakes: found(/From: (\S+) handshake/g),
+  };
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
 }
