@@ -30,8 +30,11 @@ test("--json: verdict, the translated destination of a forwarded packet, the tra
 test("--state and --flags", async () => {
   const r = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51:22 in eth0", "--state", "established", "--json"]);
   expect(JSON.parse(r.stdout).verdict).toBe("accept");
+  // With no state given, a SYN+FIN is what the kernel's conntrack makes of it: invalid (test/stateful-differential.test.ts).
   const f = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0", "--flags", "fin,syn", "--json"]);
-  expect(JSON.parse(f.stdout)).toMatchObject({ verdict: "drop", decidedBy: { intent: "hardening: drop TCP packets with SYN and FIN together" } });
+  expect(JSON.parse(f.stdout)).toMatchObject({ verdict: "drop", decidedBy: { intent: "connection tracking: drop invalid packets" } });
+  const n = await cli(["explain", "examples/standalone.yaml", "tcp 203.0.113.5:40000 -> 192.168.153.51:6881 in eth0", "--flags", "fin,syn", "--state", "new", "--json"]);
+  expect(JSON.parse(n.stdout)).toMatchObject({ verdict: "drop", decidedBy: { intent: "hardening: drop TCP packets with SYN and FIN together" } });
 });
 
 test("a packet that does not parse: one message with a caret, exit 2", async () => {
