@@ -1,19 +1,41 @@
 // The swarm tests' sandbox: namespaces named sgs-<pid>-<n>-<role>, linked only
 // to each other by veth pairs (never to the machine's own network, and with no
 // default route out), and the long-running programs started inside them. Every
-// namespace and process a Sandbox made goes away in close(), and each program's
-// output is kept so that a failed assertion can show its last lines.
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync } from "node:fs";
+// namespace, process and temporary directory a Sandbox made goes away in
+// close(), and each program's output is kept so that a failed assertion can
+// show its last lines.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Netns } from "../../src/system/netns.js";
-import { run, runChecked } from "../../src/system/run.js";
+import { processAlive, run, runChecked } from "../../src/system/run.js";
 
 let sandboxes = 0;
 const live = new Set<ChildProcess>();
-// A worker that dies mid-test must not leave daemons behind.
-process.once("exit", () => { for (const child of live) child.kill("SIGKILL"); });
+const liveNamespaces = new Set<string>();
+// A worker that exits mid-test (a timeout, a crash) must leave no daemon and no namespace behind.
+process.once("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+  for (const name of liveNamespaces) spawnSync("ip", ["netns", "del", name]);
+});
+
+let staleRemoved: Promise<void> | undefined;
+
+/** Removes the namespaces of earlier runs that died (sgs-<pid>-… with that pid gone), and what still runs in them. */
+async function removeStaleSandboxes(): Promise<void> {
+  const list = await run("ip", ["netns", "list"]);
+  for (const line of list.stdout.split("\n")) {
+    const name = line.split(" ")[0] ?? "";
+    const m = /^sgs-(\d+)-\d+-/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    const pids = (await run("ip", ["netns", "pids", name])).stdout.split("\n").filter(Boolean);
+    for (const pid of pids) {
+      try { process.kill(Number(pid), "SIGKILL"); } catch { /* gone meanwhile */ }
+    }
+    await run("ip", ["netns", "del", name]);
+  }
+}
 
 export class Proc {
   private out = "";
@@ -60,14 +82,17 @@ export class Sandbox {
   private readonly procs: Proc[] = [];
   private readonly notes: string[] = [];
   private readonly steps: string[] = [];
+  private readonly dirs: string[] = [];
 
   constructor() { this.tag = `sgs-${process.pid}-${sandboxes++}`; }
 
   /** A new namespace with loopback up, named sgs-<pid>-<n>-<role>. */
   async netns(role: string): Promise<Netns> {
+    await (staleRemoved ??= removeStaleSandboxes());
     const ns = new Netns(`${this.tag}-${role}`);
     await runChecked("ip", ["netns", "add", ns.name]);
     this.namespaces.push(ns);
+    liveNamespaces.add(ns.name);
     await ns.execChecked("ip", ["link", "set", "lo", "up"]);
     return ns;
   }
@@ -87,6 +112,7 @@ export class Sandbox {
   dir(what: string): string {
     const d = mkdtempSync(join(tmpdir(), `${this.tag}-${what}-`));
     chmodSync(d, 0o755);
+    this.dirs.push(d);
     return d;
   }
 
@@ -121,7 +147,12 @@ export class Sandbox {
 
   async close(): Promise<void> {
     await Promise.all(this.procs.map((p) => p.stop()));
-    for (const ns of this.namespaces.splice(0)) await run("ip", ["netns", "del", ns.name]);
+    for (const ns of this.namespaces.splice(0)) {
+      await run("ip", ["netns", "del", ns.name]);
+      liveNamespaces.delete(ns.name);
+    }
+    // SWARM_KEEP=1 keeps the configs, logs and downloads for a look afterwards.
+    if (!process.env.SWARM_KEEP) for (const d of this.dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   }
 }
 
