@@ -424,6 +424,43 @@ describe("the mapper", () => {
     await mapper.stop();
   });
 
+  it("does not spin when the gateway's epoch looks reset at every round", async () => {
+    const { clock, gw, mapper, types } = setup();
+    await clock.advance(0); // round 1, epoch 0
+    gw.epochs = [0, 0, 0, 500, 0, 0]; // renewal: reset; the re-map at once: reset again
+    await clock.advance(30_000);
+    expect(types().filter((t) => t === "gateway-restart")).toHaveLength(2);
+    expect(gw.sent).toHaveLength(9);
+    await clock.advance(999);
+    expect(gw.sent).toHaveLength(9); // a pause before the next round...
+    await clock.advance(1);
+    expect(gw.sent).toHaveLength(12); // ...then it maps again
+    expect(types().filter((t) => t === "gateway-restart")).toHaveLength(2);
+    await mapper.stop();
+  });
+
+  it("refuses options no request could carry", () => {
+    const base = { gateway: GW, internalPort: 6881 };
+    expect(() => new PortMapper({ ...base, gateway: "gateway.example" })).toThrow(RangeError);
+    expect(() => new PortMapper({ ...base, internalPort: 0 })).toThrow(RangeError);
+    expect(() => new PortMapper({ ...base, lifetime: 0 })).toThrow(RangeError);
+  });
+
+  it("opens a fresh socket after repeated failures", async () => {
+    const clock = new FakeClock();
+    const gw = new FakeGateway(clock);
+    gw.drop = true;
+    let opened = 0;
+    const mapper = new PortMapper({
+      gateway: GW, internalPort: 6881, protocol: "natpmp", natpmpTries: 1, clock,
+      openTransport: async () => (opened++, gw),
+    });
+    mapper.start();
+    await clock.advance(250 + 1000 + 250 + 2000 + 250);
+    expect(opened).toBe(2);
+    await mapper.stop();
+  });
+
   it("deletes both mappings on stop (lifetime 0) and reports itself stopped", async () => {
     const { clock, gw, mapper, types } = setup();
     await clock.advance(0);

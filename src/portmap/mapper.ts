@@ -21,6 +21,8 @@ import {
 } from "./client.js";
 import {
   NATPMP_RESULT,
+  checkPort,
+  checkU32,
   decodeExternalAddressReply,
   decodeMapReply,
   encodeExternalAddressRequest,
@@ -30,6 +32,7 @@ import {
   type EpochSample,
   type TransportProtocol,
 } from "./natpmp.js";
+import { parseAddress } from "../net/address.js";
 import { PCP_RESULT, decodePcpReply, encodePcpMapRequest, pcpEpochLost, pcpResultName, type PcpMapRequest } from "./pcp.js";
 
 export type PortmapProtocol = "pcp" | "natpmp";
@@ -126,9 +129,15 @@ export class PortMapper {
   private lastError: string | undefined;
   private epoch: { protocol: PortmapProtocol; sample: EpochSample } | undefined;
   private restart: string | undefined;
+  private restartsInARow = 0;
   private answered = new Set<PortmapProtocol>();
 
   constructor(options: PortMapperOptions) {
+    const g = parseAddress(options.gateway);
+    if (g === undefined) throw new RangeError(`gateway ${options.gateway} is not an IP address`);
+    checkPort(options.internalPort, "internal port", false);
+    checkU32(options.lifetime ?? 60, "lifetime");
+    if ((options.lifetime ?? 60) < 1) throw new RangeError("a lifetime of 0 would delete the mapping");
     this.o = options;
     this.clock = options.clock ?? systemClock;
     this.lifetime = options.lifetime ?? 60;
@@ -186,11 +195,15 @@ export class PortMapper {
         this.phase = "mapped";
         this.record(m);
         if (this.restart !== undefined) {
-          // RFC 6886 §3.7: after a gateway restart, map everything again at once.
+          // RFC 6886 §3.7: after a gateway restart, map everything again at once —
+          // but not in a tight loop if the gateway's epoch jumps every time.
           this.emit({ type: "gateway-restart", reason: this.restart });
           this.restart = undefined;
+          if (this.restartsInARow++ === 0) continue;
+          await this.sleep(this.o.retryInitialMs ?? 1000);
           continue;
         }
+        this.restartsInARow = 0;
         this.nextAttemptAt = m.renewAt;
         await this.sleep(m.renewAt - this.clock.now());
       } catch (err) {
@@ -198,6 +211,11 @@ export class PortMapper {
         this.failures++;
         this.lastError = err instanceof Error ? err.message : String(err);
         this.phase = "retrying";
+        if (this.failures >= 2) {
+          // A fresh socket picks up a changed source address (a tunnel re-created).
+          this.transport?.close();
+          this.transport = undefined;
+        }
         const initial = this.o.retryInitialMs ?? 1000;
         const delayMs = Math.min(initial * 2 ** (this.failures - 1), this.o.retryMaxMs ?? 60_000);
         this.nextAttemptAt = this.clock.now() + delayMs;

@@ -61,6 +61,8 @@ export class FakeGateway implements Transport {
   externalAddress = "100.128.77.1";
   taken = { udp: new Set<number>(), tcp: new Set<number>() };
   maps = new Map<string, number>();
+  /** Epochs to answer with next (one each), before the true one. */
+  epochs: number[] = [];
   /** Cap on granted lifetimes (seconds). */
   maxLifetime = Infinity;
   private start: number;
@@ -100,7 +102,7 @@ export class FakeGateway implements Transport {
   }
 
   private epoch(): number {
-    return Math.floor((this.clock.now() - this.start) / 1000);
+    return this.epochs.shift() ?? Math.floor((this.clock.now() - this.start) / 1000);
   }
 
   private answer(req: Uint8Array): Uint8Array | undefined {
