@@ -4,10 +4,7 @@
 // internet side, and aria2c cannot accept connections — so the file arrives
 // only if the policy lets the leecher reach the seeder's peer port.
 import { describe, expect, test } from "vitest";
-import {
-  Sandbox, announceUrl, applyPolicy, gatewayPolicy, gatewayTopology, hostPolicy, hostTopology, leech, listening,
-  makeTorrent, startQbittorrent, startTracker, startTransmission, type Seeder, type SeederKind, type TransferResult,
-} from "./helpers/swarm.js";
+import { Sandbox, gatewayPolicy, hostPolicy, listening, startSwarm, type SeederKind, type TransferResult } from "./helpers/swarm.js";
 
 interface Case { where: "host" | "gateway"; seeder: SeederKind; peerPort: number; policyPorts: number; timeoutMs: number }
 
@@ -15,22 +12,17 @@ interface Case { where: "host" | "gateway"; seeder: SeederKind; peerPort: number
 async function swarm(c: Case, check: (r: TransferResult, seeder: string, report: string) => void): Promise<void> {
   const sb = new Sandbox();
   try {
-    const net = await sb.step("namespaces", () => c.where === "host" ? hostTopology(sb) : gatewayTopology(sb));
     const policy = c.where === "host" ? hostPolicy({ ports: c.policyPorts, client: c.seeder }) : gatewayPolicy({ ports: c.policyPorts });
-    await sb.step("swarmgate apply", () => applyPolicy(sb, net.firewallNs, policy));
-    const t = await sb.step("mktorrent", () => makeTorrent(sb.dir("data"), announceUrl(net.trackerAddress)));
-    await sb.step("opentracker", () => startTracker(sb, net.internet, net.trackerAddress, [t.infoHash]));
-    const seeder = await sb.step<Seeder>(`${c.seeder} start`, () => c.seeder === "qbittorrent"
-      ? startQbittorrent(sb, net.seederNs, { peerPort: c.peerPort })
-      : startTransmission(sb, net.seederNs, { peerPort: c.peerPort }));
-    await sb.step(`${c.seeder} checks and announces`, async () => { await seeder.add(t); await seeder.waitSeeding(t); });
-    const r = await sb.step("aria2c download", () => leech(sb, net.internet, t, { timeoutMs: c.timeoutMs }));
+    const s = await startSwarm(sb, { where: c.where, seeder: c.seeder, peerPort: c.peerPort, policy });
+    const r = await s.transfer(c.timeoutMs);
     if (process.env.SWARM_VERBOSE) console.log(`${c.where} ${c.seeder} policy ${c.policyPorts}: ok=${r.ok} bytes=${r.bytes} ${r.seconds} s${sb.report()}`);
     // The seeder is there and listening: what decides is the firewall.
-    expect(await listening(net.seederNs, seeder.peerPort), sb.report()).toBe(true);
-    check(r, `${net.seederPublicAddress}:${seeder.peerPort}`, sb.report());
+    expect(await listening(s.net.seederNs, s.seeder.peerPort), `${c.seeder} does not listen on ${s.seeder.peerPort}${sb.report()}`).toBe(true);
+    check(r, `${s.net.seederPublicAddress}:${s.seeder.peerPort}`, sb.report());
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n${sb.report()}`);
+    // Assertions carry the report already; a setup step that failed gets it here.
+    if ((e as Error).message.includes(`${sb.tag} phases`)) throw e;
+    throw new Error(`${(e as Error).message}\n${sb.report()}`, { cause: e });
   } finally {
     await sb.close();
   }

@@ -8,21 +8,20 @@
 //
 //   const sb = new Sandbox();
 //   try {
-//     const net = await hostTopology(sb);
-//     await applyPolicy(sb, net.seederNs, hostPolicy({ port: 6881 }));
-//     const t = await makeTorrent(sb.dir("data"), announceUrl(net.trackerAddress));
-//     await startTracker(sb, net.internet, net.trackerAddress, [t.infoHash]);
-//     const seeder = await startQbittorrent(sb, net.seederNs, { peerPort: 6881 });
-//     await seeder.add(t);
-//     await seeder.waitSeeding(t);
-//     const r = await leech(sb, net.internet, t, { timeoutMs: 30_000 });
-//     expect(r.ok, sb.report()).toBe(true);
-//   } finally { await sb.close(); }
+//     const s = await startSwarm(sb, { where: "host", seeder: "qbittorrent", peerPort: 6881, policy: hostPolicy({ ports: 6881 }) });
+//     const r = await s.transfer(30_000);
+//     expect(r.ok, sb.report()).toBe(true);          // report(): phases, apply output, each program's last lines
+//     await s.seeder.setPeerPort(6890);               // through qBittorrent's Web API (Transmission: RPC session-set)
+//   } finally {
+//     await sb.close();                               // stops every program, deletes the namespaces and files
+//   }
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Netns } from "../../src/system/netns.js";
 import { listening, until, type Proc, type Sandbox } from "./swarm-sandbox.js";
-import { intactBytes, sha256, type Torrent } from "./swarm-torrent.js";
+import { startQbittorrent, startTransmission, type Seeder, type SeederKind } from "./swarm-seeders.js";
+import { gatewayTopology, hostTopology, applyPolicy, type SwarmNet } from "./swarm-topology.js";
+import { intactBytes, makeTorrent, sha256, type Torrent } from "./swarm-torrent.js";
 
 export * from "./swarm-sandbox.js";
 export * from "./swarm-seeders.js";
@@ -53,10 +52,16 @@ export async function startTracker(sb: Sandbox, ns: Netns, address: string, info
 /** The leecher's listen port, which blockInbound closes. */
 export const LEECHER_PORT = 6999;
 
-/** Drops every inbound TCP and UDP packet to `port` in `ns` (a table of the test's own, not swarmgate's). */
+/**
+ * Refuses every inbound TCP and UDP packet to `port` in `ns` (a table of the
+ * test's own, not swarmgate's). Refused with a reset, not dropped: a seeder
+ * that learned the leecher's address and tries it must fail at once, because
+ * libtorrent (qBittorrent) turns away an incoming connection from an address it
+ * is still connecting to, and a dropped SYN keeps it connecting for a while.
+ */
 export async function blockInbound(ns: Netns, port: number): Promise<void> {
   await ns.execChecked("nft", ["-f", "-"], {
-    input: `table inet sgs_leecher\nflush table inet sgs_leecher\ntable inet sgs_leecher {\n  chain input {\n    type filter hook input priority -10; policy accept;\n    tcp dport ${port} drop\n    udp dport ${port} drop\n  }\n}\n`,
+    input: `table inet sgs_leecher\nflush table inet sgs_leecher\ntable inet sgs_leecher {\n  chain input {\n    type filter hook input priority -10; policy accept;\n    tcp dport ${port} reject with tcp reset\n    udp dport ${port} reject\n  }\n}\n`,
   });
 }
 
@@ -127,4 +132,40 @@ function readText(file: string): string {
   } catch {
     return "";
   }
+}
+
+export interface SwarmOptions {
+  /** The seeder on the firewalled host itself, or on a LAN host behind the firewalled gateway. */
+  where: "host" | "gateway";
+  seeder: SeederKind;
+  peerPort: number;
+  /** Applied (with the CLI) in net.firewallNs before anything starts; null: the caller applies one when it likes. */
+  policy: string | null;
+  /** Size of the shared file (default 3 MB). */
+  size?: number;
+}
+
+export interface Swarm {
+  net: SwarmNet;
+  torrent: Torrent;
+  tracker: Tracker;
+  seeder: Seeder;
+  /** One fresh download by aria2c from the internet side. */
+  transfer(timeoutMs: number): Promise<TransferResult>;
+}
+
+/** Namespaces, policy, torrent, tracker and a seeder that has checked the data and announced it; each phase timed in sb.report(). */
+export async function startSwarm(sb: Sandbox, o: SwarmOptions): Promise<Swarm> {
+  const net = await sb.step("namespaces", () => o.where === "host" ? hostTopology(sb) : gatewayTopology(sb));
+  if (o.policy !== null) await sb.step("swarmgate apply", () => applyPolicy(sb, net.firewallNs, o.policy as string));
+  const torrent = await sb.step("mktorrent", () => makeTorrent(sb.dir("data"), announceUrl(net.trackerAddress), o.size));
+  const tracker = await sb.step("opentracker", () => startTracker(sb, net.internet, net.trackerAddress, [torrent.infoHash]));
+  const seeder = await sb.step<Seeder>(`${o.seeder} start`, () => o.seeder === "qbittorrent"
+    ? startQbittorrent(sb, net.seederNs, { peerPort: o.peerPort })
+    : startTransmission(sb, net.seederNs, { peerPort: o.peerPort }));
+  await sb.step(`${o.seeder} checks and announces`, async () => { await seeder.add(torrent); await seeder.waitSeeding(torrent); });
+  return {
+    net, torrent, tracker, seeder,
+    transfer: (timeoutMs) => sb.step("aria2c download", () => leech(sb, net.internet, torrent, { timeoutMs })),
+  };
 }
