@@ -6,7 +6,7 @@
 // really listens on (as ss sees it) and list its sockets.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -135,30 +135,26 @@ describe.skipIf(!runnable)("clients with the real programs", () => {
         if (r.s.kind === "rtorrent") mkdirSync(join(r.home, "session"));
         if (r.s.asNobody) execFileSync("chown", ["-R", `${NOBODY}:${NOBODY}`, r.home]);
         const as = r.s.asNobody ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--"] : [];
-        r.child = spawn("ip", ["netns", "exec", r.ns, ...as, "env", `HOME=${r.home}`, ...r.s.command(r.home)], { stdio: "ignore", cwd: r.home });
+        const log = openSync(join(r.root, "client.log"), "w");
+        r.child = spawn("ip", ["netns", "exec", r.ns, ...as, "env", `HOME=${r.home}`, ...r.s.command(r.home)], { stdio: ["ignore", log, log], cwd: r.home });
+        closeSync(log);
       }
-      // Poll each namespace until the client listens for peers (deluged needs a few seconds).
+      // Wait (with ss, which is cheap; fifteen polling node processes would starve the clients
+      // of the two cores) until each client listens for peers and on its control port, then ask swarmgate.
       await Promise.all(runs.map(async (r) => {
-        const deadline = Date.now() + 25_000;
+        const deadline = Date.now() + 30_000;
+        const pid = r.child!.pid!;
         while (Date.now() < deadline) {
-          const { code, stdout, stderr } = await cliInNs(r.ns, ["clients", "--root", r.root, "--json"]);
-          [r.code, r.stderr] = [code, stderr];
-          try { r.report = JSON.parse(stdout) as Detection; } catch { r.report = undefined; }
-          const c = r.report?.clients.find((x) => x.listening.length > 0);
-          if (c) {
-            const truth = truthOf(r.ns, c.listening[0]!.pid);
-            const peer = truth.tcp.filter((p) => !r.s.control.includes(p));
-            // Ready when a peer port is up and the control port too (clients open them one after the other).
-            if (peer.length > 0 && r.s.control.every((p) => truth.tcp.includes(p))) {
-              // Ask once more so the report and the truth are of the same moment.
-              const again = await cliInNs(r.ns, ["clients", "--root", r.root, "--json"]);
-              [r.code, r.stderr] = [again.code, again.stderr];
-              r.report = JSON.parse(again.stdout) as Detection;
-              r.truth = truthOf(r.ns, c.listening[0]!.pid);
-              return;
-            }
+          const truth = truthOf(r.ns, pid);
+          if (truth.tcp.some((p) => !r.s.control.includes(p)) && r.s.control.every((p) => truth.tcp.includes(p))) {
+            const { code, stdout, stderr } = await cliInNs(r.ns, ["clients", "--root", r.root, "--json"]);
+            [r.code, r.stderr] = [code, stderr];
+            try { r.report = JSON.parse(stdout) as Detection; } catch { r.report = undefined; }
+            r.truth = truthOf(r.ns, pid);
+            // A client still opening sockets while swarmgate looked: look again.
+            if (JSON.stringify(r.truth) === JSON.stringify(truth)) return;
           }
-          await sleep(300);
+          await sleep(400);
         }
       }));
     } catch (e) {
@@ -169,7 +165,8 @@ describe.skipIf(!runnable)("clients with the real programs", () => {
   afterAll(cleanup);
 
   test.each(runs.map((r) => [r.s.name, r] as const))("%s: the reported port is the one it listens on", (_, r) => {
-    expect(r.truth, `${r.s.name} never listened (last exit ${r.code}, stderr ${r.stderr})`).toBeDefined();
+    const why = () => `last exit ${r.code}, stderr ${r.stderr}, report ${JSON.stringify(r.report?.clients.map((c) => [c.config, c.listening]))}, ss ${execFileSync("ip", ["netns", "exec", r.ns, "ss", "-Hltunp"], { encoding: "utf8" })}, log ${readFileSync(join(r.root, "client.log"), "utf8").slice(-2000)}`;
+    if (r.truth === undefined) expect.fail(`${r.s.name} never listened: ${why()}`);
     expect(r.code).toBe(0);
     const running = r.report!.clients.filter((c) => c.listening.length > 0);
     expect(running).toHaveLength(1);
