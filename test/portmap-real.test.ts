@@ -122,6 +122,17 @@ describe.skipIf(!usable)("portmap against the real miniupnpd", () => {
     await d.stop();
     expect((await world.dnats()).filter((x) => x.port === 6881)).toEqual([]);
   });
+
+  it("PCP lifetimes are clamped to min_lifetime (default 120 s); NAT-PMP's are granted as asked", async () => {
+    await world.stopMiniupnpd();
+    await world.startMiniupnpd(); // no min_lifetime line
+    const pcp = mapper({ protocol: "pcp", lifetime: 60 });
+    expect((await pcp.waitFor(isEvent("changed"))).event.mapping).toMatchObject({ protocol: "pcp", lifetime: 120 });
+    await pcp.stop();
+    const natpmp = mapper({ protocol: "natpmp", lifetime: 60 });
+    expect((await natpmp.waitFor(isEvent("changed"))).event.mapping).toMatchObject({ protocol: "natpmp", lifetime: 60 });
+    await natpmp.stop();
+  });
 });
 
 function sleep(ms: number): Promise<void> {
