@@ -10,7 +10,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readFileSync, r
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { ClientReport, Detection } from "../src/clients/types.js";
+import type { ClientReport, Detection } from "../src/clients/index.js";
 import { MAIN } from "./helpers/cli.js";
 
 const isRoot = process.getuid?.() === 0;
