@@ -99,7 +99,7 @@ describe.skipIf(!usable)("portmap against the real miniupnpd", () => {
     const [requests, dropped] = await world.dropCounters();
     await world.setDrop(false);
     expect(dropped).toBeGreaterThanOrEqual(6);
-    expect(requests).toBe(dropped);
+    expect(requests! - dropped!).toBeLessThanOrEqual(1); // every request answered (and dropped), one maybe in flight
     expect((await d.state()).phase).toBe("retrying");
     const back = await d.waitFor((m) => m.event?.type === "renewed" || m.event?.type === "changed", 10_000, from);
     expect(back.event.type).toBe("renewed"); // same port: nothing to tell the client

@@ -28,7 +28,6 @@ export interface Dnat {
   toPort: number | undefined;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type DriverMessage = { at: number; event?: any; state?: any; started?: boolean; exit?: boolean };
 
 export interface Driver {
@@ -36,7 +35,6 @@ export interface Driver {
   readonly pid: number;
   readonly events: DriverMessage[];
   waitFor(pred: (m: DriverMessage) => boolean, ms?: number, from?: number): Promise<DriverMessage>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   state(): Promise<any>;
   stop(): Promise<void>;
   kill(): void;
