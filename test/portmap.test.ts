@@ -250,7 +250,7 @@ function setup(over: Partial<PortMapperOptions> = {}) {
     clock,
     random: () => 0.5,
     openTransport: async () => gw,
-    onMapping: (m) => mappings.push(m),
+    onMapping: (m) => void mappings.push(m),
     onEvent: (e) => events.push(e),
     ...over,
   });
@@ -436,6 +436,24 @@ describe("the mapper", () => {
     await clock.advance(1);
     expect(gw.sent).toHaveLength(12); // ...then it maps again
     expect(types().filter((t) => t === "gateway-restart")).toHaveLength(2);
+    await mapper.stop();
+  });
+
+  it("calls onMapping again after the back-off when it failed, so no port is missed", async () => {
+    let calls = 0;
+    const { clock, mapper, events } = setup({
+      onMapping: async () => {
+        if (++calls === 1) throw new Error("firewall busy");
+      },
+    });
+    await clock.advance(0);
+    expect(calls).toBe(1);
+    expect(events.at(-1)).toMatchObject({ type: "retry", error: "firewall busy", delayMs: 1000 });
+    await clock.advance(1000);
+    expect(calls).toBe(2);
+    expect(mapper.state()).toMatchObject({ phase: "mapped", failures: 0 });
+    await clock.advance(30_000);
+    expect(calls).toBe(2);
     await mapper.stop();
   });
 

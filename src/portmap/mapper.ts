@@ -84,7 +84,12 @@ export interface PortMapperOptions {
   readonly lifetime?: number;
   /** "auto" (default) tries PCP and falls back to NAT-PMP. */
   readonly protocol?: "auto" | PortmapProtocol;
-  readonly onMapping?: (m: Mapping) => void;
+  /**
+   * Called with each new external address or port. When it throws (or its
+   * promise rejects) the round counts as failed and it is called again after
+   * the back-off, so a consumer never misses a port.
+   */
+  readonly onMapping?: (m: Mapping) => void | Promise<void>;
   readonly onEvent?: (e: MapperEvent) => void;
   readonly openTransport?: (gateway: string) => Promise<Transport>;
   readonly clock?: Clock;
@@ -123,6 +128,8 @@ export class PortMapper {
   private active: PortmapProtocol | undefined;
   private tried: PortmapProtocol | undefined;
   private mapping: Mapping | undefined;
+  /** The last mapping onMapping accepted. */
+  private delivered: Mapping | undefined;
   private mappedSince: number | undefined;
   private nextAttemptAt: number | undefined;
   private failures = 0;
@@ -193,7 +200,7 @@ export class PortMapper {
         this.failures = 0;
         this.lastError = undefined;
         this.phase = "mapped";
-        this.record(m);
+        await this.record(m);
         if (this.restart !== undefined) {
           // RFC 6886 §3.7: after a gateway restart, map everything again at once —
           // but not in a tight loop if the gateway's epoch jumps every time.
@@ -225,22 +232,14 @@ export class PortMapper {
     }
   }
 
-  private record(m: Mapping): void {
-    const prev = this.mapping;
+  private async record(m: Mapping): Promise<void> {
+    if (differs(this.mapping, m)) this.mappedSince = m.obtainedAt;
     this.mapping = m;
-    const changed =
-      prev === undefined ||
-      prev.externalAddress !== m.externalAddress ||
-      prev.externalPort !== m.externalPort ||
-      prev.tcpExternalPort !== m.tcpExternalPort ||
-      prev.protocol !== m.protocol;
-    if (changed) {
-      this.mappedSince = m.obtainedAt;
-      this.emit({ type: "changed", mapping: m, previous: prev });
-      this.o.onMapping?.(m);
-    } else {
-      this.emit({ type: "renewed", mapping: m });
-    }
+    const prev = this.delivered;
+    if (!differs(prev, m)) return this.emit({ type: "renewed", mapping: m });
+    this.emit({ type: "changed", mapping: m, previous: prev });
+    await this.o.onMapping?.(m);
+    this.delivered = m;
   }
 
   /** One round: both mappings (and, for NAT-PMP, the external address). */
@@ -404,6 +403,16 @@ export class PortMapper {
       this.abort.signal.addEventListener("abort", done);
     });
   }
+}
+
+function differs(a: Mapping | undefined, b: Mapping): boolean {
+  return (
+    a === undefined ||
+    a.externalAddress !== b.externalAddress ||
+    a.externalPort !== b.externalPort ||
+    a.tcpExternalPort !== b.tcpExternalPort ||
+    a.protocol !== b.protocol
+  );
 }
 
 /** Creates and starts a mapper. */
