@@ -11,7 +11,7 @@
 // the exposure analysis on both (exposure-diff.ts).
 import { formatAddress, type Address, type Family } from "../net/address.js";
 import { formatPrefix, isHostPrefix, parsePrefix, prefixLast } from "../net/prefix.js";
-import { rangeToPrefixes, unionRanges, type Range } from "../net/ranges.js";
+import { fullRange, rangeToPrefixes, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
 
 export interface ImportInput {
@@ -50,25 +50,94 @@ function spoofedOnly(local: Record<Family, Address>): (prefix: string) => boolea
   };
 }
 
-/** A source list with this machine's own addresses put back where they split a network, and never alone. */
+// Loopback sources, which every swarmgate policy drops as spoofed.
+const LOOPBACK: Record<Family, Range> = { 4: [0x7f000000n, 0x7fffffffn], 6: [1n, 1n] };
+
+/**
+ * A source list with this machine's own addresses put back where they split a
+ * network, and never alone, and loopback put back where it splits one (an
+ * opening from ::/19 is, to the exposure, ::/19 without ::1).
+ */
 function sourcesWithOwn(peers: string[], local: Record<Family, Address>, spoofed: (p: string) => boolean): string[] {
   const ranges = new Map<Family, Range[]>([[4, []], [6, []]]);
   for (const t of peers) { const p = parsePrefix(t, "interface"); if (p.ok) ranges.get(p.prefix.family)!.push([p.prefix.network, prefixLast(p.prefix)]); }
   for (const a of [local[4], local[6]]) ranges.get(a.family)!.push([a.value, a.value]);
+  for (const [family, rs] of ranges) {
+    const [first, last] = LOOPBACK[family];
+    if (rs.some(([, b]) => b + 1n === first) && rs.some(([a]) => a === last + 1n)) rs.push([first, last]);
+  }
   const out: string[] = [];
   for (const [family, rs] of ranges) out.push(...unionRanges(rs).flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix).filter((t) => !spoofed(t)));
   return out;
 }
 
+/** The prefixes of "anywhere except these". */
+function complementOf(family: Family, except: readonly string[]): string[] {
+  const out: Range[] = except.flatMap((t): Range[] => { const p = parsePrefix(t, "interface"); return p.ok ? [[p.prefix.network, prefixLast(p.prefix)]] : []; });
+  return subtractRanges(fullRange(family), unionRanges(out)).flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix);
+}
+
+// An admin service's sources beyond this many prefixes are no list a person would keep.
+const MAX_ADMIN_SOURCES = 64;
+
+// Local Service Discovery (BEP 14): a client's announcements go to these groups, UDP 6771.
+const LSD = { port: "6771", groups: ["239.192.152.143", "ff15::efc0:988f"] };
+
+const rangesOf = (ports: string) => ports.split(",").map((r) => { const [a, b] = r.split("-").map(Number); return [a!, b ?? a!] as const; });
+/** Every port of `inner` is in `outer`. */
+const covers = (outer: string, inner: string) => rangesOf(inner).every(([a, b]) => rangesOf(outer).some(([c, d]) => c <= a && b <= d));
+
 export function importPolicy(input: ImportInput): Imported {
   const notExpressed: string[] = [];
-  const spoofed = spoofedOnly(input.local);
   const on = input.exposure.filter((e) => e.interface === input.iface);
   const says = (e: Exposure) => `${e.direction} ${e.families} ${e.protocol.toUpperCase()} ${e.ports} ${e.direction === "outbound" ? "to" : "from"} ${e.peers.join(", ")}${e.except ? ` except ${e.except.join(", ")}` : ""}`;
-  const familiesOf = (e: Exposure): Family[] => (e.families === "IPv4+IPv6" ? [4, 6] : [e.family]);
+  const inbound = importInbound(on, input, says, notExpressed);
+  const outAll = on.filter((x) => x.direction === "outbound" && !x.depends);
+  // Announcements to the LSD groups alone: a client's `lsd: true` (there must be a client to carry it).
+  const lsd = outAll.filter((e) => e.protocol === "udp" && e.ports === LSD.port && e.peers.length === 1 && LSD.groups.includes(e.peers[0]!) && !e.except);
+  const withLsd = lsd.length > 0 && inbound.clients.size > 0;
+  if (lsd.length && !withLsd) for (const e of lsd) notExpressed.push(`${says(e)}: Local Service Discovery, which a policy says on a client, and there is none`);
+  const outbound = importOutbound(outAll, withLsd ? lsd : [], says, notExpressed);
 
-  // Inbound: clients (anyone) and admin services (some sources), TCP and UDP merged where they agree.
+  const lines = [
+    `# Imported by swarmgate from ${input.source}: what that ruleset lets in and out on ${input.iface},`,
+    "# as far as a swarmgate policy can say it. Read it before you apply it: swarmgate import",
+    "# printed what this policy closes that was open, and what it opens that was closed.",
+    "version: 1",
+    "host:",
+    `  interface: ${input.iface}`,
+    `  addresses: [${quoted(formatAddress(input.local[4]))}, ${quoted(formatAddress(input.local[6]))}]`,
+  ];
+  const both = (o: Opening) => (o as { both?: boolean }).both === true;
+  if (inbound.clients.size) {
+    lines.push("clients:");
+    let n = 0;
+    for (const o of inbound.clients.values()) {
+      const lsdHere = withLsd && n === 0 ? ", lsd: true" : "";
+      lines.push(`  - {name: imported${n++ || ""}, ports: ${portValue(o.ports)}${both(o) ? "" : `, protocols: [${o.protocol}]`}${lsdHere}}${comment(lsdHere ? [...o.paths, ...lsd.flatMap((e) => e.paths)] : o.paths)}`);
+    }
+  }
+  lines.push(outbound);
+  if (inbound.admin.length) {
+    lines.push("admin:");
+    const used = new Map<string, number>();
+    for (const o of inbound.admin) {
+      const base = NAMES[Number(o.ports)] ?? `port-${o.ports}`;
+      const k = used.get(base) ?? 0;
+      used.set(base, k + 1);
+      lines.push(`  - {name: ${k ? `${base}-${k + 1}` : base}, port: ${portValue(o.ports)}${both(o) ? ", protocols: [tcp, udp]" : o.protocol === "udp" ? ", protocols: [udp]" : ""}, from: [${o.from.map(quoted).join(", ")}]}${comment(o.paths)}`);
+    }
+  }
+  lines.push(`icmp: ${inbound.ping ? "allow" : "deny"}`);
+  return { yaml: `${lines.join("\n")}\n`, notExpressed };
+}
+
+/** Inbound: clients (anyone) and admin services (some sources), TCP and UDP merged where they agree. */
+function importInbound(on: readonly Exposure[], input: ImportInput, says: (e: Exposure) => string, notExpressed: string[]) {
+  const spoofed = spoofedOnly(input.local);
+  const familiesOf = (e: Exposure): Family[] => (e.families === "IPv4+IPv6" ? [4, 6] : [e.family]);
   const clients = new Map<string, Opening>();
+  // One admin service per port range and protocol, its sources those of both families (the exposure has a line per family).
   const admin = new Map<string, Opening>();
   let ping = false;
   for (const e of on.filter((x) => x.direction === "inbound" || (x.direction === "forwarded" && x.target))) {
@@ -85,81 +154,78 @@ export function importPolicy(input: ImportInput): Imported {
       clients.set(e.ports, o);
       continue;
     }
-    if (e.except) { notExpressed.push(`${says(e)}: open to anyone but a few; the policy cannot say "except" and leaves it closed`); continue; }
-    const from = sourcesWithOwn(e.peers, input.local, spoofed);
-    const key = `${e.ports}|${from.join(",")}`;
-    const o = admin.get(key) ?? { protocol: e.protocol, ports: e.ports, families: new Set(), from, paths: new Set() };
-    if (o.protocol !== e.protocol) (o as { both?: boolean }).both = true;
+    // Anyone but a few: the rest, as prefixes, when that is a list a person would keep.
+    const peers = e.except ? complementOf(e.family, e.except) : e.peers;
+    if (e.except && sourcesWithOwn(peers, input.local, spoofed).length > MAX_ADMIN_SOURCES) { notExpressed.push(`${says(e)}: open to anyone but a few; the policy cannot say "except" and leaves it closed`); continue; }
+    const key = `${e.ports}|${e.protocol}`;
+    const o = admin.get(key) ?? { protocol: e.protocol, ports: e.ports, families: new Set(), from: [], paths: new Set() };
+    o.from.push(...peers);
     for (const p of e.paths) o.paths.add(p);
     admin.set(key, o);
   }
+  for (const o of admin.values()) o.from = sourcesWithOwn(o.from, input.local, spoofed);
+  // TCP and UDP on the same ports from the same sources: one service with both protocols.
+  const merged: Opening[] = [];
+  for (const o of admin.values()) {
+    const twin = merged.find((m) => m.ports === o.ports && m.protocol !== o.protocol && m.from.join() === o.from.join());
+    if (twin) { (twin as { both?: boolean }).both = true; for (const p of o.paths) twin.paths.add(p); } else merged.push(o);
+  }
+  return { clients, admin: merged, ping };
+}
 
-  // Outbound: any, or peers (1024-65535 to anyone, TCP and UDP), trackers and DNS — read off IPv4, since the
-  // policy's outbound section is one for both families (an IPv6 left unfiltered is a defect, not a wish).
-  const out = on.filter((x) => x.direction === "outbound" && !x.depends && (x.family === 4 || x.families === "IPv4+IPv6"));
+/**
+ * Outbound: any, or peers (1024-65535 to anyone, TCP and UDP), trackers and DNS. What is open to
+ * anyone is read off IPv4, since the policy's outbound section is one for both families (an IPv6
+ * left unfiltered is a defect, not a wish); what is open to some destinations only becomes a
+ * tracker entry with `to`, from both families.
+ */
+function importOutbound(all: readonly Exposure[], lsd: readonly Exposure[], says: (e: Exposure) => string, notExpressed: string[]): string {
+  // The LSD announcements are a client's, not the outbound section's; they still open what they open.
+  const outAll = all.filter((e) => !lsd.includes(e));
+  const out = outAll.filter((x) => x.family === 4 || x.families === "IPv4+IPv6");
+  // "Anywhere except X" is anywhere when other lines open X on those ports (an LSD group beside the peers' range).
+  const toAnyone = (e: Exposure) => e.peers[0] === "anywhere" && (e.except ?? []).every((x) => all.some((f) => f !== e && f.protocol === e.protocol && f.peers.includes(x) && covers(f.ports, e.ports)));
   /** Whether every port first-last of the protocol is open to anyone (over as many lines as it takes). */
   const openTo = (protocol: string, first: number, last: number) => {
-    const ranges = out.filter((e) => e.protocol === protocol && e.peers[0] === "anywhere" && !e.except)
-      .flatMap((e) => e.ports.split(",").map((r) => { const [a, b] = r.split("-").map(Number); return [a!, b ?? a!] as const; }))
-      .sort((x, y) => x[0] - y[0]);
+    const ranges = out.filter((e) => e.protocol === protocol && toAnyone(e)).flatMap((e) => rangesOf(e.ports)).sort((x, y) => x[0] - y[0]);
     let next = first;
     for (const [a, b] of ranges) { if (a > next) break; if (b >= next) next = b + 1; }
     return next > last;
   };
-  let outbound: string;
-  if (openTo("tcp", 1, 65535) && openTo("udp", 1, 65535)) {
-    outbound = "outbound: any";
-  } else {
-    const peers = openTo("tcp", 1024, 65535) && openTo("udp", 1024, 65535);
-    const trackers = new Map<string, Set<string>>();
-    const dns: string[] = [];
-    let dnsAny = false;
-    for (const e of out) {
-      if (e.protocol === "icmp") continue;
-      for (const r of e.ports.split(",")) {
-        const [a, b] = r.split("-").map(Number);
-        const last = b ?? a!;
-        if (a === 53 && last === 53) {
-          if (e.peers[0] === "anywhere" && !e.except) dnsAny = true;
-          else if (!e.except) dns.push(...e.peers);
-          continue;
-        }
-        if (peers && a! >= 1024) continue;
-        if (e.peers[0] !== "anywhere" || e.except) { notExpressed.push(`${says(e)}: open to some destinations only; written as trackers would open it to all, so it is left out`); continue; }
-        const ports = a === last ? `${a}` : `${a}-${last}`;
-        trackers.set(ports, (trackers.get(ports) ?? new Set()).add(e.protocol));
+  if (openTo("tcp", 1, 65535) && openTo("udp", 1, 65535)) return "outbound: any";
+  const peers = openTo("tcp", 1024, 65535) && openTo("udp", 1024, 65535);
+  const trackers = new Map<string, Set<string>>();
+  const limited = new Map<string, { ports: string; protocols: Set<string>; to: string[] }>();
+  const dns: string[] = [];
+  let dnsAny = false;
+  for (const e of outAll) {
+    if (e.protocol === "icmp") continue;
+    const anyone = toAnyone(e);
+    // Open to anyone: read off IPv4 (above); to some destinations: from both families.
+    if (anyone && e.family === 6 && e.families !== "IPv4+IPv6") continue;
+    if (!anyone && e.peers[0] === "anywhere") { notExpressed.push(`${says(e)}: open to anyone but a few; the policy cannot say "except" and leaves it closed`); continue; }
+    for (const [a, last] of rangesOf(e.ports)) {
+      if (a === 53 && last === 53) {
+        if (anyone) dnsAny = true;
+        else dns.push(...e.peers);
+        continue;
       }
-    }
-    const trackerText = [...trackers].map(([ports, protos]) => (protos.size === 2 ? portValue(ports) : `{ports: ${portValue(ports)}, protocols: [${[...protos][0]}]}`));
-    outbound = ["outbound:", `  peers: ${peers}`, `  trackers: [${trackerText.join(", ")}]`, `  dns: ${dnsAny ? "any" : `[${[...new Set(dns)].map(quoted).join(", ")}]`}`].join("\n");
-  }
-
-  const lines = [
-    `# Imported by swarmgate from ${input.source}: what that ruleset lets in and out on ${input.iface},`,
-    "# as far as a swarmgate policy can say it. Read it before you apply it: swarmgate import",
-    "# printed what this policy closes that was open, and what it opens that was closed.",
-    "version: 1",
-    "host:",
-    `  interface: ${input.iface}`,
-    `  addresses: [${quoted(formatAddress(input.local[4]))}, ${quoted(formatAddress(input.local[6]))}]`,
-  ];
-  const both = (o: Opening) => (o as { both?: boolean }).both === true;
-  if (clients.size) {
-    lines.push("clients:");
-    let n = 0;
-    for (const o of clients.values()) lines.push(`  - {name: imported${n++ || ""}, ports: ${portValue(o.ports)}${both(o) ? "" : `, protocols: [${o.protocol}]`}}${comment(o.paths)}`);
-  }
-  lines.push(outbound);
-  if (admin.size) {
-    lines.push("admin:");
-    const used = new Map<string, number>();
-    for (const o of admin.values()) {
-      const base = NAMES[Number(o.ports)] ?? `port-${o.ports}`;
-      const k = used.get(base) ?? 0;
-      used.set(base, k + 1);
-      lines.push(`  - {name: ${k ? `${base}-${k + 1}` : base}, port: ${portValue(o.ports)}${both(o) ? ", protocols: [tcp, udp]" : o.protocol === "udp" ? ", protocols: [udp]" : ""}, from: [${o.from.map(quoted).join(", ")}]}${comment(o.paths)}`);
+      if (peers && a >= 1024) continue;
+      const ports = a === last ? `${a}` : `${a}-${last}`;
+      if (anyone) { trackers.set(ports, (trackers.get(ports) ?? new Set()).add(e.protocol)); continue; }
+      const key = `${ports}|${e.protocol}`;
+      const l = limited.get(key) ?? { ports, protocols: new Set([e.protocol]), to: [] };
+      l.to.push(...e.peers);
+      limited.set(key, l);
     }
   }
-  lines.push(`icmp: ${ping ? "allow" : "deny"}`);
-  return { yaml: `${lines.join("\n")}\n`, notExpressed };
+  const trackerText = [...trackers].map(([ports, protos]) => (protos.size === 2 ? portValue(ports) : `{ports: ${portValue(ports)}, protocols: [${[...protos][0]}]}`));
+  // TCP and UDP to the same destinations on the same ports: one entry.
+  const entries: { ports: string; protocols: Set<string>; to: string[] }[] = [];
+  for (const l of limited.values()) {
+    const twin = entries.find((x) => x.ports === l.ports && x.to.join() === l.to.join());
+    if (twin) l.protocols.forEach((p) => twin.protocols.add(p)); else entries.push(l);
+  }
+  for (const l of entries) trackerText.push(`{ports: ${portValue(l.ports)}, to: [${l.to.map(quoted).join(", ")}]${l.protocols.size === 2 ? "" : `, protocols: [${[...l.protocols][0]}]`}}`);
+  return ["outbound:", `  peers: ${peers}`, `  trackers: [${trackerText.join(", ")}]`, `  dns: ${dnsAny ? "any" : `[${[...new Set(dns)].map(quoted).join(", ")}]`}`].join("\n");
 }
