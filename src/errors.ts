@@ -24,6 +24,7 @@ export type ErrorCode =
   | "POLICY_BAD_PORT"
   | "POLICY_BAD_RANGE"
   | "POLICY_BAD_NAME"
+  | "POLICY_AUTO_PORTS"
   // meaning
   | "POLICY_DUPLICATE_NAME"
   | "POLICY_PORT_CONFLICT"

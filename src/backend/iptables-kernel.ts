@@ -61,6 +61,8 @@ export function planFamily(target: string, current: string): string {
   const want = objects(target);
   const have = objects(current);
   if (withoutCounts(render(want)) === withoutCounts(render(have))) return ""; // already so: no transaction
+  const inPlace = replacements(want, have);
+  if (inPlace !== undefined) return inPlace;
   const out: string[] = [];
   for (const table of new Set([...want.keys(), ...have.keys()])) {
     const w = want.get(table) ?? { chains: [], rules: [], jumps: [] };
@@ -82,6 +84,41 @@ export function planFamily(target: string, current: string): string {
     const declared = [...w.chains, ...stale].map((c) => `:${c} - [0:0]`);
     if (declared.length === 0 && body.length === 0) continue;
     out.push(`*${table}`, ...declared, ...body, ...stale.map((c) => `-X ${c}`), "COMMIT");
+  }
+  return out.length ? `${out.join("\n")}\n` : "";
+}
+
+/** A table's rules by chain, each without its counters, in order. */
+function rulesByChain(t: TableObjects): Map<string, string[]> {
+  const out = new Map<string, string[]>(t.chains.map((c) => [c, []]));
+  for (const r of t.rules) {
+    const body = r.replace(COUNTS, "");
+    out.get(body.split(" ")[1]!)?.push(body);
+  }
+  return out;
+}
+
+/**
+ * When `want` has the chains, jumps and number of rules `have` has, the rules
+ * that differ are replaced where they stand (-R CHAIN N): a client's port that
+ * moved costs two rules, and every other rule keeps its counters. undefined
+ * when the shape differs (then the chains are redeclared and refilled).
+ */
+function replacements(want: Map<string, TableObjects>, have: Map<string, TableObjects>): string | undefined {
+  if (want.size !== have.size) return undefined;
+  const out: string[] = [];
+  for (const [table, w] of want) {
+    const h = have.get(table);
+    if (!h || w.chains.join(" ") !== h.chains.join(" ") || [...w.jumps].sort().join("|") !== [...h.jumps].sort().join("|")) return undefined;
+    const wr = rulesByChain(w);
+    const hr = rulesByChain(h);
+    const lines: string[] = [];
+    for (const [chain, rules] of wr) {
+      const old = hr.get(chain)!;
+      if (old.length !== rules.length) return undefined;
+      rules.forEach((r, i) => { if (r !== old[i]) lines.push(r.replace(/^-A (\S+) /, `-R $1 ${i + 1} `)); });
+    }
+    if (lines.length) out.push(`*${table}`, ...lines, "COMMIT");
   }
   return out.length ? `${out.join("\n")}\n` : "";
 }

@@ -41,8 +41,14 @@ export interface KernelBackend {
   /**
    * One transaction per unit that turns `current` into `target`, touching
    * nothing but swarmgate's objects; units already equal get no step.
+   * `written`, when the caller knows it: the text swarmgate wrote for what
+   * `current` holds (checked against the kernel's listing by the caller). A
+   * target that differs from it only in what can change in place (a named
+   * set's elements, a rule's ports) is then reached without a reload: the
+   * other rules, their counters and the connections they let in stay as
+   * they are.
    */
-  plan(target: Owned, current: Owned): { unit: string; step: Step }[];
+  plan(target: Owned, current: Owned, written?: Owned): { unit: string; step: Step }[];
   /**
    * What must agree between what was asked for and what the kernel reads back:
    * chains, their policies and each rule's intent, in order, per unit. The

@@ -51,6 +51,8 @@ function keyed(m: Match): Keyed | undefined {
       return { header: `${FAMILY[m.family]} ${m.kind}`, values: m.prefixes.map(prefixInterval) };
     case "sport":
     case "dport":
+      // A named set's reference stays a reference: its elements are swapped in place (follow).
+      if (m.set !== undefined) return undefined;
       return { header: `${m.protocol} ${m.kind}`, values: m.ranges.map(portInterval) };
     default:
       // Every other match is compared as written: rules differing there are never folded together.

@@ -23,13 +23,42 @@ function parseOwned([listing]: readonly StepOutput[]): Owned {
   return { nft: listing.stdout };
 }
 
-/** Chains with their hook and policy, and each rule by its intent, in order. */
+/** The elements of each named set, as the lines inside `set NAME { … }` say (nft may wrap a long list over several lines). */
+export function setElementsOf(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let set: string | undefined;
+  let collecting = false;
+  let items: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    const open = /^set (\S+) \{$/.exec(line);
+    if (open) { set = open[1]!; items = []; collecting = false; continue; }
+    if (set === undefined) continue;
+    if (!collecting && line.startsWith("elements = {")) { collecting = true; items.push(line.slice("elements = {".length)); }
+    else if (collecting) items.push(line);
+    if (collecting && line.endsWith("}")) collecting = false;
+    if (!collecting && line === "}") {
+      out.set(set, items.join(" ").replace(/\}\s*$/, "").split(",").map((e) => e.trim()).filter(Boolean).sort().join(", "));
+      set = undefined;
+    }
+  }
+  return out;
+}
+
+/** The text with every set's elements left out: two texts alike here differ at most in what their sets hold. */
+function withoutElements(text: string): string {
+  return text.replace(/(\n\s*set \S+ \{\n(?:[^\n]*\n)*?)\s*elements = \{[^}]*\}\n/g, "$1").replace(COUNTER_VALUES, "counter").trim();
+}
+
+/** Chains with their hook and policy, each rule by its intent, in order, and what each set holds. */
 function signature(owned: Owned): Record<string, string[]> {
   const out: string[] = [];
+  const elements = setElementsOf(owned.nft ?? "");
   for (const raw of (owned.nft ?? "").split("\n")) {
     const line = raw.trim();
     const chain = /^(chain|set|map) (\S+) \{$/.exec(line);
-    if (chain) { out.push(`${chain[1]} ${chain[2]}`); continue; }
+    if (chain) { out.push(`${chain[1]} ${chain[2]}`, ...(chain[1] === "set" ? [`  elements ${elements.get(chain[2]!) ?? ""}`] : [])); continue; }
+    if (/^elements = /.test(line) || /^(type|flags) \S+$/.test(line) || /^[0-9][0-9, -]*\}?$/.test(line)) continue;
     const base = /^type (\S+) hook (\S+) .*policy (\S+);$/.exec(line);
     if (base) { out.push(`  ${base[1]} ${base[2]} policy ${base[3]}`); continue; }
     if (line === "" || line === "}" || line.startsWith("#") || /^table /.test(line)) continue;
@@ -52,6 +81,24 @@ function counters(owned: Owned) {
   return out;
 }
 
+/**
+ * The transaction that turns `from` into `to` when they differ only in their
+ * sets' elements: each changed set flushed and refilled, all in one `nft -f`
+ * (atomic: no packet sees the set empty). undefined when anything else
+ * differs; "" when nothing does.
+ */
+function elementSwap(from: string, to: string): string | undefined {
+  if (withoutElements(from) !== withoutElements(to)) return undefined;
+  const before = setElementsOf(from);
+  const lines: string[] = [];
+  for (const [name, elements] of setElementsOf(to)) {
+    if (before.get(name) === elements) continue;
+    if (!/^[a-z][a-z0-9_]*$/.test(name) || !/^[0-9][0-9, -]*$/.test(elements)) return undefined; // only port sets swarmgate writes
+    lines.push(`flush set ${TABLE} ${name}`, `add element ${TABLE} ${name} { ${elements} }`);
+  }
+  return lines.length ? `${lines.join("\n")}\n` : "";
+}
+
 export const nftKernel: KernelBackend = {
   name: "nft",
   tools: ["nft"],
@@ -59,10 +106,12 @@ export const nftKernel: KernelBackend = {
   parseOwned,
   ownedOf: (ruleset: Ruleset) => ({ nft: ruleset.tables.map((t) => `${emitNftTable(t)}\n`).join("\n") }),
   empty: () => ({ nft: "" }),
-  plan(target, current) {
+  plan(target, current, written) {
     const want = target.nft ?? "";
     const plain = (t: string) => t.replace(COUNTER_VALUES, "counter").trim();
     if (plain(want) === plain(current.nft ?? "")) return []; // already so: no transaction
+    const swap = written?.nft ? elementSwap(written.nft, want) : undefined;
+    if (swap !== undefined) return swap === "" ? [] : [{ unit: "nft", step: { command: "nft", args: ["-f", "-"], input: swap } }];
     // Declaring the table first makes the delete valid whether or not it exists (nft(8), TABLES).
     const input = want.trim() === "" ? `table ${TABLE}\ndelete table ${TABLE}\n` : `table ${TABLE}\ndelete table ${TABLE}\n${want}`;
     return [{ unit: "nft", step: { command: "nft", args: ["-f", "-"], input } }];

@@ -8,7 +8,8 @@ import { formatPortRange } from "../net/port.js";
 import { formatPrefix } from "../net/prefix.js";
 import { icmpName } from "../ir/icmp.js";
 import type { InterfaceMatch, Match, MatchHandlers } from "../ir/match.js";
-import type { Chain, Rule, Ruleset, Table } from "../ir/ruleset.js";
+import type { Chain, PortSet, Rule, Ruleset, Table } from "../ir/ruleset.js";
+import type { PortRange } from "../net/port.js";
 import type { Verdict, VerdictHandlers } from "../ir/verdict.js";
 import { foldRules, type RuleText } from "./nft-fold.js";
 import { header, type Backend, type EmitOptions } from "./types.js";
@@ -32,7 +33,7 @@ const match: MatchHandlers<string> = {
   daddr: (m) => `${FAMILY_KEYWORD[m.family]} daddr ${set(m.prefixes.map(formatPrefix))}`,
   protocol: (m) => `meta l4proto ${m.protocol === "icmpv6" ? "ipv6-icmp" : m.protocol}`,
   sport: (m) => `${m.protocol} sport ${set(m.ranges.map((r) => formatPortRange(r)))}`,
-  dport: (m) => `${m.protocol} dport ${set(m.ranges.map((r) => formatPortRange(r)))}`,
+  dport: (m) => `${m.protocol} dport ${m.set !== undefined ? `@${setName(m.set)}` : set(m.ranges.map((r) => formatPortRange(r)))}`,
   ctstate: (m) => `ct state ${m.states.join(",")}`,
   ctdnat: () => "ct status dnat",
   tcpflags: (m) => `tcp flags & (${m.mask.join("|")}) ${m.negate ? "!=" : "=="} ${m.equal.length ? m.equal.join("|") : "0x0"}`,
@@ -97,8 +98,25 @@ function emitChain(chain: Chain): string[] {
   return lines;
 }
 
+/** Set names are the compiler's own (client_0_ports); checked all the same, as they go into the file unquoted. */
+function setName(name: string): string {
+  if (!/^[a-z][a-z0-9_]{0,30}$/.test(name)) throw new Error(`not a set name swarmgate writes: ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** A named port set, written the way `nft list` prints one, so that a listing reads the same way back. */
+export function emitNftSet(s: PortSet): string[] {
+  return [`\tset ${setName(s.name)} {`, "\t\ttype inet_service", "\t\tflags interval", `\t\telements = { ${setElements(s.ranges)} }`, "\t}"];
+}
+
+/** Elements as `nft list` prints them: ascending, ranges with a dash. */
+export function setElements(ranges: readonly PortRange[]): string {
+  return [...ranges].sort((a, b) => a.first - b.first).map((r) => formatPortRange(r)).join(", ");
+}
+
 export function emitNftTable(table: Table): string {
-  const body = table.chains.flatMap((c, i) => (i === 0 ? emitChain(c) : ["", ...emitChain(c)]));
+  const blocks = [...(table.sets ?? []).map(emitNftSet), ...table.chains.map(emitChain)];
+  const body = blocks.flatMap((b, i) => (i === 0 ? b : ["", ...b]));
   return [`table ${table.family} ${table.name} {`, ...body, "}"].join("\n");
 }
 

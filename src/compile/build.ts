@@ -3,12 +3,12 @@ import type { Family } from "../net/address.js";
 import { formatPortRange, type PortRange } from "../net/port.js";
 import { formatPrefix, type Prefix } from "../net/prefix.js";
 import type { Match, Transport } from "../ir/match.js";
-import type { Rule } from "../ir/ruleset.js";
+import type { PortSet, Rule } from "../ir/ruleset.js";
 import type { Verdict } from "../ir/verdict.js";
 
 export type ChainName = "input" | "forward" | "output" | "prerouting" | "postrouting";
-/** Rules one compiler module adds, chain by chain, in order. */
-export type Contribution = Partial<Record<ChainName, Rule[]>>;
+/** Rules one compiler module adds, chain by chain, in order, and the named port sets they use. */
+export type Contribution = Partial<Record<ChainName, Rule[]>> & { sets?: PortSet[] };
 
 export const ACCEPT: Verdict = { kind: "accept" };
 export const DROP: Verdict = { kind: "drop" };
@@ -19,7 +19,7 @@ export function rule(matches: Match[], verdict: Verdict, path: string, intent: s
 
 export const iif = (name: string, negate = false): Match => ({ kind: "iifname", name, negate });
 export const oif = (name: string, negate = false): Match => ({ kind: "oifname", name, negate });
-export const dport = (protocol: Transport, ranges: readonly PortRange[]): Match => ({ kind: "dport", protocol, ranges });
+export const dport = (protocol: Transport, ranges: readonly PortRange[], set?: string): Match => ({ kind: "dport", protocol, ranges, ...(set !== undefined && { set }) });
 export const sport = (protocol: Transport, ranges: readonly PortRange[]): Match => ({ kind: "sport", protocol, ranges });
 export const saddr = (family: Family, prefixes: readonly Prefix[]): Match => ({ kind: "saddr", family, prefixes });
 export const daddr = (family: Family, prefixes: readonly Prefix[]): Match => ({ kind: "daddr", family, prefixes });

@@ -34,7 +34,8 @@ export function compile(policy: Policy): Ruleset {
   if (policy.role === "gateway" && rules("postrouting").length > 0) {
     chains.push({ name: "postrouting", base: { type: "nat", hook: "postrouting", priority: PRIORITY.srcnat, policy: "accept" }, rules: rules("postrouting") });
   }
-  return freeze({ tables: [{ family: "inet", name: TABLE_NAME, chains }] });
+  const sets = parts.flatMap((c) => c.sets ?? []);
+  return freeze({ tables: [{ family: "inet", name: TABLE_NAME, chains, ...(sets.length > 0 && { sets }) }] });
 }
 
 function hostParts(p: Policy): Contribution[] {

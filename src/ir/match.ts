@@ -18,8 +18,14 @@ export interface FamilyMatch { kind: "family"; family: Family }
 /** The address is inside any one of the prefixes (all of one family). */
 export interface AddressMatch<K extends "saddr" | "daddr" = "saddr" | "daddr"> { kind: K; family: Family; prefixes: readonly Prefix[] }
 export interface ProtocolMatch { kind: "protocol"; protocol: L4Protocol }
-/** The port is inside any one of the ranges; the rule also tests the protocol. */
-export interface PortMatch<K extends "sport" | "dport" = "sport" | "dport"> { kind: K; protocol: Transport; ranges: readonly PortRange[] }
+/**
+ * The port is inside any one of the ranges; the rule also tests the protocol.
+ * With `set` (destination ports only), the ranges are what the table's port
+ * set of that name holds now: the backend writes a reference to the set, so
+ * that a new port (a client that moved) is swapped into the set in place,
+ * without reloading a rule (`swarmgate follow`).
+ */
+export interface PortMatch<K extends "sport" | "dport" = "sport" | "dport"> { kind: K; protocol: Transport; ranges: readonly PortRange[]; set?: string }
 export interface CtStateMatch { kind: "ctstate"; states: readonly CtState[] }
 /** The connection's destination was rewritten by DNAT. */
 export interface CtDnatMatch { kind: "ctdnat" }

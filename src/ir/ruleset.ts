@@ -1,6 +1,7 @@
 // The intermediate representation shared by compiler, emitters, parsers and
 // simulator. It knows neither YAML nor any backend's syntax.
 import type { Family } from "../net/address.js";
+import type { PortRange } from "../net/port.js";
 import type { Match } from "./match.js";
 import type { Verdict } from "./verdict.js";
 
@@ -58,10 +59,19 @@ export interface Chain {
 
 export type TableFamily = "inet" | "ip" | "ip6";
 
+/** A named set of ports that rules refer to (PortMatch.set); its elements can change without touching a rule. */
+export interface PortSet {
+  name: string;
+  ranges: readonly PortRange[];
+  origin: Origin;
+}
+
 export interface Table {
   family: TableFamily;
   name: string;
   chains: readonly Chain[];
+  /** Named port sets (nft writes them as sets; iptables keeps their rules in a chain of their own). */
+  sets?: readonly PortSet[];
 }
 
 export interface Ruleset {

@@ -4,6 +4,7 @@
 // in one SwarmgateError.
 import { isScalar, type Node } from "yaml";
 import { displayValue, SwarmgateError, userError, type Diagnostic } from "../errors.js";
+import type { AutoPortResolver } from "./auto-ports.js";
 import { resolveAliases } from "./aliases.js";
 import { MAX_YAML_DEPTH, parseYaml } from "./parse-yaml.js";
 import { MAX_POLICY_BYTES, readPolicyFile } from "./read-file.js";
@@ -16,8 +17,13 @@ import type { Outbound, Policy } from "./types.js";
 
 export { MAX_POLICY_BYTES };
 
-export function loadPolicy(file: string): Policy {
-  return parsePolicy(decode(readPolicyFile(file), file), file);
+export interface LoadOptions {
+  /** How `ports: auto` reads a client's port (policy/auto-ports.ts); without it, `auto` is an error. */
+  autoPorts?: AutoPortResolver;
+}
+
+export function loadPolicy(file: string, options: LoadOptions = {}): Policy {
+  return parsePolicy(decode(readPolicyFile(file), file), file, options);
 }
 
 /** UTF-8 text or an error: a NUL byte or invalid UTF-8 means this is not a policy. */
@@ -31,7 +37,7 @@ function decode(bytes: Buffer, file: string): string {
   }
 }
 
-export function parsePolicy(text: string, file = "<policy>"): Policy {
+export function parsePolicy(text: string, file = "<policy>", options: LoadOptions = {}): Policy {
   if (Buffer.byteLength(text) > MAX_POLICY_BYTES) {
     throw userError("POLICY_TOO_LARGE", `the policy is larger than ${MAX_POLICY_BYTES} bytes (1 MiB)`, { file });
   }
@@ -40,6 +46,7 @@ export function parsePolicy(text: string, file = "<policy>"): Policy {
   if (root === null || (isScalar(root) && root.value === null)) {
     throw userError("POLICY_EMPTY", "the policy file is empty; start from examples/standalone.yaml", { file });
   }
+  if (options.autoPorts) r.reader.autoPorts = options.autoPorts;
   const draft = readTop(r.reader, root as Node);
   if (draft) checkPolicy(r.reader, draft);
   if (r.reader.diagnostics.length > 0 || !draft) throw new SwarmgateError(sortByPosition(r.reader.diagnostics));

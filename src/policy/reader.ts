@@ -1,6 +1,7 @@
 // Walks the YAML syntax tree with typed accessors. Every accessor records the
 // node's position under its policy path and reports problems as diagnostics
 // (collected, never thrown), so one run shows the user every mistake.
+import type { AutoPortResolver } from "./auto-ports.js";
 import { isAlias, isMap, isScalar, isSeq, type Alias, type LineCounter, type Node, type Pair } from "yaml";
 import { displayValue, type Diagnostic, type ErrorCode } from "../errors.js";
 import { closest } from "./suggest.js";
@@ -18,6 +19,8 @@ export interface Entry {
 export class Reader {
   readonly diagnostics: Diagnostic[] = [];
   readonly positions = new Map<string, Position>();
+  /** How `ports: auto` finds a client's port; without one, `auto` is an error. */
+  autoPorts?: AutoPortResolver;
   private readonly lines: string[];
 
   constructor(

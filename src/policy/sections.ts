@@ -1,6 +1,7 @@
 // One reader per section of the policy file. Each returns what it could read
 // and leaves its complaints in the Reader.
-import type { Node } from "yaml";
+import { isMap, isScalar, type Node } from "yaml";
+import { CLIENT_KINDS, type AutoPorts, type AutoSpec, type ClientKind } from "./auto-ports.js";
 import { displayValue } from "../errors.js";
 import type { Address } from "../net/address.js";
 import type { Reader, YamlNode, Entry } from "./reader.js";
@@ -51,12 +52,44 @@ export function readClients(r: Reader, node: YamlNode, where: Node): Client[] {
     const m = r.map(item, path, ["name", "ports", "protocols", "lsd"], ["name", "ports"], where);
     if (!m) return [];
     const name = m.has("name") ? readName(r, val(m, "name")!, `${path}.name`) : undefined;
-    const ports = m.has("ports") ? readPorts(r, val(m, "ports")!, `${path}.ports`) : undefined;
+    const auto = m.has("ports") ? readAutoPorts(r, val(m, "ports")!, `${path}.ports`) : undefined;
+    const ports = auto ? auto.ports : m.has("ports") && auto !== null ? readPorts(r, val(m, "ports")!, `${path}.ports`) : undefined;
     const protocols = readProtocols(r, val(m, "protocols"), `${path}.protocols`, BOTH);
     const lsd = m.has("lsd") ? r.boolean(val(m, "lsd")!, `${path}.lsd`, keyOf(m, "lsd")) : false;
     if (name === undefined || ports === undefined || lsd === undefined) return [];
-    return [{ path, name, ports, protocols, lsd }];
+    return [{ path, name, ports, protocols, lsd, ...(auto && { auto }) }];
   });
+}
+
+/**
+ * `ports: auto` or `ports: {from: KIND, user: NAME, config: PATH}`: the port
+ * read from the client now. undefined: the ports are written out (read them
+ * as usual); null: an auto entry that failed, already reported.
+ */
+function readAutoPorts(r: Reader, node: YamlNode, path: string): AutoPorts | null | undefined {
+  let spec: AutoSpec;
+  if (isScalar(node) && node.value === "auto") spec = {};
+  else if (isMap(node)) {
+    const m = r.map(node, path, ["from", "user", "config"]);
+    if (!m) return null;
+    const from = m.has("from") ? r.string(val(m, "from")!, `${path}.from`, `one of ${CLIENT_KINDS.join(", ")}`) : undefined;
+    if (from !== undefined && !(CLIENT_KINDS as readonly string[]).includes(from)) {
+      r.error("POLICY_BAD_VALUE", `${path}.from must be one of ${CLIENT_KINDS.join(", ")}, not ${displayValue(from, 40)}`, val(m, "from"));
+      return null;
+    }
+    const user = m.has("user") ? r.text(val(m, "user")!, `${path}.user`, "a user name or uid") : undefined;
+    const config = m.has("config") ? r.string(val(m, "config")!, `${path}.config`, "a path") : undefined;
+    if ((m.has("from") && from === undefined) || (m.has("user") && user === undefined) || (m.has("config") && config === undefined)) return null;
+    spec = { ...(from && { from: from as ClientKind }), ...(user !== undefined && { user }), ...(config !== undefined && { config }) };
+  } else return undefined;
+  if (!r.autoPorts) {
+    r.error("POLICY_AUTO_PORTS", `${path}: auto needs the BitTorrent client's configuration, which is not read here; write the port itself`, node);
+    return null;
+  }
+  const found = r.autoPorts(spec);
+  if (!found.ok) { r.error("POLICY_AUTO_PORTS", displayValue(found.message, 2000), node); return null; }
+  r.record(path, node);
+  return found.value;
 }
 
 export function readAdmin(r: Reader, node: YamlNode, where: Node): AdminService[] {

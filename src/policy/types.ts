@@ -1,6 +1,7 @@
 // The validated policy: plain data, every value already parsed and checked.
 // `path` fields ("clients[0]") tie each part back to the file for messages
 // and for the origin of every rule compiled from it.
+import type { AutoPorts } from "./auto-ports.js";
 import type { Address } from "../net/address.js";
 import type { PortRange } from "../net/port.js";
 import type { Prefix } from "../net/prefix.js";
@@ -63,6 +64,8 @@ export interface Client {
   ports: PortRange;
   protocols: Protocol[];
   lsd: boolean;
+  /** `ports: auto`: the port was read from the client when the policy was loaded, and may move (swarmgate follow). */
+  auto?: AutoPorts;
 }
 
 export interface Tracker {

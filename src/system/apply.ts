@@ -17,7 +17,7 @@ import type { Session } from "./lockout.js";
 import { StateDir, type Applied, type ConfirmResult, type Pending } from "./state.js";
 import { settingsFor } from "./sysctl.js";
 import { recover, transact, type Log } from "./transaction.js";
-import { rememberSpelling } from "./readback.js";
+import { rememberSpelling, writtenFor } from "./readback.js";
 
 export interface ApplyOptions {
   backend?: KernelBackendName;
@@ -105,7 +105,8 @@ export async function applyPolicy(policy: Policy, options: ApplyOptions, ruleset
       confirmation = startConfirmation(state, backup, options.confirmSeconds, recordAfter.policy);
     }
     try {
-      const now = await transact(state, backends, { op: "apply", pid: process.pid, startedAt: new Date().toISOString(), before, target, recovery: "undo", recordBefore: record, recordAfter });
+      const written = writtenFor(state, chosen, before.owned[name]!);
+      const now = await transact(state, backends, { op: "apply", pid: process.pid, startedAt: new Date().toISOString(), before, target, recovery: "undo", recordBefore: record, recordAfter, ...(written && { written: { [name]: written } }) });
       // Read back a moment after the load: how this kernel lists what was written (status then needs no sandbox).
       rememberSpelling(state, chosen, target.owned[name]!, now.owned[name]!);
     } catch (e) {

@@ -33,7 +33,8 @@ export function normalize(owned: Owned): string[] {
     .filter((l) => l.trim() !== "" && !l.startsWith("#"));
 }
 
-interface Spelling { backend: string; written: string; listed: string }
+/** `text`: what was written, so that the next change can be made in place (kernel-types.ts, plan). */
+interface Spelling { backend: string; written: string; listed: string; text?: Owned }
 
 const digest = (text: string): string => createHash("sha256").update(text).digest("hex");
 const writtenDigest = (o: Owned): string => digest(JSON.stringify(o));
@@ -42,7 +43,7 @@ const listedDigest = (o: Owned): string => digest(normalize(o).join("\n"));
 /** Remembers that the kernel listed `listed` for `written`; a cache, so a failure to write it is no error. */
 export function rememberSpelling(state: StateDir | undefined, backend: KernelBackend, written: Owned, listed: Owned): void {
   try {
-    state?.write("readback.json", { backend: backend.name, written: writtenDigest(written), listed: listedDigest(listed) } satisfies Spelling);
+    state?.write("readback.json", { backend: backend.name, written: writtenDigest(written), listed: listedDigest(listed), text: written } satisfies Spelling);
   } catch { /* the next status does the round trip again */ }
 }
 
@@ -51,4 +52,12 @@ export function listedAsRemembered(state: StateDir | undefined, backend: KernelB
   let s: Spelling | undefined;
   try { s = state?.read<Spelling>("readback.json"); } catch { return false; }
   return !!s && s.backend === backend.name && s.written === writtenDigest(written) && s.listed === listedDigest(live);
+}
+
+/** What swarmgate wrote for the objects the kernel lists as `live`, when they are what it listed right after that write. */
+export function writtenFor(state: StateDir | undefined, backend: KernelBackend, live: Owned): Owned | undefined {
+  let s: Spelling | undefined;
+  try { s = state?.read<Spelling>("readback.json"); } catch { return undefined; }
+  if (!s?.text || s.backend !== backend.name || s.written !== writtenDigest(s.text) || s.listed !== listedDigest(live)) return undefined;
+  return s.text;
 }

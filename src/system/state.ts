@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { displayValue, userError } from "../errors.js";
 import type { KernelBackendName } from "../backend/registry.js";
+import type { Owned } from "../backend/kernel-types.js";
 import { writeFilesAtomically } from "./files.js";
 import type { KernelState } from "./kernel-state.js";
 
@@ -40,6 +41,8 @@ export interface Journal {
   recovery: "undo" | "complete";
   recordBefore: Applied | null;
   recordAfter: Applied | null;
+  /** What swarmgate wrote for the objects `before` holds, where known (readback.json): lets a backend change them in place. */
+  written?: Partial<Record<KernelBackendName, Owned>>;
 }
 
 export interface Pending {

@@ -17,7 +17,7 @@ import { readSettings, towardsSafe, writeSetting } from "./sysctl.js";
 export type Log = (line: string) => void;
 
 /** Runs the backends' steps and setting changes that turn what the kernel holds now into `target`. */
-async function move(backends: readonly KernelBackend[], target: KernelState, current?: KernelState): Promise<void> {
+async function move(backends: readonly KernelBackend[], target: KernelState, current?: KernelState, written?: Journal["written"]): Promise<void> {
   const now = readSettings();
   const changes = Object.entries(target.sysctl).filter(([k, v]) => now[k] !== undefined && now[k] !== v);
   for (const [k, v] of changes.filter(([k, v]) => towardsSafe(k, v))) await writeSetting(k, v);
@@ -26,7 +26,7 @@ async function move(backends: readonly KernelBackend[], target: KernelState, cur
   for (const backend of order) {
     const want = target.owned[backend.name];
     if (!want) continue;
-    for (const { unit, step } of backend.plan(want, current?.owned[backend.name] ?? await readOwned(backend))) {
+    for (const { unit, step } of backend.plan(want, current?.owned[backend.name] ?? await readOwned(backend), current ? written?.[backend.name] : undefined)) {
       const r = await runStep(step);
       if (r.code !== 0) throw userError("LOAD_FAILED", `${step.command} refused the ${unit === backend.name ? "" : `${unit} `}ruleset: ${toolMessage(r)}`);
     }
@@ -55,8 +55,8 @@ async function differences(backends: readonly KernelBackend[], target: KernelSta
 }
 
 /** Moves the kernel to `target` and checks it by reading back; throws what went wrong, or returns what it read. */
-export async function reach(backends: readonly KernelBackend[], target: KernelState, current?: KernelState): Promise<KernelState> {
-  await move(backends, target, current);
+export async function reach(backends: readonly KernelBackend[], target: KernelState, current?: KernelState, written?: Journal["written"]): Promise<KernelState> {
+  await move(backends, target, current, written);
   const { now, out: diff } = await differences(backends, target);
   if (diff.length) throw userError("LOAD_FAILED", `the kernel did not take the change (${diff.join("; ")})`);
   return now;
@@ -93,7 +93,7 @@ export async function transact(state: StateDir, backends: readonly KernelBackend
   }
   try {
     // `before` was read under the lock a moment ago: the plan starts from it.
-    const now = await reach(backends, journal.target, journal.before);
+    const now = await reach(backends, journal.target, journal.before, journal.written);
     if (journaled) state.commit(journal);
     else recordWithoutJournal(state, journal, options.log);
     return now;
