@@ -2,4 +2,5 @@
 export * from "./natpmp.js";
 export * from "./pcp.js";
 export * from "./client.js";
+export * from "./requests.js";
 export * from "./mapper.js";

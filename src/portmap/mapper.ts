@@ -7,35 +7,21 @@
 // `clock`, so tests drive it with a fake gateway and a fake clock.
 
 import { randomBytes } from "node:crypto";
+import { parseAddress } from "../net/address.js";
 import {
   AbortedError,
   NoReplyError,
-  exchange,
   natpmpSchedule,
   openUdpTransport,
   pcpSchedule,
   systemClock,
   type Clock,
-  type RetransmitSchedule,
   type Transport,
 } from "./client.js";
-import {
-  NATPMP_RESULT,
-  checkPort,
-  checkU32,
-  decodeExternalAddressReply,
-  decodeMapReply,
-  encodeExternalAddressRequest,
-  encodeMapRequest,
-  natpmpEpochLost,
-  natpmpResultName,
-  type EpochSample,
-  type TransportProtocol,
-} from "./natpmp.js";
-import { parseAddress } from "../net/address.js";
-import { PCP_RESULT, decodePcpReply, encodePcpMapRequest, pcpEpochLost, pcpResultName, type PcpMapRequest } from "./pcp.js";
+import { checkPort, checkU32, natpmpEpochLost, type EpochSample, type TransportProtocol } from "./natpmp.js";
+import { pcpEpochLost } from "./pcp.js";
+import { NotPcpError, natpmpExternalAddress, natpmpMap, pcpMap, type PortmapProtocol, type RequestContext } from "./requests.js";
 
-export type PortmapProtocol = "pcp" | "natpmp";
 
 export interface Mapping {
   readonly protocol: PortmapProtocol;
@@ -104,15 +90,6 @@ export interface PortMapperOptions {
   readonly retryMaxMs?: number;
   /** How long stop() waits for the gateway to confirm the deletions (ms, default 2000). */
   readonly deleteTimeoutMs?: number;
-}
-
-class GatewayError extends Error {}
-class NotPcpError extends Error {}
-
-interface OneMapping {
-  readonly externalPort: number;
-  readonly externalAddress: string | undefined;
-  readonly lifetime: number;
 }
 
 export class PortMapper {
@@ -263,8 +240,10 @@ export class PortMapper {
     if (this.tried !== protocol) this.epoch = undefined; // epochs of different protocols do not compare
     this.tried = protocol;
     const map = (p: TransportProtocol, port: number, address?: string, lifetime = this.lifetime) =>
-      protocol === "pcp" ? this.pcpMap(p, port, address, lifetime) : this.natpmpMap(p, port, lifetime);
-    const address = protocol === "natpmp" ? await this.natpmpExternalAddress() : undefined;
+      protocol === "pcp"
+        ? pcpMap(this.ctx(), this.nonces[p], p, port, address, lifetime)
+        : natpmpMap(this.ctx(), p, port, lifetime);
+    const address = protocol === "natpmp" ? await natpmpExternalAddress(this.ctx()) : undefined;
     const prev = this.mapping?.protocol === protocol ? this.mapping : undefined;
     let udp = await map("udp", prev?.externalPort ?? this.o.internalPort, prev?.externalAddress);
     let tcp = await map("tcp", udp.externalPort, udp.externalAddress);
@@ -298,83 +277,22 @@ export class PortMapper {
     this.epoch = { protocol, sample: cur };
   }
 
-  private natpmpSchedule(): RetransmitSchedule {
-    return natpmpSchedule(this.o.natpmpTries ?? 9);
-  }
-
-  private async natpmpExternalAddress(): Promise<string> {
-    const t = this.transport!;
-    const r = await exchange({
-      transport: t,
-      clock: this.clock,
-      request: encodeExternalAddressRequest(),
-      accept: (d) => decodeExternalAddressReply(d.bytes, d.from, this.o.gateway),
-      schedule: this.natpmpSchedule(),
-      signal: this.abort.signal,
-    });
-    this.seeEpoch("natpmp", r.epoch);
-    if (r.resultCode !== NATPMP_RESULT.SUCCESS || r.externalAddress === undefined) {
-      throw new GatewayError(`NAT-PMP external address: ${natpmpResultName(r.resultCode)}`);
-    }
-    return r.externalAddress;
-  }
-
-  private async natpmpMap(
-    protocol: TransportProtocol,
-    suggested: number,
-    lifetime: number,
-    signal = this.abort.signal,
-  ): Promise<OneMapping> {
-    const req = { protocol, internalPort: this.o.internalPort, suggestedExternalPort: suggested, lifetime };
-    const r = await exchange({
+  /** What one request needs: the socket, the clock, and where to report the epoch. */
+  private ctx(signal: AbortSignal = this.abort.signal): RequestContext {
+    const probing = (this.o.protocol ?? "auto") === "auto" && this.active === undefined;
+    return {
       transport: this.transport!,
       clock: this.clock,
-      request: encodeMapRequest(req),
-      accept: (d) => decodeMapReply(d.bytes, d.from, this.o.gateway, req),
-      schedule: this.natpmpSchedule(),
-      signal,
-    });
-    this.answered.add("natpmp");
-    this.seeEpoch("natpmp", r.epoch);
-    if (r.resultCode !== NATPMP_RESULT.SUCCESS) {
-      throw new GatewayError(`NAT-PMP ${protocol} mapping: ${natpmpResultName(r.resultCode)}`);
-    }
-    return { externalPort: r.externalPort, externalAddress: undefined, lifetime: r.lifetime };
-  }
-
-  private async pcpMap(
-    protocol: TransportProtocol,
-    suggested: number,
-    address: string | undefined,
-    lifetime: number,
-    signal = this.abort.signal,
-  ): Promise<OneMapping> {
-    const t = this.transport!;
-    const req: PcpMapRequest = {
-      nonce: this.nonces[protocol],
-      protocol,
+      gateway: this.o.gateway,
       internalPort: this.o.internalPort,
-      suggestedExternalPort: suggested,
-      suggestedExternalAddress: address,
-      lifetime,
-      clientAddress: t.localAddress(),
-    };
-    const probing = (this.o.protocol ?? "auto") === "auto" && this.active === undefined;
-    const r = await exchange({
-      transport: t,
-      clock: this.clock,
-      request: encodePcpMapRequest(req),
-      accept: (d) => decodePcpReply(d.bytes, d.from, this.o.gateway, req),
-      schedule: pcpSchedule(this.o.random, probing ? (this.o.pcpProbeTries ?? 3) : Infinity),
       signal,
-    });
-    if (r.kind === "unsupported-version") {
-      throw new NotPcpError(`the gateway answered PCP with UNSUPP_VERSION (it speaks version ${r.serverVersion})`);
-    }
-    this.answered.add("pcp");
-    this.seeEpoch("pcp", r.epoch);
-    if (r.resultCode !== PCP_RESULT.SUCCESS) throw new GatewayError(`PCP ${protocol} MAP: ${pcpResultName(r.resultCode)}`);
-    return { externalPort: r.externalPort, externalAddress: r.externalAddress, lifetime: r.lifetime };
+      natpmpSchedule: natpmpSchedule(this.o.natpmpTries ?? 9),
+      pcpSchedule: () => pcpSchedule(this.o.random, probing ? (this.o.pcpProbeTries ?? 3) : Infinity),
+      onEpoch: (protocol, seconds) => {
+        this.answered.add(protocol);
+        this.seeEpoch(protocol, seconds);
+      },
+    };
   }
 
   /** Deletes both mappings; a gateway that does not confirm before `signal` is left to expire them. */
@@ -382,7 +300,8 @@ export class PortMapper {
     let confirmed = 0;
     for (const p of ["udp", "tcp"] as const) {
       const port = p === "udp" ? this.mapping?.externalPort : this.mapping?.tcpExternalPort;
-      const done = protocol === "pcp" ? this.pcpMap(p, port ?? 0, undefined, 0, signal) : this.natpmpMap(p, 0, 0, signal);
+      const ctx = this.ctx(signal);
+      const done = protocol === "pcp" ? pcpMap(ctx, this.nonces[p], p, port ?? 0, undefined, 0) : natpmpMap(ctx, p, 0, 0);
       confirmed += await done.then(
         () => 1,
         () => 0,
