@@ -23,7 +23,20 @@ export interface DetectOptions {
 
 export interface Detection { clients: ClientReport[]; problems: Problem[] }
 
-interface Entry { kind: ClientKind; file: string; id: string | undefined; user: string | null; home: string | undefined; inRoot: boolean; process?: ClientProcess }
+interface Entry {
+  kind: ClientKind;
+  /** The config as reported: below --root as this machine sees it, or as a running client names it; null: none. */
+  file: string | null;
+  /** Where this process reads the config itself. */
+  readAs: string | null;
+  id: string | undefined;
+  user: string | null;
+  /** The home the config's "~" means, in the config's own view. */
+  home: string | undefined;
+  /** Where to read a file the config (or the client's command line) names. */
+  where: (path: string) => string[];
+  process?: ClientProcess;
+}
 
 export function detectClients(opts: DetectOptions = {}): Detection {
   const root = resolve(opts.root ?? "/");
@@ -51,21 +64,27 @@ export function detectClients(opts: DetectOptions = {}): Detection {
   for (const p of processes) {
     const place = processConfig(p, hostUsers);
     const user = hostUsers.find((u) => u.uid === p.uid)?.name ?? (p.uid >= 0 ? String(p.uid) : null);
-    const id = place.config === null ? undefined : identity(place.config);
+    const seen = (path: string) => processView(p, path);
+    const id = place.config === null ? undefined : identity(seen(place.config));
     const known = id === undefined ? undefined : entries.find((e) => e.id === id && e.kind === p.kind && !e.process);
-    if (known) Object.assign(known, { process: p, user });
-    else add({ kind: p.kind, file: place.config ?? "", id, user, home: place.home, inRoot: false, process: p });
+    if (known) {
+      const inRootView = known.where;
+      Object.assign(known, { process: p, user, where: (path: string) => [...inRootView(path), seen(path)] });
+    } else {
+      add({ kind: p.kind, file: place.config, readAs: place.config === null ? null : seen(place.config), id, user, home: place.home, where: (path) => [seen(path)], process: p });
+    }
   }
 
   const sockets = processes.length > 0 ? readSockets(proc) : new Map<number, Socket>();
   const ephemeral = ephemeralRange(proc);
   const clients: ClientReport[] = [];
   for (const e of entries) {
-    const report = readEntry(root, e, sockets, ephemeral, problems);
+    const report = readEntry(e, sockets, ephemeral, problems);
     if (report) clients.push(report);
   }
   const order = (k: ClientKind) => CLIENT_KINDS.indexOf(k);
-  clients.sort((a, b) => order(a.kind) - order(b.kind) || (a.config < b.config ? -1 : a.config > b.config ? 1 : 0));
+  const key = (c: ClientReport) => c.config ?? "";
+  clients.sort((a, b) => order(a.kind) - order(b.kind) || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   return { clients, problems };
 }
 
@@ -82,7 +101,13 @@ function addCandidate(root: string, c: Candidate, home: string | undefined, add:
   const file = resolveInRoot(root, inRoot(root, c.path));
   // A missing file is no client; an unreadable one is a problem reported when it is read.
   if (!existsOrBroken(file)) return;
-  add({ kind: c.kind, file: inRoot(root, c.path), id: identity(file), user: c.user, home, inRoot: true });
+  add({ kind: c.kind, file: inRoot(root, c.path), readAs: file, id: identity(file), user: c.user, home, where: (path) => [resolveInRoot(root, inRoot(root, path))] });
+}
+
+/** A path as a running client names it, where this process can read it: through /proc/<pid>/root when it may. */
+function processView(p: ClientProcess, path: string): string {
+  const through = join(p.rootDir, path);
+  return existsOrBroken(through) || !existsOrBroken(path) ? through : path;
 }
 
 function existsOrBroken(file: string): boolean {
@@ -105,38 +130,43 @@ function ownerName(root: string, c: Candidate, users: readonly User[]): string |
   }
 }
 
-function readEntry(root: string, e: Entry, sockets: Map<number, Socket>, ephemeral: ClientSettings["ports"] | undefined, problems: Problem[]): ClientReport | undefined {
-  const place = (path: string) => (e.inRoot ? inRoot(root, path) : path);
-  const read = (file: string): string | undefined => {
-    const r = readConfig(e.inRoot ? resolveInRoot(root, file) : file);
-    if ("problem" in r) problems.push({ kind: e.kind, ...r.problem, file });
+function readEntry(e: Entry, sockets: Map<number, Socket>, ephemeral: ClientSettings["ports"] | undefined, problems: Problem[]): ClientReport | undefined {
+  const read = (file: string, shownAs: string): string | undefined => {
+    const r = readConfig(file);
+    if ("problem" in r) problems.push({ kind: e.kind, ...r.problem, file: shownAs });
     return "text" in r ? r.text : undefined;
   };
-  // A running client whose file does not exist (yet) runs on its defaults.
-  const text = e.file === "" ? "" : e.process && !existsOrBroken(e.file) ? "" : read(e.file);
+  /** The text of a file the config names, or undefined when it is not there. */
+  const named = (path: string): string | undefined => {
+    const hit = e.where(path).find(existsOrBroken);
+    return hit === undefined ? undefined : read(hit, path);
+  };
+  let text: string | undefined = "";
+  if (e.file !== null && e.readAs !== null) {
+    const path = e.readAs;
+    // qBittorrent saves by writing qBittorrent_new.conf, deleting qBittorrent.conf and renaming.
+    const saving = e.kind === "qbittorrent" ? join(dirname(path), "qBittorrent_new.conf") : undefined;
+    if (existsOrBroken(path)) text = read(path, e.file);
+    else if (saving !== undefined && existsOrBroken(saving)) text = read(saving, e.file);
+    // else: a running client whose file does not exist (yet) runs on its defaults.
+  }
   if (text === undefined) return undefined;
-  const home = e.home ?? (e.process ? undefined : "/");
-  const cwd = e.process?.cwd ?? home ?? "/";
+  const home = e.home ?? "/";
+  const cwd = e.process?.cwd ?? home;
   const result = readClientConfig(e.kind, text, {
     args: e.process?.args,
     ephemeral,
-    web: e.kind === "deluge" && e.file !== "" ? webConf(join(dirname(e.file), "web.conf"), read) : undefined,
-    include: (path) => {
-      const full = resolve(cwd, expandHome(path, home ?? cwd));
-      // A running client names files as this machine sees them; a file below root names them as root's.
-      const tries = e.inRoot ? [place(full), ...(e.process ? [full] : [])] : [full];
-      const hit = tries.find((f) => existsOrBroken(e.inRoot && f !== full ? resolveInRoot(root, f) : f));
-      return hit === undefined ? undefined : read(hit);
-    },
+    web: e.kind === "deluge" && e.readAs !== null ? webConf(join(dirname(e.readAs), "web.conf"), (f) => read(f, join(dirname(e.file!), "web.conf"))) : undefined,
+    include: (path) => named(resolve(cwd, expandHome(path, home))),
   });
-  for (const p of result.problems) problems.push({ kind: e.kind, file: e.file, ...p });
+  for (const p of result.problems) problems.push({ kind: e.kind, file: e.file ?? "(command line)", ...p });
   if (!result.settings) return undefined;
   const listening = e.process ? socketsOf(e.process, sockets) : [];
   return report(e, result.settings, listening);
 }
 
 function webConf(file: string, read: (f: string) => string | undefined): string | undefined {
-  return existsSync(file) ? read(file) : undefined;
+  return existsOrBroken(file) ? read(file) : undefined;
 }
 
 function socketsOf(p: ClientProcess, sockets: Map<number, Socket>): ListeningSocket[] {

@@ -14,6 +14,8 @@ export interface ClientProcess {
   env: Map<string, string>;
   uid: number;
   cwd: string | undefined;
+  /** /proc/<pid>/root: the process's own view of the file system (a container's, say). */
+  rootDir: string;
   socketInodes: number[];
 }
 
@@ -65,7 +67,7 @@ export function findClientProcesses(proc = "/proc"): ClientProcess[] {
       if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
     }
     const uid = Number(/^Uid:\s+(\d+)/m.exec(read(join(dir, "status")) ?? "")?.[1] ?? -1);
-    out.push({ pid: Number(pid), ...identified, env, uid, cwd: link(join(dir, "cwd")), socketInodes: socketInodes(dir) });
+    out.push({ pid: Number(pid), ...identified, env, uid, cwd: link(join(dir, "cwd")), rootDir: join(dir, "root"), socketInodes: socketInodes(dir) });
   }
   return out.sort((a, b) => a.pid - b.pid);
 }

@@ -34,7 +34,8 @@ export interface ClientSettings {
 
 export interface ClientReport extends ClientSettings {
   kind: ClientKind;
-  config: string;
+  /** null: the client runs with no config file (rtorrent -n, aria2c --no-conf). */
+  config: string | null;
   user: string | null;
   listening: ListeningSocket[];
 }
