@@ -2,7 +2,7 @@
 // syntax, malformed input), discovery below a temporary --root, and the
 // command's JSON shape and exit statuses.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -348,5 +348,83 @@ describe("discovery below --root", () => {
       expect(JSON.parse(b.stdout)).toMatchObject({ ok: false, errors: [{ code: "CLIENT_ROOT_INVALID" }] });
     }
     expect((await cli(["clients", "--bogus"])).code).toBe(2);
+  });
+});
+
+describe("running clients, from a made-up /proc", () => {
+  const base = mkdtempSync(join(tmpdir(), "sgc-fakeproc-"));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  const root = join(base, "root");
+  const proc = join(base, "proc");
+  const put = (path: string, text: string) => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  };
+  const link = (path: string, target: string) => {
+    mkdirSync(dirname(path), { recursive: true });
+    symlinkSync(target, path);
+  };
+  const NET = "net:[4026531999]";
+  link(join(proc, "self", "ns", "net"), NET);
+  put(join(proc, "sys", "net", "ipv4", "ip_local_port_range"), "32768\t60999\n");
+  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, "0");
+  const tcp = (n: number, addr: string, port: number, inode: number) => `   ${n}: ${addr}:${hex(port)} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0 100 0 0 10 0`;
+  const udp = (n: number, addr: string, port: number, inode: number) => `   ${n}: ${addr}:${hex(port)} 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 ${inode} 2 0 0`;
+  const head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
+  put(join(proc, "net", "tcp"), [head, tcp(0, "0100007F", 6950, 701), tcp(1, "00000000", 51413, 801), tcp(2, "00000000", 9091, 802), tcp(3, "00000000", 40000, 901)].join("\n"));
+  put(join(proc, "net", "udp"), [head, udp(0, "00000000", 51413, 803)].join("\n"));
+  put(join(proc, "net", "tcp6"), head);
+  put(join(proc, "net", "udp6"), head);
+  const fakeProcess = (pid: number, p: { comm: string; exe: string; argv: string[]; env: Record<string, string>; uid: number; inodes: number[]; net?: string }) => {
+    const dir = join(proc, String(pid));
+    put(join(dir, "comm"), `${p.comm}\n`);
+    link(join(dir, "exe"), p.exe);
+    put(join(dir, "cmdline"), `${p.argv.join("\0")}\0`);
+    put(join(dir, "environ"), Object.entries(p.env).map(([k, v]) => `${k}=${v}\0`).join(""));
+    put(join(dir, "status"), `Name:\t${p.comm}\nUid:\t${p.uid}\t${p.uid}\t${p.uid}\t${p.uid}\n`);
+    link(join(dir, "ns", "net"), p.net ?? NET);
+    link(join(dir, "root"), "/");
+    link(join(dir, "cwd"), "/");
+    p.inodes.forEach((inode, fd) => link(join(dir, "fd", String(fd + 3)), `socket:[${inode}]`));
+  };
+  put(join(root, "etc/passwd"), "rt:x:1500:1500::/home/rt:/bin/sh\n");
+  put(join(root, "home/rt/.rtorrent.rc"), "network.port_range.set = 6900-6999\n");
+  // rtorrent: its rc below --root, found by its inode; the port it chose from its range.
+  fakeProcess(100, { comm: "rtorrent main", exe: "/usr/bin/rtorrent", argv: ["rtorrent"], env: { HOME: join(root, "home/rt") }, uid: 0, inodes: [701] });
+  // transmission-daemon with -g outside --root and -P overriding the file; a socket of another process is not its own.
+  put(join(base, "elsewhere/settings.json"), '{"peer-port": 1234}');
+  fakeProcess(200, { comm: "transmission-da", exe: "/usr/bin/transmission-daemon", argv: ["transmission-daemon", "-f", "-g", join(base, "elsewhere"), "-P", "51413"], env: {}, uid: 0, inodes: [801, 802, 803] });
+  // aria2c in another network namespace: not this namespace's client.
+  fakeProcess(300, { comm: "aria2c", exe: "/usr/bin/aria2c", argv: ["aria2c", "--enable-rpc"], env: { HOME: "/nonexistent" }, uid: 0, inodes: [901], net: "net:[1]" });
+  // A process merely named like a client is not one.
+  fakeProcess(400, { comm: "deluged", exe: "/usr/bin/bash", argv: ["bash"], env: {}, uid: 0, inodes: [] });
+
+  test("each running client matched to its config, its sockets and the port it chose", () => {
+    const { clients, problems } = detectClients({ root, proc });
+    expect(problems).toEqual([]);
+    expect(clients.map((c) => [c.kind, c.config, c.ports, c.random, c.listening.map((l) => `${l.protocol} ${l.address}:${l.port} ${l.pid}`)])).toEqual([
+      ["transmission", join(base, "elsewhere/settings.json"), { from: 51413, to: 51413 }, false, ["tcp 0.0.0.0:9091 200", "tcp 0.0.0.0:51413 200", "udp 0.0.0.0:51413 200"]],
+      ["rtorrent", join(root, "home/rt/.rtorrent.rc"), { from: 6950, to: 6950 }, true, ["tcp 127.0.0.1:6950 100"]],
+    ]);
+    expect(clients.find((c) => c.kind === "rtorrent")!.user).toBe("root");
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)("a config the user may not read", () => {
+  test("is a CLIENT_CONFIG_UNREADABLE problem, not a crash", async () => {
+    const root = mkdtempSync(join(tmpdir(), "sgc-clients-perm-"));
+    try {
+      chmodSync(root, 0o755);
+      mkdirSync(join(root, "home/u/.config/qBittorrent"), { recursive: true });
+      writeFileSync(join(root, "home/u/.config/qBittorrent/qBittorrent.conf"), "[BitTorrent]\nSession\\Port=5000\n");
+      chmodSync(join(root, "home/u/.config/qBittorrent/qBittorrent.conf"), 0o000);
+      const r = await cli(["clients", "--root", root, "--json"], { via: { command: "setpriv", args: ["--reuid=65534", "--regid=65534", "--clear-groups"] } });
+      expect(r.code).toBe(1);
+      const out = JSON.parse(r.stdout) as { clients: unknown[]; problems: { code: string; kind: string; file: string; message: string }[] };
+      expect(out.clients).toEqual([]);
+      expect(out.problems).toEqual([{ code: "CLIENT_CONFIG_UNREADABLE", kind: "qbittorrent", file: join(root, "home/u/.config/qBittorrent/qBittorrent.conf"), message: expect.stringContaining("EACCES") }]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
