@@ -172,7 +172,7 @@ describe.skipIf(!runnable)("clients with the real programs", () => {
     expect(running).toHaveLength(1);
     const c = running[0]!;
     expect(c.kind).toBe(r.s.kind);
-    expect(c.config.startsWith(r.home)).toBe(true);
+    expect(c.config?.startsWith(r.home)).toBe(true);
     expect(c.user).toBe(r.s.asNobody ? "nobody" : "root");
     const peerPorts = r.truth!.tcp.filter((p) => !r.s.control.includes(p));
     if (peerPorts.length === 1) {
@@ -185,7 +185,7 @@ describe.skipIf(!runnable)("clients with the real programs", () => {
     if (r.s.port !== undefined) expect(peerPorts).toEqual([r.s.port]);
     if (r.s.random === "saved") {
       // Until the client writes the port it drew, the next start may draw another.
-      if (!c.random) expect(readFileSync(c.config, "utf8")).toContain(String(c.ports.from));
+      if (!c.random) expect(readFileSync(c.config!, "utf8")).toContain(String(c.ports.from));
     } else {
       expect(c.random).toBe(r.s.random);
     }

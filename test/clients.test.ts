@@ -228,7 +228,7 @@ describe("sockets and processes", () => {
 
   test("a running client's config from its command line, environment and home", () => {
     const proc = (kind: ClientProcess["kind"], program: string, args: string[], env: Record<string, string> = {}): ClientProcess =>
-      ({ pid: 1, kind, program, args, env: new Map(Object.entries(env)), uid: 1000, cwd: "/work", socketInodes: [] });
+      ({ pid: 1, kind, program, args, env: new Map(Object.entries(env)), uid: 1000, cwd: "/work", rootDir: "/", socketInodes: [] });
     const users = parsePasswd("alice:x:1000:1000::/home/alice:/bin/sh\n");
     const at = (p: ClientProcess) => processConfig(p, users).config;
     expect(at(proc("qbittorrent", "qbittorrent-nox", []))).toBe("/home/alice/.config/qBittorrent/qBittorrent.conf");
@@ -291,7 +291,7 @@ describe("discovery below --root", () => {
     const started = Date.now();
     const { clients, problems } = detectClients({ root, proc: emptyProc });
     expect(Date.now() - started).toBeLessThan(2000); // the FIFO did not block
-    const got = clients.map((c) => [c.kind, c.config.slice(root.length), c.user, c.ports.from, c.random]);
+    const got = clients.map((c) => [c.kind, c.config!.slice(root.length), c.user, c.ports.from, c.random]);
     expect(got).toEqual([
       ["qbittorrent", "/home/alice/.config/qBittorrent/qBittorrent.conf", "alice", 5030, false],
       ["qbittorrent", "/home/alice/.config/qBittorrent_work/qBittorrent.conf", "alice", 5031, false],
