@@ -93,19 +93,23 @@ export class Sandbox {
     await runChecked("ip", ["netns", "add", ns.name]);
     this.namespaces.push(ns);
     liveNamespaces.add(ns.name);
-    await ns.execChecked("ip", ["link", "set", "lo", "up"]);
+    await runChecked("ip", ["-n", ns.name, "link", "set", "lo", "up"]);
     return ns;
   }
 
   /** A veth pair created inside `a` with its peer moved straight into `b` (never in the root namespace). */
   async link(a: Netns, aIf: string, aAddrs: string[], b: Netns, bIf: string, bAddrs: string[]): Promise<void> {
-    await a.execChecked("ip", ["link", "add", aIf, "type", "veth", "peer", "name", bIf, "netns", b.name]);
+    // `ip -n` enters only the network namespace (`ip netns exec` also builds a mount namespace: slow on a busy machine).
+    await runChecked("ip", ["-n", a.name, "link", "add", aIf, "type", "veth", "peer", "name", bIf, "netns", b.name]);
     for (const [ns, ifname, addrs] of [[a, aIf, aAddrs], [b, bIf, bAddrs]] as const) {
-      for (const addr of addrs) {
-        await ns.execChecked("ip", ["addr", "add", addr, "dev", ifname, ...(addr.includes(":") ? ["nodad"] : [])]);
-      }
-      await ns.execChecked("ip", ["link", "set", ifname, "up"]);
+      const lines = addrs.map((addr) => `addr add ${addr} dev ${ifname}${addr.includes(":") ? " nodad" : ""}`);
+      await this.ip(ns, [...lines, `link set ${ifname} up`]);
     }
+  }
+
+  /** Runs `ip -n <ns> -batch -` with these lines (addresses, routes). */
+  async ip(ns: Netns, lines: string[]): Promise<void> {
+    await runChecked("ip", ["-n", ns.name, "-batch", "-"], { input: lines.join("\n") + "\n" });
   }
 
   /** A fresh temporary directory (world-readable, for programs that drop privileges). */
@@ -174,6 +178,6 @@ export async function until<T>(what: string, timeoutMs: number, probe: () => Pro
 
 /** Whether something in `ns` listens on TCP `port`. */
 export async function listening(ns: Netns, port: number): Promise<boolean> {
-  const r = await ns.exec("ss", ["-Hltn", `sport = :${port}`]);
+  const r = await run("ss", ["-N", ns.name, "-Hltn", `sport = :${port}`]);
   return r.stdout.trim() !== "";
 }

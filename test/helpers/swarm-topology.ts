@@ -41,8 +41,7 @@ export async function gatewayTopology(sb: Sandbox): Promise<GatewayNet> {
   await sb.link(internet, "eth0", ["10.201.0.1/24", "fd5a:201::1/64"], gateway, "wan0", ["10.201.0.2/24", "fd5a:201::2/64"]);
   await sb.link(gateway, "lan0", ["192.168.203.1/24", "fd5a:203::1/64"], lan, "eth0", ["192.168.203.3/24", "fd5a:203::3/64"]);
   // The LAN host's way out is the gateway, which itself has no route beyond the sandbox.
-  await lan.execChecked("ip", ["route", "add", "default", "via", "192.168.203.1"]);
-  await lan.execChecked("ip", ["-6", "route", "add", "default", "via", "fd5a:203::1"]);
+  await sb.ip(lan, ["route add default via 192.168.203.1", "route add default via fd5a:203::1"]);
   return { internet, seederNs: lan, firewallNs: gateway, gateway, lan, lanHost: "192.168.203.3", trackerAddress: "10.201.0.1", seederPublicAddress: "10.201.0.2" };
 }
 

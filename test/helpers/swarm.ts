@@ -141,6 +141,8 @@ export interface SwarmOptions {
   peerPort: number;
   /** Applied (with the CLI) in net.firewallNs before anything starts; null: the caller applies one when it likes. */
   policy: string | null;
+  /** The backend apply uses (default nft). */
+  backend?: "nft" | "iptables";
   /** Size of the shared file (default 3 MB). */
   size?: number;
 }
@@ -157,9 +159,14 @@ export interface Swarm {
 /** Namespaces, policy, torrent, tracker and a seeder that has checked the data and announced it; each phase timed in sb.report(). */
 export async function startSwarm(sb: Sandbox, o: SwarmOptions): Promise<Swarm> {
   const net = await sb.step("namespaces", () => o.where === "host" ? hostTopology(sb) : gatewayTopology(sb));
-  if (o.policy !== null) await sb.step("swarmgate apply", () => applyPolicy(sb, net.firewallNs, o.policy as string));
+  // The policy is in force before the seeder starts; the torrent and the tracker need not wait for it.
+  const policy = o.policy;
+  const applied = policy === null ? Promise.resolve()
+    : sb.step(`swarmgate apply -b ${o.backend ?? "nft"}`, () => applyPolicy(sb, net.firewallNs, policy, o.backend));
+  applied.catch(() => { /* awaited below; this only keeps it from counting as unhandled meanwhile */ });
   const torrent = await sb.step("mktorrent", () => makeTorrent(sb.dir("data"), announceUrl(net.trackerAddress), o.size));
   const tracker = await sb.step("opentracker", () => startTracker(sb, net.internet, net.trackerAddress, [torrent.infoHash]));
+  await applied;
   const seeder = await sb.step<Seeder>(`${o.seeder} start`, () => o.seeder === "qbittorrent"
     ? startQbittorrent(sb, net.seederNs, { peerPort: o.peerPort })
     : startTransmission(sb, net.seederNs, { peerPort: o.peerPort }));
