@@ -64,14 +64,14 @@ export function detectClients(opts: DetectOptions = {}): Detection {
   for (const p of processes) {
     const place = processConfig(p, hostUsers);
     const user = hostUsers.find((u) => u.uid === p.uid)?.name ?? (p.uid >= 0 ? String(p.uid) : null);
-    const seen = (path: string) => processView(p, path);
-    const id = place.config === null ? undefined : identity(seen(place.config));
+    const view = (path: string) => processView(p, path);
+    const id = place.config === null ? undefined : identity(view(place.config));
     const known = id === undefined ? undefined : entries.find((e) => e.id === id && e.kind === p.kind && !e.process);
     if (known) {
       const inRootView = known.where;
-      Object.assign(known, { process: p, user, where: (path: string) => [...inRootView(path), seen(path)] });
+      Object.assign(known, { process: p, user, where: (path: string) => [...inRootView(path), view(path)] });
     } else {
-      add({ kind: p.kind, file: place.config, readAs: place.config === null ? null : seen(place.config), id, user, home: place.home, where: (path) => [seen(path)], process: p });
+      add({ kind: p.kind, file: place.config, readAs: place.config === null ? null : view(place.config), id, user, home: place.home, where: (path) => [view(path)], process: p });
     }
   }
 
@@ -178,17 +178,15 @@ function socketsOf(p: ClientProcess, sockets: Map<number, Socket>): ListeningSoc
   return out.sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port || a.address.localeCompare(b.address));
 }
 
-function report(e: Entry, s: ClientSettings, listening: ListeningSocket[]): ClientReport {
-  const { dhtPorts, ...rest } = s;
-  const extra = rest as ClientSettings & { daemon?: unknown };
-  const ports = observedPort(s, listening) ?? s.ports;
+function report(e: Entry, s: ClientSettings & { daemon?: ClientReport["daemon"] }, listening: ListeningSocket[]): ClientReport {
   return {
     kind: e.kind, config: e.file, user: e.user,
-    ports, random: s.random, protocols: s.protocols, dht: s.dht, lsd: s.lsd, natpmp: s.natpmp, bind: s.bind, webui: s.webui,
-    ...(dhtPorts ? { dhtPorts } : {}),
-    ...(extra.daemon ? { daemon: extra.daemon } : {}),
+    ports: observedPort(s, listening) ?? s.ports,
+    random: s.random, protocols: s.protocols, dht: s.dht, lsd: s.lsd, natpmp: s.natpmp, bind: s.bind, webui: s.webui,
+    ...(s.dhtPorts ? { dhtPorts: s.dhtPorts } : {}),
+    ...(s.daemon ? { daemon: s.daemon } : {}),
     listening,
-  } as ClientReport;
+  };
 }
 
 /** While a client with a random port or a range runs, the port it chose is the one it uses. */

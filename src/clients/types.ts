@@ -37,6 +37,8 @@ export interface ClientReport extends ClientSettings {
   /** null: the client runs with no config file (rtorrent -n, aria2c --no-conf). */
   config: string | null;
   user: string | null;
+  /** Deluge only: deluged's own RPC port, which its GTK and console clients connect to. */
+  daemon?: WebUi;
   listening: ListeningSocket[];
 }
 
