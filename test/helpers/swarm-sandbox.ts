@@ -63,7 +63,13 @@ export class Proc {
   tail(lines = 15): string {
     // Blank lines and aria2c's progress-summary frames say nothing about a failure.
     const noise = /^\s*$|^[=-]+$|^FILE: |Download Progress Summary/;
-    return this.out.split("\n").filter((l) => !noise.test(l)).slice(-lines).join("\n");
+    const kept: string[] = [];
+    let repeats = 0;
+    for (const line of this.out.split("\n").filter((l) => !noise.test(l))) {
+      if (line === kept.at(-1)?.replace(/ \(\d+ times\)$/, "")) kept[kept.length - 1] = `${line} (${++repeats + 1} times)`;
+      else { kept.push(line); repeats = 0; }
+    }
+    return kept.slice(-lines).join("\n");
   }
 
   /** SIGTERM, then SIGKILL after `graceMs` (qbittorrent-nox takes 4-5 s to exit on SIGTERM). */

@@ -73,7 +73,7 @@ export interface TransferResult {
   seconds: number;
   /** aria2c's exit status (null: stopped at the deadline). */
   code: number | null;
-  /** Every peer (address:port) aria2c tried to connect to, from its log. */
+  /** Every peer (address:port) aria2c tried to connect to, from its log (itself left out). */
   dialed: string[];
   /** The peers (address:port) that completed a BitTorrent handshake with aria2c. */
   handshakes: string[];
@@ -115,8 +115,10 @@ export async function leech(sb: Sandbox, ns: Netns, t: Torrent, o: LeechOptions)
     got = Buffer.alloc(0);
   }
   const log = readText(join(dir, "aria2c.log"));
-  const found = (re: RegExp) => [...new Set([...log.matchAll(re)].map((m) => m[1] ?? ""))];
-  const peerLines = log.split("\n").filter((l) => /PeerInitiateConnection|handshake peerId|unchoke|ERROR|Download complete/.test(l));
+  const found = (re: RegExp) => [...new Set([...log.matchAll(re)].map((m) => m[1] ?? ""))].filter((a) => !a.endsWith(`:${port}`));
+  // opentracker hands the leecher its own entry back: aria2c dialling itself is no news.
+  const self = new RegExp(`:${port}\\b`);
+  const peerLines = log.split("\n").filter((l) => /PeerInitiateConnection|handshake peerId|unchoke|ERROR|Download complete/.test(l) && !self.test(l));
   sb.note(`aria2c's log about peers (${ns.name})`, peerLines.map((l) => l.replace(/ \[[\w.]+:\d+\]/, "")).join("\n") || "(nothing about peers)");
   const original = readFileSync(join(t.seedDir, t.name));
   const ok = code === 0 && got.length === t.size && sha256(got) === t.sha256;
