@@ -39,8 +39,12 @@ describe("qBittorrent", () => {
     expect(ok(readQbittorrent("[BitTorrent]\nSession\\Port=0\n", { ephemeral: { from: 32768, to: 60999 } })))
       .toMatchObject({ ports: { from: 32768, to: 60999 }, random: true });
     expect(ok(readQbittorrent("[Preferences]\nConnection\\PortRangeMin=6881\n"))).toMatchObject({ ports: { from: 6881, to: 6881 }, random: false });
-    // 4.5 migrates the legacy key only when Session\Port is absent.
-    expect(ok(readQbittorrent("[BitTorrent]\nSession\\Port=7000\n[Preferences]\nConnection\\PortRangeMin=6881\n")).ports).toEqual({ from: 7000, to: 7000 });
+    // 4.5 copies the legacy key over the new one while MigrationVersion < 2, and ignores it after.
+    const both = "[BitTorrent]\nSession\\Port=7000\n[Preferences]\nConnection\\PortRangeMin=6881\n";
+    expect(ok(readQbittorrent(both)).ports).toEqual({ from: 6881, to: 6881 });
+    expect(ok(readQbittorrent(`${both}[Meta]\nMigrationVersion=4\n`)).ports).toEqual({ from: 7000, to: 7000 });
+    expect(ok(readQbittorrent("[BitTorrent]\nSession\\UseRandomPort=true\nSession\\Port=7000\n"))).toMatchObject({ random: true });
+    expect(ok(readQbittorrent("[Meta]\nMigrationVersion=4\n[BitTorrent]\nSession\\UseRandomPort=true\nSession\\Port=7000\n"))).toMatchObject({ random: false });
     expect(ok(readQbittorrent("[BitTorrent]\nSession\\Port=7000\n", { args: ["--torrenting-port=7100"] })).ports).toEqual({ from: 7100, to: 7100 });
   });
 

@@ -1,6 +1,8 @@
 // qBittorrent 4.x: <config dir>/qBittorrent.conf (QSettings INI). Key names and
-// defaults as in qBittorrent 4.5's session and preferences code; the legacy
-// [Preferences] keys are what 4.5 migrates on start when the new key is absent.
+// defaults as in qBittorrent 4.5's session and preferences code. The legacy
+// [Preferences] keys count as 4.5's upgrade step treats them: a file whose
+// [Meta] MigrationVersion is below 2 has them copied over the new keys at
+// start (whether or not the new key exists); from version 2 on they are ignored.
 import { join } from "node:path";
 import { parseQtIni, type IniValue } from "./ini.js";
 import type { ClientSettings, PortRange, ReadResult } from "./types.js";
@@ -19,7 +21,9 @@ export const QBT_FIRST_START_RANGE: PortRange = { from: 1024, to: 65535 };
 export function readQbittorrent(text: string, ctx: QbittorrentContext = {}): ReadResult {
   const found = new Findings();
   const ini = parseQtIni(text, found);
-  const get = (key: string, legacy?: string): IniValue | undefined => ini.get(key) ?? (legacy === undefined ? undefined : ini.get(legacy));
+  const migration = wholeNumber(ini.get("Meta/MigrationVersion")?.value ?? "0", 0, 1000) ?? 0;
+  const get = (key: string, legacy?: string): IniValue | undefined =>
+    (legacy !== undefined && migration < 2 ? ini.get(legacy) : undefined) ?? ini.get(key);
   const flag = (key: string, legacy: string | undefined, fallback: boolean): boolean => {
     const v = get(key, legacy);
     if (v === undefined) return fallback;
@@ -30,6 +34,8 @@ export function readQbittorrent(text: string, ctx: QbittorrentContext = {}): Rea
   };
 
   let port = portSetting(get("BitTorrent/Session/Port", "Preferences/Connection/PortRangeMin"), found);
+  // Before migration 1, "use a random port" was a key of its own; the upgrade turns it into port 0.
+  if (migration < 1 && /^true$/i.test(ini.get("BitTorrent/Session/UseRandomPort")?.value ?? "")) port = 0;
   const cliPort = option(ctx.args, "--torrenting-port");
   if (cliPort !== undefined && wholeNumber(cliPort, 1, 65535) !== undefined) port = Number(cliPort);
   let ports: PortRange;
@@ -41,7 +47,7 @@ export function readQbittorrent(text: string, ctx: QbittorrentContext = {}): Rea
   const dht = flag("BitTorrent/Session/DHTEnabled", "Preferences/Bittorrent/DHT", true);
   const lsd = flag("BitTorrent/Session/LSDEnabled", "Preferences/Bittorrent/LSD", true);
   const natpmp = flag("Network/PortForwardingEnabled", "Preferences/Connection/UPnP", true);
-  const transport = btProtocol(get("BitTorrent/Session/BTProtocol"), flag("BitTorrent/Session/uTPEnabled", "Preferences/Bittorrent/uTP", true), found);
+  const transport = btProtocol(get("BitTorrent/Session/BTProtocol"), found);
   // DHT runs on the peer port's UDP socket (libtorrent), so UDP is open whenever DHT is on.
   const protocols: ("tcp" | "udp")[] = [];
   if (transport !== "UTP") protocols.push("tcp");
@@ -72,8 +78,9 @@ function portSetting(v: IniValue | undefined, found: Findings): number | undefin
   return n < 0 ? undefined : n;
 }
 
-function btProtocol(v: IniValue | undefined, utp: boolean, found: Findings): "Both" | "TCP" | "UTP" {
-  if (v === undefined) return utp ? "Both" : "TCP";
+/** 4.5 reads only BTProtocol; the older uTPEnabled key is no longer consulted. */
+function btProtocol(v: IniValue | undefined, found: Findings): "Both" | "TCP" | "UTP" {
+  if (v === undefined) return "Both";
   const known = ["Both", "TCP", "UTP"] as const;
   const hit = known.find((k) => k === v.value.trim()) ?? (wholeNumber(v.value, 0, 2) !== undefined ? known[Number(v.value)] : undefined);
   if (hit === undefined) found.value(`Session\\BTProtocol must be Both, TCP or UTP, not ${shown(v.value)}`, v.line);
