@@ -66,6 +66,7 @@ export type ErrorCode =
   | "LOCKOUT"
   | "NO_BACKUP"
   | "CONFIRM_PENDING"
+  | "FOLLOW_REFUSED"
   | "NOTHING_TO_CONFIRM"
   | "ROLLBACK_FAILED"
   | "STATE_UNREADABLE"

@@ -50,6 +50,12 @@ export interface KernelBackend {
    */
   plan(target: Owned, current: Owned, written?: Owned): { unit: string; step: Step }[];
   /**
+   * Whether `target` differs from `written` (both as swarmgate writes them)
+   * at most in what the named port sets hold: the only change `swarmgate
+   * follow` makes on its own.
+   */
+  onlyPortSetsDiffer(target: Owned, written: Owned): boolean;
+  /**
    * What must agree between what was asked for and what the kernel reads back:
    * chains, their policies and each rule's intent, in order, per unit. The
    * kernel rewrites spelling as it lists (priorities, quoting), so texts are

@@ -116,6 +116,7 @@ export const nftKernel: KernelBackend = {
     const input = want.trim() === "" ? `table ${TABLE}\ndelete table ${TABLE}\n` : `table ${TABLE}\ndelete table ${TABLE}\n${want}`;
     return [{ unit: "nft", step: { command: "nft", args: ["-f", "-"], input } }];
   },
+  onlyPortSetsDiffer: (target, written) => elementSwap(written.nft ?? "", target.nft ?? "") !== undefined,
   signature,
   counters,
 };

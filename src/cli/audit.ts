@@ -1,8 +1,8 @@
 // `swarmgate audit`: what exactly is open, to whom; is BitTorrent ready; lint.
 import { audit } from "../analyze/audit.js";
 import type { Exposure } from "../analyze/exposure.js";
-import { loadPolicy } from "../policy/load.js";
-import { resolvePolicyPath } from "./policy-path.js";
+import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
+import { autoPortLines } from "./check.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 const TITLES = { inbound: "New connections accepted by this machine", forwarded: "New connections forwarded", outbound: "New connections this machine may open" } as const;
@@ -27,13 +27,14 @@ export function exposureLines(exposure: readonly Exposure[]): string[] {
 
 export function runAudit(file: string | undefined, opts: CommonOptions): number {
   const path = resolvePolicyPath(file);
-  const result = audit(loadPolicy(path));
+  const policy = loadPolicyHere(path);
+  const result = audit(policy);
   if (opts.json) {
-    printJson({ ok: result.ok, file: path, exposure: result.exposure, checks: result.checks, findings: result.findings });
+    printJson({ ok: result.ok, file: path, exposure: result.exposure, checks: result.checks, findings: result.findings, autoPorts: autoPortLines(policy).json });
     return result.ok ? 0 : 1;
   }
   const failed = result.checks.filter((c) => c.status === "fail");
-  const lines = [`${path}: ${result.checks.length - failed.length} of ${result.checks.length} readiness checks pass${failed.length ? `, ${failed.length} FAIL` : ""}; ${result.findings.length} lint finding(s)`];
+  const lines = [`${path}: ${result.checks.length - failed.length} of ${result.checks.length} readiness checks pass${failed.length ? `, ${failed.length} FAIL` : ""}; ${result.findings.length} lint finding(s)`, ...autoPortLines(policy).text];
   lines.push(...exposureLines(result.exposure));
   lines.push("", "Readiness:");
   for (const c of result.checks) {

@@ -1,9 +1,9 @@
 // `swarmgate check`: validate a policy and show, on one screen, what it opens to whom.
 import { openings, type Opening } from "../analyze/openings.js";
 import { compile } from "../compile/index.js";
-import { loadPolicy } from "../policy/load.js";
+import { formatPortRange } from "../net/port.js";
 import type { Policy } from "../policy/types.js";
-import { resolvePolicyPath } from "./policy-path.js";
+import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 const HEADINGS: Record<Opening["direction"], string> = {
@@ -15,13 +15,14 @@ const HEADINGS: Record<Opening["direction"], string> = {
 
 export function runCheck(file: string | undefined, opts: CommonOptions): number {
   const path = resolvePolicyPath(file);
-  const policy = loadPolicy(path);
+  const policy = loadPolicyHere(path);
   const open = openings(compile(policy));
+  const auto = autoPortLines(policy);
   if (opts.json) {
-    printJson({ ok: true, file: path, role: policy.role, openings: open, otherwise: "drop", log: policy.log });
+    printJson({ ok: true, file: path, role: policy.role, openings: open, otherwise: "drop", log: policy.log, autoPorts: auto.json });
     return 0;
   }
-  const lines = [`${path}: valid ${describeRole(policy)}`];
+  const lines = [`${path}: valid ${describeRole(policy)}`, ...auto.text];
   for (const direction of ["inbound", "port-forward", "forwarded", "outbound"] as const) {
     const rows = open.filter((o) => o.direction === direction);
     if (rows.length === 0) {
@@ -36,6 +37,13 @@ export function runCheck(file: string | undefined, opts: CommonOptions): number 
   lines.push("", `Everything else: ${log}. Replies to allowed connections, loopback, ICMP errors and IPv6 neighbour discovery are always allowed.`);
   process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
+}
+
+/** `ports: auto` entries: the port found, where it came from, and what the user should know (check and audit). */
+export function autoPortLines(p: Policy): { text: string[]; json: { path: string; client: string; ports: string; source: string; warnings: string[] }[] } {
+  const json = p.clients.flatMap((c) => (c.auto ? [{ path: `${c.path}.ports`, client: c.name, ports: formatPortRange(c.ports), source: c.auto.source, warnings: c.auto.warnings }] : []));
+  const text = json.length ? ["", "Ports read from the clients (ports: auto):", ...json.flatMap((a) => [`  ${a.path}  ${a.client}: ${a.ports}, from ${a.source}`, ...a.warnings.map((w) => `    warning: ${w}`)])] : [];
+  return { text, json };
 }
 
 function describeRole(p: Policy): string {

@@ -1,9 +1,8 @@
 // `swarmgate compile`: policy → ruleset text on stdout or into files.
 import { compile } from "../compile/index.js";
 import { backendByName } from "../backend/registry.js";
-import { loadPolicy } from "../policy/load.js";
 import { writeFilesAtomically } from "../system/files.js";
-import { resolvePolicyPath } from "./policy-path.js";
+import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 export interface CompileOptions extends CommonOptions {
@@ -14,7 +13,7 @@ export interface CompileOptions extends CommonOptions {
 export function runCompile(file: string | undefined, opts: CompileOptions): number {
   const backend = backendByName(opts.backend);
   const path = resolvePolicyPath(file);
-  const artifacts = backend.emit(compile(loadPolicy(path)), { source: path });
+  const artifacts = backend.emit(compile(loadPolicyHere(path)), { source: path });
   if (opts.output !== undefined) {
     const out = opts.output;
     const files = artifacts.map((a) => ({ path: a.suffix ? `${out}.${a.suffix}` : out, text: a.text, mode: a.executable ? 0o755 : 0o644 }));

@@ -9,12 +9,11 @@ import { doctor, type Doctor } from "../analyze/doctor.js";
 import { exposure } from "../analyze/exposure.js";
 import { exposureLines } from "./audit.js";
 import { readForeign, type ForeignRuleset } from "../parse/index.js";
-import { loadPolicy } from "../policy/load.js";
 import type { Policy } from "../policy/types.js";
 import { run } from "../system/run.js";
 import { placeOf } from "./explain-from.js";
 import { describeMachine, type MachineOptions } from "./machine.js";
-import { resolvePolicyPath } from "./policy-path.js";
+import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson } from "./report.js";
 
 export interface DoctorOptions extends MachineOptions {
@@ -31,7 +30,7 @@ const CLIENT_PROCESSES = /"(qbittorrent-nox|qbittorrent|transmission-da|transmis
 export async function runDoctor(file: string | undefined, o: DoctorOptions): Promise<number> {
   if (o.live && o.from.length) throw userError("CLI_USAGE", "--live and --from both say where the ruleset comes from; give one");
   const live = o.live || o.from.length === 0;
-  const policy = file ? loadPolicy(resolvePolicyPath(file)) : undefined;
+  const policy = file ? loadPolicyHere(resolvePolicyPath(file)) : undefined;
   const foreign: ForeignRuleset = live ? await (await import("../parse/live.js")).readLive() : await readForeign(o.from);
   const notes = [...foreign.notes];
 

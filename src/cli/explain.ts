@@ -2,13 +2,12 @@
 import { compile } from "../compile/index.js";
 import { emitNftRule } from "../backend/nft.js";
 import { formatAddress } from "../net/address.js";
-import { loadPolicy } from "../policy/load.js";
 import type { Policy } from "../policy/types.js";
 import { compileForSim } from "../sim/compiled.js";
 import { policyEnvironment } from "../sim/policy-environment.js";
 import { simulate, type TraceStep } from "../sim/simulate.js";
 import { formatPacket, parsePacket } from "../sim/spec.js";
-import { resolvePolicyPath } from "./policy-path.js";
+import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 export interface ExplainOptions extends CommonOptions {
@@ -40,7 +39,7 @@ export function runExplain(file: string | undefined, spec: string, opts: Explain
   // An option and the same word in the packet is an error there (parsePacket), not an override.
   const packet = parsePacket(spec, { ...(opts.state !== undefined && { state: opts.state }), ...(opts.flags !== undefined && { flags: opts.flags }), ...(opts.uid !== undefined && { uid: opts.uid }) });
   const path = resolvePolicyPath(file);
-  const policy = loadPolicy(path);
+  const policy = loadPolicyHere(path);
   const result = simulate(compileForSim(compile(policy)), packet, policyEnvironment(policy, packet), { trace: true });
   const steps = result.trace.map((s) => describeStep(s, policy));
   const deciding = result.deciding && describeStep(result.deciding, policy);

@@ -5,6 +5,7 @@ import { BACKEND_NAMES, KERNEL_BACKEND_NAMES } from "../backend/names.js";
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { displayValue, userError } from "../errors.js";
+import { setClientsRoot } from "./clients-root.js";
 import { guard, reportFailure } from "./report.js";
 
 // A reader that stops early (swarmgate compile | head) is not an error.
@@ -44,6 +45,9 @@ function backendOption(description: string, names: readonly string[]): Option {
   });
 }
 
+/** For commands that load a policy: where `ports: auto` looks for client configs. */
+const clientsRootOption = () => new Option("--clients-root <dir>", "with ports: auto, read the BitTorrent clients' configs below DIR instead of / (sockets are this machine's)");
+
 const program = new Command()
   .name("swarmgate")
   // Under --json the failure is reported as JSON on stdout, not as commander's text.
@@ -52,6 +56,7 @@ const program = new Command()
   .version(pkg.version, "-V, --version")
   .showHelpAfterError()
   .exitOverride()
+  .hook("preAction", (_program, command) => setClientsRoot(command.opts().clientsRoot as string | undefined))
   .addHelpText("after", `
 Examples:
   swarmgate check examples/standalone.yaml
@@ -65,6 +70,7 @@ program.command("check")
   .argument("[policy]", "policy file (YAML or JSON)")
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  swarmgate check examples/standalone.yaml\n  swarmgate check --json /etc/swarmgate/policy.yaml")
+  .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts: { json?: boolean }) =>
     guard(opts.json, async () => (await import("./check.js")).runCheck(policy, opts)));
 
@@ -80,6 +86,7 @@ Examples:
   swarmgate compile examples/standalone.yaml --backend nft
   swarmgate compile examples/gateway.yaml --backend iptables -o /etc/iptables/rules   # rules.v4, rules.v6
   swarmgate compile examples/standalone.yaml --backend script -o firewall.sh && sh firewall.sh start`)
+  .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts: { backend: string; output?: string; json?: boolean }) =>
     guard(opts.json, async () => (await import("./compile.js")).runCompile(policy, opts)));
 
@@ -91,6 +98,7 @@ Without POLICY and without ./swarmgate.yaml or /etc/swarmgate/policy.yaml it reh
   .addOption(backendOption("how the ruleset is loaded", KERNEL_BACKEND_NAMES).default("nft"))
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExamples:\n  sudo swarmgate rehearse\n  sudo swarmgate rehearse examples/gateway.yaml --backend iptables")
+  .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts: { backend: "nft" | "iptables"; json?: boolean }) =>
     guard(opts.json, async () => (await import("./rehearse.js")).runRehearse(policy, opts)));
 
@@ -115,6 +123,7 @@ Examples:
   swarmgate explain --from iptables-save.txt --from ip6tables-save.txt "udp 203.0.113.5:6881 -> 192.168.0.50:6881 in eth0"
   swarmgate explain examples/standalone.yaml "tcp [2001:db8::5]:40000 -> [2001:db8::51]:22 in eth0"
   swarmgate explain examples/gateway.yaml "udp 198.51.100.7:6881 -> 203.0.113.1:6895 in ppp0" --json`)
+  .addOption(clientsRootOption())
   .action(async (a: string | undefined, b: string | undefined, opts: { state?: string; flags?: string; uid?: number; json?: boolean; from: string[]; route: string[]; local: string[]; live?: boolean }) =>
     // With one argument it is the packet, and the policy is the default one.
     guard(opts.json, async () => {
@@ -135,6 +144,7 @@ Exit status 1 when a readiness check fails or a stateless accept is found, so it
   .argument("[policy]", "policy file (YAML or JSON)")
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExamples:\n  swarmgate audit examples/standalone.yaml\n  swarmgate audit --json /etc/swarmgate/policy.yaml && swarmgate compile …")
+  .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts: { json?: boolean }) =>
     guard(opts.json, async () => (await import("./audit.js")).runAudit(policy, opts)));
 
@@ -153,6 +163,7 @@ Exit status 0 when every check passes and nothing is an error, 1 otherwise, 2 fo
   .option("--exposure", "add the exact exposure report over every table: what is open to whom (seconds on rulesets of thousands of rules)")
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExamples:\n  sudo swarmgate doctor\n  swarmgate doctor --from iptables-save.txt --from ip6tables-save.txt --port 6881 --local eth0=192.168.0.50")
+  .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts: { json?: boolean; live?: boolean; from: string[]; port: number[]; interface?: string; local: string[]; route: string[]; exposure?: boolean }) =>
     guard(opts.json, async () => (await import("./doctor.js")).runDoctor(policy, opts)));
 
@@ -197,7 +208,20 @@ Exit status: 0 applied (and confirmed), 2 refused or failed (the old ruleset sta
   .option(...STATE).option(...WAIT)
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExamples:\n  sudo swarmgate apply /etc/swarmgate/policy.yaml --confirm 60   # then, in a new SSH session: sudo swarmgate confirm\n  sudo swarmgate apply --dry-run")
+  .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runApply(policy, opts)));
+
+program.command("follow")
+  .summary("keep the firewall on the ports the BitTorrent clients use (ports: auto), changing it in place")
+  .description(`Watch the configs of the clients whose ports the applied policy reads (ports: auto) and the sockets they listen on; when a client's port moves, move the firewall to it in place — one element swap in nft's port set, or the client's rules replaced where they stand with iptables — so that no other rule is reloaded, no counter reset and no connection dropped. Each change is one line. A config that no longer reads, a port that cannot be told, or a policy edited beyond its ports keeps the ports in force and says why. Runs until SIGTERM; install it as a service with swarmgate install --follow. Needs root.`)
+  .argument("[policy]", "the applied policy (default: the one last applied)")
+  .option("--interval <seconds>", "how often to look at the listening sockets, 1-3600 (default 1)", integer("--interval", 1, 3600, " of seconds"))
+  .option("--once", "look once, move the firewall if a port moved, and exit")
+  .option(...STATE).option(...WAIT)
+  .option("--json", "one JSON object per line instead of text")
+  .addHelpText("after", "\nExamples:\n  sudo swarmgate follow\n  sudo swarmgate follow /etc/swarmgate/policy.yaml --once")
+  .addOption(clientsRootOption())
+  .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await import("./follow.js")).runFollow(policy, opts)));
 
 program.command("confirm")
   .summary("keep a ruleset applied with --confirm")
@@ -221,6 +245,7 @@ program.command("status")
   .argument("[policy]", "compare with this policy (default: the one last applied)")
   .option(...STATE).option(...WAIT).option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate status")
+  .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runStatus(policy, opts)));
 
 program.command("diff")
@@ -230,6 +255,7 @@ program.command("diff")
   .option(...STATE)
   .option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate diff /etc/swarmgate/policy.yaml")
+  .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runDiff(policy, opts)));
 
 program.command("rollback")

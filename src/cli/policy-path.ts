@@ -1,5 +1,10 @@
 import { existsSync } from "node:fs";
+import { detectClients } from "../clients/index.js";
 import { userError } from "../errors.js";
+import { clientsRoot } from "./clients-root.js";
+import { resolverOf } from "../policy/auto-ports.js";
+import { loadPolicy, type LoadOptions } from "../policy/load.js";
+import type { Policy } from "../policy/types.js";
 
 export const DEFAULT_POLICY_PATHS = ["./swarmgate.yaml", "/etc/swarmgate/policy.yaml"];
 
@@ -9,4 +14,15 @@ export function resolvePolicyPath(given: string | undefined): string {
   const found = DEFAULT_POLICY_PATHS.find((p) => existsSync(p));
   if (found) return found;
   throw userError("POLICY_NOT_FOUND", `no policy given and none found at ${DEFAULT_POLICY_PATHS.join(" or ")}; pass a file, e.g. swarmgate check examples/standalone.yaml`);
+}
+
+/** How the commands load a policy: `ports: auto` asks the clients found on this machine (configs below --clients-root). */
+export function policyOptions(): LoadOptions {
+  const root = clientsRoot();
+  return { autoPorts: resolverOf(() => detectClients(root === undefined ? {} : { root })) };
+}
+
+/** A policy as every command loads it. */
+export function loadPolicyHere(path: string): Policy {
+  return loadPolicy(path, policyOptions());
 }

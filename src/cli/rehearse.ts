@@ -3,8 +3,7 @@ import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import { rehearse, type FlowResult } from "../lab/rehearse.js";
 import type { KernelBackendName } from "../backend/registry.js";
-import { loadPolicy } from "../policy/load.js";
-import { DEFAULT_POLICY_PATHS, resolvePolicyPath } from "./policy-path.js";
+import { DEFAULT_POLICY_PATHS, resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 export interface RehearseCliOptions extends CommonOptions {
@@ -19,7 +18,7 @@ function policyPath(given: string | undefined): string {
 
 export async function runRehearse(file: string | undefined, opts: RehearseCliOptions): Promise<number> {
   const path = policyPath(file);
-  const policy = loadPolicy(path);
+  const policy = loadPolicyHere(path);
   const tty = process.stderr.isTTY;
   const progress = (m: string) => process.stderr.write(tty ? `\r\x1b[2Krehearse: ${m}…` : `rehearse: ${m}\n`);
   const result = await rehearse(policy, { backend: opts.backend, progress });

@@ -2,10 +2,9 @@
 // Each command imports what it needs when it runs: apply should not pay for
 // loading status, install or the confirm machinery.
 import { compile } from "../compile/index.js";
-import { loadPolicy } from "../policy/load.js";
 import type { KernelBackendName } from "../backend/registry.js";
 import { DEFAULT_STATE_DIR, StateDir, type Pending } from "../system/state.js";
-import { resolvePolicyPath } from "./policy-path.js";
+import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 const system = {
@@ -26,7 +25,7 @@ const EXIT = { confirmed: 0, "rolled back": 3, cancelled: 3, "rollback failed": 
 
 export async function runApply(file: string | undefined, o: SystemOptions & { backend?: KernelBackendName; dryRun?: boolean; force?: boolean; confirm?: number | string }): Promise<number> {
   const path = resolvePolicyPath(file);
-  const policy = loadPolicy(path);
+  const policy = loadPolicyHere(path);
   const ruleset = compile(policy);
   const { applyPolicy, requireRoot } = await system.apply();
   if (o.dryRun) {
@@ -83,7 +82,7 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
   const { status } = await system.status();
   const { s, path } = await withState(stateDirOf(o), { waitMs: waitMs(o), log: say }, async (state, backends) => {
     const policyPath = file ?? state.record()?.policy;
-    const ruleset = policyPath ? compile(loadPolicy(resolvePolicyPath(policyPath))) : undefined;
+    const ruleset = policyPath ? compile(loadPolicyHere(resolvePolicyPath(policyPath))) : undefined;
     return { s: await status(backends, ruleset, state.read<Pending>("pending.json"), state), path: policyPath };
   });
   const ok = s.loaded && (s.drift?.inSync ?? true);
@@ -108,7 +107,7 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
 export async function runDiff(file: string | undefined, o: SystemOptions & { backend?: KernelBackendName }): Promise<number> {
   (await system.apply()).requireRoot("diff", "reads the firewall");
   const path = resolvePolicyPath(file);
-  const ruleset = compile(loadPolicy(path));
+  const ruleset = compile(loadPolicyHere(path));
   const kernel = await system.kernel();
   const backends = await kernel.installedBackends();
   const loaded = kernel.loadedIn(await kernel.readState(backends));

@@ -19,7 +19,8 @@ export interface ListeningSocket { protocol: "tcp" | "udp"; address: string; por
 /** The part of a detected client (`swarmgate clients --json`) that the choice needs. */
 export interface FoundClient {
   kind: ClientKind;
-  config: string;
+  /** null: a running client without a config file (its defaults). */
+  config: string | null;
   user?: string | null;
   ports?: { from: number; to: number };
   random: boolean;
@@ -29,7 +30,7 @@ export interface FoundClient {
 export interface Detection { clients: FoundClient[]; problems: { message: string }[] }
 
 /** Where the port came from, in words, and anything the user should know. */
-export interface AutoPorts { spec: AutoSpec; ports: PortRange; source: string; warnings: string[]; kind: ClientKind; config: string }
+export interface AutoPorts { spec: AutoSpec; ports: PortRange; source: string; warnings: string[]; kind: ClientKind; config: string | null }
 
 export type AutoResult = { ok: true; value: AutoPorts } | { ok: false; message: string };
 
@@ -51,12 +52,12 @@ export function specFor(c: FoundClient, all: readonly FoundClient[]): string {
   const sameKind = all.filter((o) => o.kind === c.kind);
   if (sameKind.length === 1) return `{from: ${c.kind}}`;
   const sameUser = sameKind.filter((o) => o.user === c.user);
-  if (c.user && sameUser.length === 1) return `{from: ${c.kind}, user: ${c.user}}`;
-  return `{from: ${c.kind}, config: ${JSON.stringify(c.config)}}`;
+  if (c.user && (sameUser.length === 1 || c.config === null)) return `{from: ${c.kind}, user: ${c.user}}`;
+  return c.config === null ? `{from: ${c.kind}}` : `{from: ${c.kind}, config: ${JSON.stringify(c.config)}}`;
 }
 
 const describeClient = (c: FoundClient): string =>
-  `${NAMES[c.kind]} (${c.config}${c.user ? `, user ${c.user}` : ""}${c.listening.length ? `, listening on ${[...new Set(c.listening.map((l) => l.port))].join(",")}` : ", not running"})`;
+  `${NAMES[c.kind]} (${c.config ?? "no config file"}${c.user ? `, user ${c.user}` : ""}${c.listening.length ? `, listening on ${[...new Set(c.listening.map((l) => l.port))].join(",")}` : ", not running"})`;
 
 /** The TCP port a client's process listens on (peer connections), if it listens on exactly one. */
 function listeningPort(c: FoundClient): number | "several" | undefined {
@@ -108,7 +109,7 @@ export function chooseClient(spec: AutoSpec, found: Detection): AutoResult {
     return { ok: false, message: `${describeClient(c)} picks a random port${c.random ? " each time it starts" : ""} and is not listening now, so no port can be read. Start it, or give it a fixed port: ${FIXED_PORT_SETTING[c.kind]}` };
   }
   if (c.random) warnings.push(`${NAMES[c.kind]} picks a new random port each time it starts; a firewall that follows it needs swarmgate follow, or fix the port: ${FIXED_PORT_SETTING[c.kind]}`);
-  return { ok: true, value: { spec, ports, source: `${NAMES[c.kind]}, ${c.config}${c.user ? `, user ${c.user}` : ""}, ${how}`, warnings, kind: c.kind, config: c.config } };
+  return { ok: true, value: { spec, ports, source: `${NAMES[c.kind]}, ${c.config ?? "no config file"}${c.user ? `, user ${c.user}` : ""}, ${how}`, warnings, kind: c.kind, config: c.config } };
 }
 
 const formatRange = (r: { from: number; to: number }): string => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`);

@@ -28,7 +28,7 @@ export interface Applied {
 
 export interface Backup { id: string; at: string; reason: string; state: KernelState; record: Applied | null }
 
-export type Op = "apply" | "rollback" | "stop" | "timeout" | "recovery";
+export type Op = "apply" | "rollback" | "stop" | "timeout" | "recovery" | "follow";
 
 /** A transaction under way: written durably before the kernel changes. */
 export interface Journal {

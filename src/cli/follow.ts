@@ -1,0 +1,114 @@
+// `swarmgate follow`: keeps the firewall on the ports the BitTorrent clients
+// use. It watches the directories of the configs that `ports: auto` reads
+// (clients save by writing a new file and renaming it, so the file itself may
+// vanish for a moment) and looks at the listening sockets every --interval;
+// when a client's port moves, the firewall follows in place (system/follow.ts)
+// and one line says so. Asking is cheap (a client scan and the policy parsed
+// again); the kernel is read and changed only when a port really moved.
+import { watch, type FSWatcher } from "node:fs";
+import { dirname } from "node:path";
+import { SwarmgateError } from "../errors.js";
+import { formatPortRange } from "../net/port.js";
+import type { Policy } from "../policy/types.js";
+import { requireRoot } from "../system/apply.js";
+import { followStep } from "../system/follow.js";
+import { DEFAULT_STATE_DIR, StateDir } from "../system/state.js";
+import { loadPolicyHere } from "./policy-path.js";
+import { printJson, type CommonOptions } from "./report.js";
+
+export interface FollowOptions extends CommonOptions { stateDir?: string; wait?: number | string; interval?: number; once?: boolean }
+
+/** Coalesces the bursts of events one save makes (new file, rename, delete). */
+const SETTLE_MS = 100;
+
+const message = (e: unknown): string => (e instanceof SwarmgateError ? e.diagnostics.map((d) => `${d.line !== undefined ? `${d.file ?? ""}:${d.line}:${d.column}: ` : ""}${d.message}`).join("; ") : (e as Error).message);
+
+export async function runFollow(file: string | undefined, o: FollowOptions): Promise<number> {
+  requireRoot("follow", "changes the firewall");
+  const stateDir = o.stateDir ?? process.env.SWARMGATE_STATE_DIR ?? DEFAULT_STATE_DIR;
+  const path = file ?? new StateDir(stateDir).record()?.policy;
+  if (!path) throw new SwarmgateError([{ code: "FOLLOW_REFUSED", message: "nothing is applied and no policy was given: apply a policy with ports: auto first" }]);
+  const say = (line: string) => process.stdout.write(o.json ? `${JSON.stringify({ at: new Date().toISOString(), message: line })}\n` : `swarmgate follow: ${line}\n`);
+  const options = { stateDir, waitMs: o.wait !== undefined ? Number(o.wait) * 1000 : 60_000 };
+
+  const watchers = new Map<string, FSWatcher>();
+  let settle: NodeJS.Timeout | undefined;
+  let request = () => {};
+  let inForce: Record<string, string> | undefined;
+  let lastProblem = "";
+  const describe = (p: Policy, key: string) => {
+    const c = p.clients.find((x) => x.path === key)!;
+    return `${key} ${c.name}: ${formatPortRange(c.ports)} (${c.auto!.source})`;
+  };
+  /** One look: the policy loaded again (which reads the clients), and the kernel only when a port moved. */
+  const look = async (): Promise<"moved" | "same" | "failed"> => {
+    let policy: Policy;
+    try {
+      policy = loadPolicyHere(path);
+    } catch (e) {
+      const why = message(e);
+      if (why !== lastProblem) say(`keeps the ports in force: ${why}`);
+      lastProblem = why;
+      return "failed";
+    }
+    const wanted = Object.fromEntries(policy.clients.filter((c) => c.auto).map((c) => [c.path, formatPortRange(c.ports)]));
+    if (inForce && JSON.stringify(wanted) === JSON.stringify(inForce)) return "same";
+    try {
+      const step = await followStep(policy, options);
+      const moved = Object.keys(step.ports).filter((k) => inForce?.[k] !== undefined && inForce[k] !== step.ports[k]);
+      if (!inForce) say(`following ${path}: ${Object.keys(step.ports).map((k) => describe(policy, k)).join("; ") || "no client has ports: auto"}${step.outcome === "moved" ? `; the firewall was moved to them in ${step.ms.toFixed(0)} ms` : ""}`);
+      else for (const k of moved) say(`${k} ${policy.clients.find((c) => c.path === k)!.name}: ${inForce[k]} → ${step.ports[k]} (${policy.clients.find((c) => c.path === k)!.auto!.source}); firewall changed in place in ${step.ms.toFixed(0)} ms`);
+      inForce = step.ports;
+      lastProblem = "";
+      watchConfigs(policy);
+      return step.outcome === "moved" ? "moved" : "same";
+    } catch (e) {
+      const why = message(e);
+      if (why !== lastProblem) say(`keeps the ports in force: ${why}`);
+      lastProblem = why;
+      return "failed";
+    }
+  };
+
+  if (o.once) {
+    const r = await look();
+    if (o.json) printJson({ ok: r !== "failed", outcome: r, ports: inForce ?? null, ...(lastProblem && { problem: lastProblem }) });
+    return r === "failed" ? 2 : 0;
+  }
+
+  // Looks run one at a time; a reason to look that comes during one asks for one more after it.
+  let running: Promise<unknown> | undefined;
+  let again = false;
+  request = () => {
+    if (running) { again = true; return; }
+    running = look().finally(() => {
+      running = undefined;
+      if (again) { again = false; request(); }
+    });
+  };
+
+  function watchConfigs(policy: Policy) {
+    if (o.once) return;
+    const dirs = new Set(policy.clients.flatMap((c) => (c.auto?.config ? [dirname(c.auto.config)] : [])));
+    for (const [dir, w] of watchers) if (!dirs.has(dir)) { w.close(); watchers.delete(dir); }
+    for (const dir of dirs) {
+      if (watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, { persistent: false }, () => { clearTimeout(settle); settle = setTimeout(request, SETTLE_MS); });
+        w.on("error", () => { w.close(); watchers.delete(dir); }); // the directory went away: the interval still looks
+        watchers.set(dir, w);
+      } catch { /* not watchable (gone, or no inotify): the interval still looks */ }
+    }
+  }
+
+  const interval = setInterval(request, (o.interval ?? 1) * 1000);
+  request();
+  await new Promise<void>((done) => {
+    const stop = () => { clearInterval(interval); clearTimeout(settle); for (const w of watchers.values()) w.close(); done(); };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  await running;
+  say("stopped; the firewall keeps the ports it has");
+  return 0;
+}
