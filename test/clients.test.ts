@@ -234,7 +234,8 @@ describe("sockets and processes", () => {
     const proc = (kind: ClientProcess["kind"], program: string, args: string[], env: Record<string, string> = {}): ClientProcess =>
       ({ pid: 1, kind, program, args, env: new Map(Object.entries(env)), uid: 1000, cwd: "/work", rootDir: "/", socketInodes: [] });
     const users = parsePasswd("alice:x:1000:1000::/home/alice:/bin/sh\n");
-    const at = (p: ClientProcess) => processConfig(p, users).config;
+    const existing = new Set(["/home/alice/.config/rtorrent/rtorrent.rc"]);
+    const at = (p: ClientProcess) => processConfig(p, users, (path) => existing.has(path)).config;
     expect(at(proc("qbittorrent", "qbittorrent-nox", []))).toBe("/home/alice/.config/qBittorrent/qBittorrent.conf");
     expect(at(proc("qbittorrent", "qbittorrent-nox", ["--profile=p", "--configuration=x"]))).toBe("/work/p/qBittorrent_x/config/qBittorrent.conf");
     expect(at(proc("qbittorrent", "qbittorrent-nox", [], { QBT_PROFILE: "/opt/q" }))).toBe("/opt/q/qBittorrent/config/qBittorrent.conf");
@@ -243,7 +244,8 @@ describe("sockets and processes", () => {
     expect(at(proc("transmission", "transmission-daemon", [], { TRANSMISSION_HOME: "/t" }))).toBe("/t/settings.json");
     expect(at(proc("deluge", "deluged", ["-d", "-c", "/var/lib/deluged/config"]))).toBe("/var/lib/deluged/config/core.conf");
     expect(at(proc("deluge", "deluged", ["--config=cfg"]))).toBe("/work/cfg/core.conf");
-    expect(at(proc("rtorrent", "rtorrent", []))).toBe("/home/alice/.rtorrent.rc");
+    expect(at(proc("rtorrent", "rtorrent", []))).toBe("/home/alice/.config/rtorrent/rtorrent.rc");
+    expect(at(proc("rtorrent", "rtorrent", [], { XDG_CONFIG_HOME: "/x" }))).toBe("/home/alice/.rtorrent.rc");
     expect(at(proc("rtorrent", "rtorrent", ["-n", "-o", "import=~/rt.rc"]))).toBe("/home/alice/rt.rc");
     expect(at(proc("rtorrent", "rtorrent", ["-n"]))).toBeNull();
     expect(at(proc("aria2", "aria2c", ["--conf-path=/etc/aria2.conf"]))).toBe("/etc/aria2.conf");
@@ -275,8 +277,10 @@ describe("discovery below --root", () => {
   put("/home/alice/.config/qBittorrent_work/qBittorrent.conf", "[BitTorrent]\nSession\\Port=5031\n");
   put("/home/alice/.aria2/aria2.conf", "listen-port=51500\n");
   put("/home/alice/.config/aria2/aria2.conf", "listen-port=1\n"); // shadowed by ~/.aria2/aria2.conf
-  put("/srv/bob/.rtorrent.rc", "import = ~/.config/rtorrent/rtorrent.rc\n");
-  put("/srv/bob/.config/rtorrent/rtorrent.rc", "network.port_range.set = 52000-52000\nnetwork.port_random.set = no\n");
+  put("/srv/bob/.rtorrent.rc", "import = ~/rt/extra.rc\n");
+  put("/srv/bob/rt/extra.rc", "network.port_range.set = 52000-52000\nnetwork.port_random.set = no\n");
+  put("/home/carol/.rtorrent.rc", "port_range = 1-2\n"); // shadowed by ~/.config/rtorrent/rtorrent.rc
+  put("/home/carol/.config/rtorrent/rtorrent.rc", "port_range = 52100-52100\nport_random = no\n");
   put("/home/carol/.config/deluge/core.conf", '{"file": 1, "format": 1}{"random_port": false, "listen_ports": [53000, 53000]}');
   put("/etc/transmission-daemon/settings.json", '{"peer-port": 54000}');
   mkdirSync(join(root, "/var/lib/transmission-daemon/.config/transmission-daemon"), { recursive: true });
@@ -302,6 +306,7 @@ describe("discovery below --root", () => {
       ["transmission", "/var/lib/transmission-daemon/.config/transmission-daemon/settings.json", "debian-transmission", 54000, false],
       ["deluge", "/home/carol/.config/deluge/core.conf", "carol", 53000, false],
       ["deluge", "/var/lib/deluged/config/core.conf", "debian-deluged", 55000, false],
+      ["rtorrent", "/home/carol/.config/rtorrent/rtorrent.rc", "carol", 52100, false],
       ["rtorrent", "/srv/bob/.rtorrent.rc", "bob", 52000, false],
       ["aria2", "/home/alice/.aria2/aria2.conf", "alice", 51500, false],
     ]);

@@ -60,7 +60,7 @@ export function homes(root: string, users: readonly User[]): Home[] {
 
 export interface Candidate { kind: ClientKind; path: string /* inside root */; user: string | null }
 
-/** The config files a client of each kind would read in a home, in the order the client prefers them. */
+/** The config files a client of each kind would read in a home, in the order the client prefers them (see preferred() in index.ts). */
 export function homeCandidates(root: string, home: Home): Candidate[] {
   const at = (kind: ClientKind, ...parts: string[]): Candidate => ({ kind, path: join(home.path, ...parts), user: home.user });
   const list: Candidate[] = [at("qbittorrent", ".config", "qBittorrent", "qBittorrent.conf")];
@@ -74,8 +74,9 @@ export function homeCandidates(root: string, home: Home): Candidate[] {
     at("transmission", ".config", "transmission-daemon", "settings.json"),
     at("transmission", ".config", "transmission", "settings.json"),
     at("deluge", ".config", "deluge", "core.conf"),
-    at("rtorrent", ".rtorrent.rc"),
+    // rtorrent 0.9.8 reads ~/.config/rtorrent/rtorrent.rc when it exists, else ~/.rtorrent.rc.
     at("rtorrent", ".config", "rtorrent", "rtorrent.rc"),
+    at("rtorrent", ".rtorrent.rc"),
     at("aria2", ".aria2", "aria2.conf"),
     at("aria2", ".config", "aria2", "aria2.conf"),
   );

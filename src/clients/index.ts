@@ -62,7 +62,7 @@ export function detectClients(opts: DetectOptions = {}): Detection {
   const processes = findClientProcesses(proc);
   const hostUsers = root === "/" ? users : readPasswd("/");
   for (const p of processes) {
-    const place = processConfig(p, hostUsers);
+    const place = processConfig(p, hostUsers, (path) => existsOrBroken(processView(p, path)));
     const user = hostUsers.find((u) => u.uid === p.uid)?.name ?? (p.uid >= 0 ? String(p.uid) : null);
     const view = (path: string) => processView(p, path);
     const id = place.config === null ? undefined : identity(view(place.config));
@@ -88,7 +88,7 @@ export function detectClients(opts: DetectOptions = {}): Detection {
   return { clients, problems };
 }
 
-/** rTorrent reads ~/.rtorrent.rc and aria2 ~/.aria2/aria2.conf when they exist, the XDG place only otherwise. */
+/** rTorrent and aria2 read one file per home: the first of their two places that exists (rtorrent ~/.config first, aria2 ~/.aria2 first). */
 function preferred(root: string, list: Candidate[]): Candidate[] {
   const exists = (c: Candidate) => existsSync(inRoot(root, c.path));
   return list.filter((c, i) => {
