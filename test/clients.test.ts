@@ -380,8 +380,8 @@ describe("running clients, from a made-up /proc", () => {
   const tcp = (n: number, addr: string, port: number, inode: number) => `   ${n}: ${addr}:${hex(port)} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0 100 0 0 10 0`;
   const udp = (n: number, addr: string, port: number, inode: number) => `   ${n}: ${addr}:${hex(port)} 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 ${inode} 2 0 0`;
   const head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
-  put(join(proc, "net", "tcp"), [head, tcp(0, "0100007F", 6950, 701), tcp(1, "00000000", 51413, 801), tcp(2, "00000000", 9091, 802), tcp(3, "00000000", 40000, 901)].join("\n"));
-  put(join(proc, "net", "udp"), [head, udp(0, "00000000", 51413, 803)].join("\n"));
+  put(join(proc, "net", "tcp"), [head, tcp(0, "0100007F", 6950, 701), tcp(1, "00000000", 51413, 801), tcp(2, "00000000", 9091, 802), tcp(3, "00000000", 40000, 901), tcp(4, "0100007F", 5040, 1001), tcp(5, "00000000", 8080, 1002)].join("\n"));
+  put(join(proc, "net", "udp"), [head, udp(0, "00000000", 51413, 803), udp(1, "00000000", 6771, 1003)].join("\n"));
   put(join(proc, "net", "tcp6"), head);
   put(join(proc, "net", "udp6"), head);
   const fakeProcess = (pid: number, p: { comm: string; exe: string; argv: string[]; env: Record<string, string>; uid: number; inodes: number[]; net?: string }) => {
@@ -396,7 +396,6 @@ describe("running clients, from a made-up /proc", () => {
     link(join(dir, "cwd"), "/");
     p.inodes.forEach((inode, fd) => link(join(dir, "fd", String(fd + 3)), `socket:[${inode}]`));
   };
-  put(join(root, "etc/passwd"), "rt:x:1500:1500::/home/rt:/bin/sh\n");
   put(join(root, "home/rt/.rtorrent.rc"), "network.port_range.set = 6900-6999\n");
   // rtorrent: its rc below --root, found by its inode; the port it chose from its range.
   fakeProcess(100, { comm: "rtorrent main", exe: "/usr/bin/rtorrent", argv: ["rtorrent"], env: { HOME: join(root, "home/rt") }, uid: 0, inodes: [701] });
@@ -405,6 +404,10 @@ describe("running clients, from a made-up /proc", () => {
   fakeProcess(200, { comm: "transmission-da", exe: "/usr/bin/transmission-daemon", argv: ["transmission-daemon", "-f", "-g", join(base, "elsewhere"), "-P", "51413"], env: {}, uid: 0, inodes: [801, 802, 803] });
   // aria2c in another network namespace: not this namespace's client.
   fakeProcess(300, { comm: "aria2c", exe: "/usr/bin/aria2c", argv: ["aria2c", "--enable-rpc"], env: { HOME: "/nonexistent" }, uid: 0, inodes: [901], net: "net:[1]" });
+  // qBittorrent listening on another port than its file says (changed in the Web UI, not saved yet).
+  put(join(root, "etc/passwd"), "rt:x:1500:1500::/home/rt:/bin/sh\nqb:x:1501:1501::/home/qb:/bin/sh\n");
+  put(join(root, "home/qb/.config/qBittorrent/qBittorrent.conf"), "[BitTorrent]\nSession\\Port=5030\n");
+  fakeProcess(500, { comm: "qbittorrent-nox", exe: "/usr/bin/qbittorrent-nox", argv: ["qbittorrent-nox"], env: { HOME: join(root, "home/qb") }, uid: 0, inodes: [1001, 1002, 1003] });
   // A process merely named like a client is not one.
   fakeProcess(400, { comm: "deluged", exe: "/usr/bin/bash", argv: ["bash"], env: {}, uid: 0, inodes: [] });
 
@@ -412,6 +415,7 @@ describe("running clients, from a made-up /proc", () => {
     const { clients, problems } = detectClients({ root, proc });
     expect(problems).toEqual([]);
     expect(clients.map((c) => [c.kind, c.config, c.ports, c.random, c.listening.map((l) => `${l.protocol} ${l.address}:${l.port} ${l.pid}`)])).toEqual([
+      ["qbittorrent", join(root, "home/qb/.config/qBittorrent/qBittorrent.conf"), { from: 5040, to: 5040 }, false, ["tcp 127.0.0.1:5040 500", "tcp 0.0.0.0:8080 500", "udp 0.0.0.0:6771 500"]],
       ["transmission", join(base, "elsewhere/settings.json"), { from: 51413, to: 51413 }, false, ["tcp 0.0.0.0:9091 200", "tcp 0.0.0.0:51413 200", "udp 0.0.0.0:51413 200"]],
       ["rtorrent", join(root, "home/rt/.rtorrent.rc"), { from: 6950, to: 6950 }, true, ["tcp 127.0.0.1:6950 100"]],
     ]);

@@ -189,13 +189,22 @@ function report(e: Entry, s: ClientSettings & { daemon?: ClientReport["daemon"] 
   };
 }
 
-/** While a client with a random port or a range runs, the port it chose is the one it uses. */
-function observedPort(s: ClientSettings, listening: ListeningSocket[]): ClientSettings["ports"] | undefined {
-  if (listening.length === 0 || (!s.random && s.ports.from === s.ports.to)) return undefined;
-  const skip = new Set<number>([s.webui?.port ?? -1, (s as { daemon?: { port: number } }).daemon?.port ?? -1, ...(s.lsd ? [6771] : [])]);
+/**
+ * While a client runs, the port it listens on is the one it uses (the file is
+ * a hint: a random draw, a port changed in the Web UI and not yet saved, a
+ * command-line override): the one peer port in the configured range, else the
+ * one port that is no control port. Several (qBittorrent with port 0 listens
+ * on a new port per address): the configured range stands.
+ */
+function observedPort(s: ClientSettings & { daemon?: ClientReport["daemon"] }, listening: ListeningSocket[]): ClientSettings["ports"] | undefined {
+  const control = new Set<number>([s.webui?.port ?? -1, s.daemon?.port ?? -1, ...(s.lsd ? [LSD_PORT] : [])]);
   const protocol = s.protocols.includes("tcp") ? "tcp" : "udp";
-  const found = new Set(listening.filter((l) => l.protocol === protocol && !skip.has(l.port) && l.port >= s.ports.from && l.port <= s.ports.to).map((l) => l.port));
-  if (found.size !== 1) return undefined;
-  const port = [...found][0]!;
-  return { from: port, to: port };
+  const peer = listening.filter((l) => l.protocol === protocol && !control.has(l.port));
+  const inRange = new Set(peer.filter((l) => l.port >= s.ports.from && l.port <= s.ports.to).map((l) => l.port));
+  const any = new Set(peer.map((l) => l.port));
+  const port = inRange.size === 1 ? [...inRange][0]! : inRange.size === 0 && any.size === 1 ? [...any][0]! : undefined;
+  return port === undefined ? undefined : { from: port, to: port };
 }
+
+/** Local Service Discovery's multicast port (BEP 14). */
+const LSD_PORT = 6771;
