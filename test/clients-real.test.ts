@@ -192,6 +192,17 @@ describe.skipIf(!runnable)("clients with the real programs", () => {
     // listening shows every socket ss shows for the process.
     expect([...new Set(c.listening.filter((l) => l.protocol === "tcp").map((l) => l.port))].sort((a, b) => a - b)).toEqual(r.truth!.tcp);
     expect([...new Set(c.listening.filter((l) => l.protocol === "udp").map((l) => l.port))].sort((a, b) => a - b)).toEqual(r.truth!.udp);
+    // What protocols, dhtPorts and bind say shows in the sockets.
+    const peerUdp = c.listening.filter((l) => l.protocol === "udp" && peerPorts.includes(l.port));
+    if (c.protocols.includes("udp")) expect(peerUdp.length).toBeGreaterThan(0);
+    else expect(peerUdp).toEqual([]);
+    if (c.dhtPorts && c.kind === "aria2") {
+      expect(c.listening.some((l) => l.protocol === "udp" && l.port >= c.dhtPorts!.from && l.port <= c.dhtPorts!.to)).toBe(true);
+    }
+    if (c.kind === "deluge") {
+      expect(c.bind.addresses).toEqual(["0.0.0.0"]);
+      expect(c.listening.filter((l) => peerPorts.includes(l.port)).every((l) => !l.address.includes(":"))).toBe(true);
+    }
     if (r.s.control.length > 0 && c.kind !== "deluge") expect(c.webui?.port).toBe(r.s.control[0]);
     if (c.kind === "deluge") expect((c as unknown as { daemon: { port: number } }).daemon.port).toBe(r.s.control[0]);
   });
