@@ -57,11 +57,13 @@ function parseOwned(outputs: readonly StepOutput[]): Owned {
 }
 
 /** The restore input that turns `current` into `target` for one family; "" when both are empty. */
-export function planFamily(target: string, current: string): string {
+export function planFamily(target: string, current: string, written?: string): string {
   const want = objects(target);
   const have = objects(current);
   if (withoutCounts(render(want)) === withoutCounts(render(have))) return ""; // already so: no transaction
-  const inPlace = replacements(want, have);
+  // Compared with what swarmgate wrote (when the kernel holds just that), a rule the kernel spells its own way is no change.
+  const was = written === undefined ? undefined : objects(written);
+  const inPlace = was && replacements(was, have, true) === "" ? replacements(want, was) : replacements(want, have);
   if (inPlace !== undefined) return inPlace;
   const out: string[] = [];
   for (const table of new Set([...want.keys(), ...have.keys()])) {
@@ -104,7 +106,7 @@ function rulesByChain(t: TableObjects): Map<string, string[]> {
  * moved costs two rules, and every other rule keeps its counters. undefined
  * when the shape differs (then the chains are redeclared and refilled).
  */
-function replacements(want: Map<string, TableObjects>, have: Map<string, TableObjects>): string | undefined {
+function replacements(want: Map<string, TableObjects>, have: Map<string, TableObjects>, shapeOnly = false): string | undefined {
   if (want.size !== have.size) return undefined;
   const out: string[] = [];
   for (const [table, w] of want) {
@@ -116,7 +118,7 @@ function replacements(want: Map<string, TableObjects>, have: Map<string, TableOb
     for (const [chain, rules] of wr) {
       const old = hr.get(chain)!;
       if (old.length !== rules.length) return undefined;
-      rules.forEach((r, i) => { if (r !== old[i]) lines.push(r.replace(/^-A (\S+) /, `-R $1 ${i + 1} `)); });
+      if (!shapeOnly) rules.forEach((r, i) => { if (r !== old[i]) lines.push(r.replace(/^-A (\S+) /, `-R $1 ${i + 1} `)); });
     }
     if (lines.length) out.push(`*${table}`, ...lines, "COMMIT");
   }
@@ -185,9 +187,9 @@ export const iptablesKernel: KernelBackend = {
   parseOwned,
   ownedOf: (ruleset: Ruleset) => Object.fromEntries(FAMILIES.map(([unit], i) => [unit, render(objects(emitIptables(ruleset, i === 0 ? 4 : 6)))])),
   empty: () => ({ v4: "", v6: "" }),
-  plan(target, current) {
+  plan(target, current, written) {
     return FAMILIES.flatMap(([unit, tool]) => {
-      const input = planFamily(target[unit] ?? "", current[unit] ?? "");
+      const input = planFamily(target[unit] ?? "", current[unit] ?? "", written?.[unit]);
       return input ? [{ unit, step: restore(tool, input) }] : [];
     });
   },

@@ -14,7 +14,7 @@ import { requireRoot } from "../system/apply.js";
 import { followStep } from "../system/follow.js";
 import { DEFAULT_STATE_DIR, StateDir } from "../system/state.js";
 import { loadPolicyHere } from "./policy-path.js";
-import { printJson, type CommonOptions } from "./report.js";
+import type { CommonOptions } from "./report.js";
 
 export interface FollowOptions extends CommonOptions { stateDir?: string; wait?: number | string; interval?: number; once?: boolean }
 
@@ -72,7 +72,7 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
 
   if (o.once) {
     const r = await look();
-    if (o.json) printJson({ ok: r !== "failed", outcome: r, ports: inForce ?? null, ...(lastProblem && { problem: lastProblem }) });
+    if (o.json) process.stdout.write(`${JSON.stringify({ ok: r !== "failed", outcome: r, ports: inForce ?? null, ...(lastProblem && { problem: lastProblem }) })}\n`);
     return r === "failed" ? 2 : 0;
   }
 
