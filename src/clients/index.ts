@@ -85,7 +85,10 @@ export function detectClients(opts: DetectOptions = {}): Detection {
   const order = (k: ClientKind) => CLIENT_KINDS.indexOf(k);
   const key = (c: ClientReport) => c.config ?? "";
   clients.sort((a, b) => order(a.kind) - order(b.kind) || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-  return { clients, problems };
+  // One shape and a stable order for every problem, whoever found it.
+  const tidy = problems.map(({ code, kind, file, line, column, message }) => ({ code, kind, file, line, column, message }))
+    .sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : (a.line ?? 0) - (b.line ?? 0)));
+  return { clients, problems: tidy };
 }
 
 /** rTorrent and aria2 read one file per home: the first of their two places that exists (rtorrent ~/.config first, aria2 ~/.aria2 first). */
