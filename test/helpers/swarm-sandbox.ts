@@ -187,3 +187,21 @@ export async function listening(ns: Netns, port: number): Promise<boolean> {
   const r = await run("ss", ["-N", ns.name, "-Hltn", `sport = :${port}`]);
   return r.stdout.trim() !== "";
 }
+
+/**
+ * Waits until every interface of `ns` has its IPv6 link-local address and
+ * none is still tentative: the kernel adds the link-local address a moment
+ * after the link comes up, and duplicate address detection takes ~1-2 s more.
+ * qbittorrent-nox started before that sees the address change, reopens its
+ * sockets and marks its tracker "skipping tracker announce (unreachable)"
+ * for good.
+ */
+export async function addressesSettled(ns: Netns, timeoutMs = 10_000): Promise<void> {
+  type Link = { ifname: string; addr_info: { family: string; scope: string; tentative?: boolean }[] };
+  await until(`the IPv6 link-local addresses of ${ns.name} to be ready`, timeoutMs, async () => {
+    const links = JSON.parse((await runChecked("ip", ["-j", "-n", ns.name, "addr", "show"])).stdout) as Link[];
+    const ready = links.every((l) => l.ifname === "lo" ||
+      (l.addr_info.some((a) => a.family === "inet6" && a.scope === "link") && l.addr_info.every((a) => !a.tentative)));
+    return ready ? true : undefined;
+  }, 100);
+}

@@ -6,7 +6,7 @@
 import { writeFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Netns } from "../../src/system/netns.js";
-import { listening, until, type Proc, type Sandbox } from "./swarm-sandbox.js";
+import { addressesSettled, listening, until, type Proc, type Sandbox } from "./swarm-sandbox.js";
 import type { Torrent } from "./swarm-torrent.js";
 
 export type SeederKind = "qbittorrent" | "transmission";
@@ -66,6 +66,7 @@ export async function startQbittorrent(sb: Sandbox, ns: Netns, o: QbittorrentOpt
     "[Network]", "PortForwardingEnabled=false", "",
     "[Preferences]", `WebUI\\Port=${webuiPort}`, "WebUI\\Address=127.0.0.1", "WebUI\\LocalHostAuth=false", "",
   ].join("\n"));
+  await addressesSettled(ns);
   const proc = sb.start(ns, "qbittorrent-nox", "qbittorrent-nox", [`--profile=${profile}`]);
   const api = new QbittorrentApi(ns, webuiPort);
   await until("qbittorrent-nox's Web API", 20_000, async () => {
@@ -128,6 +129,7 @@ export async function startTransmission(sb: Sandbox, ns: Netns, o: TransmissionO
     "rpc-enabled": true, "rpc-port": rpcPort, "rpc-bind-address": "127.0.0.1", "rpc-authentication-required": false,
     "rpc-whitelist-enabled": false, "rpc-host-whitelist-enabled": false, "incomplete-dir-enabled": false, "message-level": 2,
   }, null, 1));
+  await addressesSettled(ns);
   const proc = sb.start(ns, "transmission-daemon", "transmission-daemon", ["-g", dir, "-f"]);
   const api = new TransmissionRpc(ns, rpcPort);
   await until("transmission-daemon's RPC", 20_000, async () => {
