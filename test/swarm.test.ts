@@ -5,7 +5,9 @@
 // only if the policy lets the leecher reach the seeder's peer port.
 import { describe, expect, test } from "vitest";
 import { onPath } from "../src/system/run.js";
-import { Sandbox, gatewayPolicy, hostPolicy, listening, startSwarm, type SeederKind, type TransferResult } from "./helpers/swarm.js";
+import {
+  Sandbox, applyPolicy, gatewayPolicy, hostPolicy, listening, startSwarm, until, type SeederKind, type TransferResult,
+} from "./helpers/swarm.js";
 
 // scripts/test-programs.sh installs them; namespaces need root.
 const PROGRAMS = ["opentracker", "mktorrent", "qbittorrent-nox", "transmission-daemon", "aria2c", "nft", "curl"];
@@ -46,11 +48,35 @@ const blocked = (r: TransferResult, seeder: string, report: string) => {
   expect(r.bytes, `bytes arrived through a closed port${report}`).toBe(0);
 };
 
-/** The same swarm twice side by side: with the seeder's port open (the file arrives) and closed (nothing arrives). */
-async function openAndClosed(open: Case, closed: Case): Promise<void> {
-  const results = await Promise.allSettled([swarm(open, arrives), swarm(closed, blocked)]);
-  const failed = results.flatMap((r, i) => r.status === "rejected" ? [`${i === 0 ? "port open" : "port closed"}: ${(r.reason as Error).message}`] : []);
+/** Runs side by side and fails with every failure (each with its sandbox's report), not only the first. */
+async function sideBySide(runs: Record<string, () => Promise<void>>): Promise<void> {
+  const names = Object.keys(runs);
+  const results = await Promise.allSettled(Object.values(runs).map((f) => f()));
+  const failed = results.flatMap((r, i) => r.status === "rejected" ? [`${names[i]}: ${(r.reason as Error).message}`] : []);
   if (failed.length) throw new Error(failed.join("\n\n"));
+}
+
+/** The same swarm twice: with the seeder's port open (the file arrives) and closed (nothing arrives). */
+const openAndClosed = (open: Case, closed: Case) =>
+  sideBySide({ "port open": () => swarm(open, arrives), "port closed": () => swarm(closed, blocked) });
+
+/** The seeder moves its port through its own interface; the old policy keeps it out, the policy re-applied with the new port lets it in. */
+async function moved(kind: SeederKind): Promise<void> {
+  const sb = new Sandbox();
+  try {
+    const s = await startSwarm(sb, { where: "host", seeder: kind, peerPort: 6881, policy: hostPolicy({ ports: 6881, client: kind }) });
+    await s.seeder.setPeerPort(6890);
+    await sb.step(`${kind} listens on 6890`, () => until("the new port", 5_000, async () => (await listening(s.net.seederNs, 6890)) || undefined));
+    await s.seeder.reannounce(s.torrent);
+    blocked(await s.transfer(10_000), `${s.net.seederPublicAddress}:6890`, sb.report());
+    await sb.step("swarmgate apply, new port", () => applyPolicy(sb, s.net.firewallNs, hostPolicy({ ports: 6890, client: kind })));
+    arrives(await s.transfer(30_000), `${s.net.seederPublicAddress}:6890`, sb.report());
+  } catch (e) {
+    if ((e as Error).message.includes(`${sb.tag} phases`)) throw e;
+    throw new Error(`${(e as Error).message}\n${sb.report()}`, { cause: e });
+  } finally {
+    await sb.close();
+  }
 }
 
 describe.skipIf(!runnable).concurrent("a real swarm through an applied policy", () => {
@@ -63,5 +89,9 @@ describe.skipIf(!runnable).concurrent("a real swarm through an applied policy", 
   test.each(["nft", "iptables"] as const)("gateway (%s): the file arrives from the LAN seeder when the forwarded range has its port, and nothing when it does not", async (backend) => {
     await openAndClosed({ where: "gateway", seeder: "qbittorrent", peerPort: 6885, policyPorts: "6881-6889", timeoutMs: 30_000, backend },
       { where: "gateway", seeder: "qbittorrent", peerPort: 6885, policyPorts: "6890-6899", timeoutMs: 15_000, backend });
+  }, 80_000);
+
+  test("a seeder that moves its port (qBittorrent's Web API, Transmission's RPC) is kept out by the old policy and let in by the policy re-applied with the new port", async () => {
+    await sideBySide({ qbittorrent: () => moved("qbittorrent"), transmission: () => moved("transmission") });
   }, 80_000);
 });
