@@ -98,6 +98,8 @@ try {
     if (Date.now() > deadline) throw new Error(`the clients did not all listen within 60 s:\n${ss}`);
     execFileSync("sleep", ["0.5"]);
   }
+  // Let the clients finish starting (deluged and qBittorrent keep a core busy for a few seconds).
+  execFileSync("sleep", ["3"]);
   const report = JSON.parse(execFileSync("ip", ["netns", "exec", busy, process.execPath, main, "clients", "--root", root, "--json"], { encoding: "utf8" }));
   const seen = report.clients.filter((c) => c.listening.length > 0).map((c) => `${c.kind} ${c.ports.from}`);
 
@@ -109,6 +111,7 @@ try {
   const rows = [
     ["node -e 0 (start-up alone)", busy, [process.execPath, "-e", "0"]],
     ["ss -ltunp (five clients running)", busy, ["ss", "-ltunp"]],
+    ["swarmgate --version (the command's own start-up)", busy, [process.execPath, main, "--version"]],
     ["clients --root R --json (five clients running)", busy, [process.execPath, main, "clients", "--root", root, "--json"]],
     ["clients --root R --json (none running)", idle, [process.execPath, main, "clients", "--root", root, "--json"]],
     ["clients --json (this machine's own /, five running)", busy, [process.execPath, main, "clients", "--json"]],
