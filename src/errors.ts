@@ -36,6 +36,11 @@ export type ErrorCode =
   | "BACKEND_UNKNOWN"
   | "OUTPUT_WRITE"
   | "OUTPUT_NOT_REGULAR"
+  | "OUTPUT_EXISTS"
+  // init
+  | "INIT_NO_ROUTE"
+  | "INIT_NO_ADDRESS"
+  | "INIT_NO_LAN"
   // the machine
   | "TOOL_MISSING"
   | "TOOL_FAILED"

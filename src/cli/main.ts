@@ -191,6 +191,18 @@ Exit status 0, 1 when a config could not be read (each problem with its file and
   .action(async (opts: { json?: boolean; root?: string }) =>
     guard(opts.json, async () => (await import("./clients.js")).runClients(opts)));
 
+program.command("init")
+  .summary("write a starter policy from this machine as it is")
+  .description(`Write a starter policy from this machine: the default route's interface and its addresses (both families), the BitTorrent clients found with the ports they use (and LSD when it is on), each client's Web UI/RPC port as an admin service open to the LAN only, the sources of the SSH sessions open now (so applying it keeps them), and the DNS servers from /etc/resolv.conf (or systemd-resolved's). Every value has a comment saying where it came from; what could not be used is said in a comment too. It never replaces a file, and what it writes passes check. Changes nothing else.`)
+  .option("-o, --output <file>", "where to write it (default ./swarmgate.yaml; - for standard output)")
+  .option("--gateway", "a gateway policy: the default route's interface is the WAN, the other interface with a private IPv4 network the LAN")
+  .option("--lan <iface>", "with --gateway: the LAN interface, when several could be")
+  .option("--interface <iface>", "the interface peers arrive on, instead of the default route's")
+  .option("--root <dir>", "read the BitTorrent clients' configs below DIR (interfaces, routes and sessions are this machine's)")
+  .option("--json", "print a JSON object instead of text")
+  .addHelpText("after", "\nExamples:\n  swarmgate init && swarmgate check swarmgate.yaml\n  swarmgate init --gateway -o /etc/swarmgate/policy.yaml")
+  .action(async (opts) => guard(opts.json, async () => (await import("./init.js")).runInit(opts)));
+
 const STATE = ["--state-dir <dir>", "where backups, the lock and pending confirmations live (default /var/lib/swarmgate, or $SWARMGATE_STATE_DIR)"] as const;
 const WAIT = ["--wait <seconds>", "how long to wait for another swarmgate to finish, 0-86400 (default 60)", integer("--wait", 0, 86400, " of seconds")] as const;
 const sys = async () => import("./system.js");
