@@ -124,7 +124,9 @@ describe("Deluge", () => {
     expect(ok(readDeluge(core({ listen_interface: "192.168.1.9", dht: false, lsd: false, natpmp: false, upnp: false })))).toMatchObject({
       bind: { interface: null, addresses: ["192.168.1.9"] }, dht: false, lsd: false, natpmp: false,
     });
-    expect(ok(readDeluge(core({ listen_interface: "wg0" }))).bind).toEqual({ interface: "wg0", addresses: [] });
+    expect(ok(readDeluge(core({ listen_interface: "wg0", outgoing_interface: "wg0" }))).bind).toEqual({ interface: "wg0", addresses: [], outgoing: "wg0" });
+    expect(ok(readDeluge(core({ natpmp: false }))).natpmp).toBe(true); // UPnP still maps the port
+    expect(ok(readDeluge(core({ natpmp: false, upnp: false }))).natpmp).toBe(false);
     const web = '{\n  "file": 2,\n  "format": 1\n}{\n  "port": 8113,\n  "interface": "127.0.0.1"\n}';
     expect(ok(readDeluge(core({ daemon_port: 58847, allow_remote: true }), web))).toMatchObject({
       webui: { port: 8113, address: "127.0.0.1" }, daemon: { port: 58847, address: "0.0.0.0" },

@@ -34,7 +34,7 @@ function text(d: Detection): string {
 function describe(c: ClientReport): string[] {
   const range = (r: { from: number; to: number }) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`);
   const on = (b: boolean) => (b ? "on" : "off");
-  const bind = c.bind.interface ?? (c.bind.addresses.length ? c.bind.addresses.join(", ") : "every address");
+  const bind = (c.bind.interface ?? (c.bind.addresses.length ? c.bind.addresses.join(", ") : "every address")) + (c.bind.outgoing ? `, connects out by ${c.bind.outgoing}` : "");
   const lines = [
     `${c.kind} (${displayValue(c.config || "command line", 200)}, user ${c.user ?? "?"})`,
     `  peer port  ${range(c.ports)} ${c.protocols.join("+") || "not listening"}${c.random ? " (random: changes at the next start)" : ""}`,

@@ -35,6 +35,7 @@ export function readDeluge(core: string, web?: string, args: readonly string[] =
   }
   const iface = k.str(["listen_interface"], "").trim();
   const isAddress = /^[\d.]+$/.test(iface) || iface.includes(":");
+  const outgoing = k.str(["outgoing_interface"], "").trim();
   const allowRemote = k.bool(["allow_remote"], false);
   const cliDaemon = option(args, "--port", "-p");
   const daemonPort = cliDaemon !== undefined && wholeNumber(cliDaemon, 1, 65535) !== undefined ? Number(cliDaemon) : k.int(["daemon_port"], 1, 65535, 58846);
@@ -44,9 +45,13 @@ export function readDeluge(core: string, web?: string, args: readonly string[] =
     protocols: ["tcp", "udp"],
     dht: k.bool(["dht"], true),
     lsd: k.bool(["lsd"], true),
-    natpmp: k.bool(["natpmp"], true),
+    // Either protocol maps the port on the router.
+    natpmp: k.bool(["natpmp"], true) || k.bool(["upnp"], true),
     // With no listen_interface deluged listens on "0.0.0.0": IPv4 only.
-    bind: iface === "" ? { interface: null, addresses: ["0.0.0.0"] } : isAddress ? { interface: null, addresses: [iface] } : { interface: iface, addresses: [] },
+    bind: {
+      ...(iface === "" ? { interface: null, addresses: ["0.0.0.0"] } : isAddress ? { interface: null, addresses: [iface] } : { interface: iface, addresses: [] }),
+      ...(outgoing ? { outgoing } : {}),
+    },
     webui: web === undefined ? null : webUi(web, found),
     daemon: { port: daemonPort, address: allowRemote ? "0.0.0.0" : "127.0.0.1" },
   };

@@ -8,7 +8,12 @@ export const CLIENT_KINDS: readonly ClientKind[] = ["qbittorrent", "transmission
 export interface PortRange { from: number; to: number }
 
 /** Where the client binds its peer sockets. No interface and no addresses: every address. */
-export interface Bind { interface: string | null; addresses: string[] }
+export interface Bind {
+  interface: string | null;
+  addresses: string[];
+  /** Deluge's outgoing_interface, when set: the interface its outgoing peer connections leave by. */
+  outgoing?: string;
+}
 
 /** A control interface (Web UI, RPC, SCGI): its TCP port and the address it binds ("*" every address). */
 export interface WebUi { port: number; address: string }
@@ -25,6 +30,7 @@ export interface ClientSettings {
   protocols: ("tcp" | "udp")[];
   dht: boolean;
   lsd: boolean;
+  /** The client maps its port on the router itself (UPnP or NAT-PMP). */
   natpmp: boolean;
   bind: Bind;
   webui: WebUi | null;
