@@ -14,10 +14,12 @@ import { processAlive, run, runChecked } from "../../src/system/run.js";
 let sandboxes = 0;
 const live = new Set<ChildProcess>();
 const liveNamespaces = new Set<string>();
-// A worker that exits mid-test (a timeout, a crash) must leave no daemon and no namespace behind.
+const liveDirs = new Set<string>();
+// A worker that exits mid-test (a timeout, a crash) must leave no daemon, namespace or directory behind.
 process.once("exit", () => {
   for (const child of live) child.kill("SIGKILL");
   for (const name of liveNamespaces) spawnSync("ip", ["netns", "del", name]);
+  if (!process.env.SWARM_KEEP) for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
 });
 
 let staleRemoved: Promise<void> | undefined;
@@ -123,6 +125,7 @@ export class Sandbox {
     const d = mkdtempSync(join(tmpdir(), `${this.tag}-${what}-`));
     chmodSync(d, 0o755);
     this.dirs.push(d);
+    liveDirs.add(d);
     return d;
   }
 
@@ -162,7 +165,10 @@ export class Sandbox {
       liveNamespaces.delete(ns.name);
     }
     // SWARM_KEEP=1 keeps the configs, logs and downloads for a look afterwards.
-    if (!process.env.SWARM_KEEP) for (const d of this.dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+    for (const d of this.dirs.splice(0)) {
+      if (!process.env.SWARM_KEEP) rmSync(d, { recursive: true, force: true });
+      liveDirs.delete(d);
+    }
   }
 }
 

@@ -141,7 +141,10 @@ export interface SwarmOptions {
   where: "host" | "gateway";
   seeder: SeederKind;
   peerPort: number;
-  /** Applied (with the CLI) in net.firewallNs before anything starts; null: the caller applies one when it likes. */
+  /**
+   * Applied (with the CLI) in net.firewallNs before the seeder starts; null: the caller applies one when it likes
+   * (host only: a gateway without its policy neither forwards nor masquerades, so the LAN seeder could never announce).
+   */
   policy: string | null;
   /** The backend apply uses (default nft). */
   backend?: "nft" | "iptables";
