@@ -102,3 +102,33 @@ describe("a moved port is planned in place", () => {
     expect(iptablesKernel.onlyPortSetsDiffer(iptablesKernel.ownedOf(compile(other)), iptOf(6881))).toBe(false);
   });
 });
+
+describe("a written port beside the client's own", () => {
+  const entries = parsePolicy("version: 1\nhost:\n  interface: eth0\n  addresses: [192.0.2.51/24]\nclients:\n  - {name: qb, ports: 6881}\noutbound:\n  peers: true\n  dns: [192.0.2.1]\n", "p.yaml").clients;
+
+  test("a running client on another port, or a random one, is warned about with what to write; a match is not", async () => {
+    const { clientPortWarnings } = await import("../src/analyze/client-ports.js");
+    expect(clientPortWarnings(entries, [qb()])).toEqual([]);
+    const moved = clientPortWarnings(entries, [qb({ listening: [sock("tcp", 50000), sock("udp", 50000), sock("tcp", 8080)] })]);
+    expect(moved).toEqual([expect.stringMatching(/qBittorrent .*listens on port 50000, which no client entry opens \(clients\[0\] qb opens 6881\): write ports: 50000, or ports: auto/)]);
+    expect(clientPortWarnings(entries, [qb({ random: true })])[0]).toMatch(/random port each time it starts.*Session\\Port/);
+    // A config nobody runs does not count while another client runs.
+    expect(clientPortWarnings(entries, [tr(), qb({ listening: [sock("tcp", 6881), sock("udp", 6881)] })])).toEqual([]);
+  });
+
+  test("check says it, with --clients-root", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const { cli } = await import("./helpers/cli.js");
+    const root = mkdtempSync(join(tmpdir(), "sg-check-root-"));
+    mkdirSync(join(root, "etc"));
+    writeFileSync(join(root, "etc", "passwd"), "alice:x:1000:1000::/home/alice:/bin/sh\n");
+    mkdirSync(join(root, "home", "alice", ".config", "qBittorrent"), { recursive: true });
+    writeFileSync(join(root, "home", "alice", ".config", "qBittorrent", "qBittorrent.conf"), "[BitTorrent]\nSession\\Port=7000\n");
+    writeFileSync(join(root, "p.yaml"), "version: 1\nhost:\n  interface: eth0\n  addresses: [192.0.2.51/24]\nclients:\n  - {name: qb, ports: 6881}\noutbound:\n  peers: true\n  dns: [192.0.2.1]\n");
+    const r = await cli(["check", join(root, "p.yaml"), "--clients-root", root, "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).clientWarnings).toEqual([expect.stringMatching(/is configured for port 7000, which no client entry opens/)]);
+  });
+});

@@ -31,7 +31,7 @@ export interface DoctorCheck {
 
 export type FindingCode =
   | "STATELESS_ACCEPT" | "IPV6_WIDE_OPEN" | "FAMILY_ASYMMETRY" | "DNAT_NOT_FORWARDED" | "FORWARD_WRONG_DIRECTION"
-  | "SHADOWED_RULE" | "DOCKER_BYPASS" | "POLICY_ACCEPT_NO_RULES" | "ADMIN_OPEN_TO_ALL";
+  | "SHADOWED_RULE" | "DOCKER_BYPASS" | "POLICY_ACCEPT_NO_RULES" | "ADMIN_OPEN_TO_ALL" | "CLIENT_PORT_MISMATCH";
 
 export interface DoctorFinding { code: FindingCode; severity: "error" | "warning"; message: string; fix: string; rules: RulePlace[] }
 

@@ -29,12 +29,13 @@ export function runAudit(file: string | undefined, opts: CommonOptions): number 
   const path = resolvePolicyPath(file);
   const policy = loadPolicyHere(path);
   const result = audit(policy);
+  const clients = autoPortLines(policy);
   if (opts.json) {
-    printJson({ ok: result.ok, file: path, exposure: result.exposure, checks: result.checks, findings: result.findings, autoPorts: autoPortLines(policy).json });
+    printJson({ ok: result.ok, file: path, exposure: result.exposure, checks: result.checks, findings: result.findings, autoPorts: clients.json, clientWarnings: clients.warnings });
     return result.ok ? 0 : 1;
   }
   const failed = result.checks.filter((c) => c.status === "fail");
-  const lines = [`${path}: ${result.checks.length - failed.length} of ${result.checks.length} readiness checks pass${failed.length ? `, ${failed.length} FAIL` : ""}; ${result.findings.length} lint finding(s)`, ...autoPortLines(policy).text];
+  const lines = [`${path}: ${result.checks.length - failed.length} of ${result.checks.length} readiness checks pass${failed.length ? `, ${failed.length} FAIL` : ""}; ${result.findings.length} lint finding(s)`, ...clients.text];
   lines.push(...exposureLines(result.exposure));
   lines.push("", "Readiness:");
   for (const c of result.checks) {

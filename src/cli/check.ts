@@ -1,9 +1,10 @@
 // `swarmgate check`: validate a policy and show, on one screen, what it opens to whom.
 import { openings, type Opening } from "../analyze/openings.js";
 import { compile } from "../compile/index.js";
+import { clientPortWarnings } from "../analyze/client-ports.js";
 import { formatPortRange } from "../net/port.js";
 import type { Policy } from "../policy/types.js";
-import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
+import { detectHere, resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 const HEADINGS: Record<Opening["direction"], string> = {
@@ -19,7 +20,7 @@ export function runCheck(file: string | undefined, opts: CommonOptions): number 
   const open = openings(compile(policy));
   const auto = autoPortLines(policy);
   if (opts.json) {
-    printJson({ ok: true, file: path, role: policy.role, openings: open, otherwise: "drop", log: policy.log, autoPorts: auto.json });
+    printJson({ ok: true, file: path, role: policy.role, openings: open, otherwise: "drop", log: policy.log, autoPorts: auto.json, clientWarnings: auto.warnings });
     return 0;
   }
   const lines = [`${path}: valid ${describeRole(policy)}`, ...auto.text];
@@ -40,10 +41,15 @@ export function runCheck(file: string | undefined, opts: CommonOptions): number 
 }
 
 /** `ports: auto` entries: the port found, where it came from, and what the user should know (check and audit). */
-export function autoPortLines(p: Policy): { text: string[]; json: { path: string; client: string; ports: string; source: string; warnings: string[] }[] } {
+/** And for a host policy with written ports: the clients here that use another port, or a random one. */
+export function autoPortLines(p: Policy): { text: string[]; json: { path: string; client: string; ports: string; source: string; warnings: string[] }[]; warnings: string[] } {
   const json = p.clients.flatMap((c) => (c.auto ? [{ path: `${c.path}.ports`, client: c.name, ports: formatPortRange(c.ports), source: c.auto.source, warnings: c.auto.warnings }] : []));
-  const text = json.length ? ["", "Ports read from the clients (ports: auto):", ...json.flatMap((a) => [`  ${a.path}  ${a.client}: ${a.ports}, from ${a.source}`, ...a.warnings.map((w) => `    warning: ${w}`)])] : [];
-  return { text, json };
+  const warnings = p.role === "host" && p.clients.length > 0 && !p.clients.some((c) => c.auto) ? clientPortWarnings(p.clients, detectHere().clients) : [];
+  const text = [
+    ...(json.length ? ["", "Ports read from the clients (ports: auto):", ...json.flatMap((a) => [`  ${a.path}  ${a.client}: ${a.ports}, from ${a.source}`, ...a.warnings.map((w) => `    warning: ${w}`)])] : []),
+    ...(warnings.length ? ["", "The BitTorrent clients here:", ...warnings.map((w) => `  warning: ${w}`)] : []),
+  ];
+  return { text, json, warnings };
 }
 
 function describeRole(p: Policy): string {

@@ -10,10 +10,10 @@ import { exposure } from "../analyze/exposure.js";
 import { exposureLines } from "./audit.js";
 import { readForeign, type ForeignRuleset } from "../parse/index.js";
 import type { Policy } from "../policy/types.js";
-import { run } from "../system/run.js";
 import { placeOf } from "./explain-from.js";
 import { describeMachine, type MachineOptions } from "./machine.js";
-import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
+import { clientPortWarnings, portInUse } from "../analyze/client-ports.js";
+import { detectHere, resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson } from "./report.js";
 
 export interface DoctorOptions extends MachineOptions {
@@ -24,8 +24,6 @@ export interface DoctorOptions extends MachineOptions {
   from: string[];
   port: number[];
 }
-
-const CLIENT_PROCESSES = /"(qbittorrent-nox|qbittorrent|transmission-da|transmission-daemon|deluged|rtorrent|aria2c)"/;
 
 export async function runDoctor(file: string | undefined, o: DoctorOptions): Promise<number> {
   if (o.live && o.from.length) throw userError("CLI_USAGE", "--live and --from both say where the ruleset comes from; give one");
@@ -38,6 +36,12 @@ export async function runDoctor(file: string | undefined, o: DoctorOptions): Pro
   const { iface, local, addresses, routes, env } = await describeMachine(o, policy, foreign, live, notes);
   const resolver = policy && policy.outbound.dns !== "any" ? policy.outbound.dns[0] : undefined;
   const result = doctor({ ruleset: foreign.ruleset, ports, iface, local, env, place: (r: Rule) => placeOf(r), ...(resolver && { resolver }) });
+  // The machine's own clients beside the policy's ports (only where the ruleset is this machine's).
+  if (live && policy?.role === "host" && policy.clients.length && !policy.clients.some((c) => c.auto)) {
+    for (const message of clientPortWarnings(policy.clients, detectHere().clients)) {
+      result.findings.push({ code: "CLIENT_PORT_MISMATCH", severity: "warning", message, fix: "make the policy's client port the one the client uses (or ports: auto), then apply it", rules: [] });
+    }
+  }
 
   const forwards = foreign.ruleset.tables.some((t) => t.chains.some((c) => c.base?.hook === "forward"));
   const exposed = o.exposure ? exposure(foreign.ruleset, env, { interfaces: [iface], local, forwards, routes: routes.map((r) => r.prefix), own: [local[4], local[6], ...addresses.map((a) => a.address)] }) : undefined;
@@ -54,13 +58,8 @@ async function portsToCheck(o: DoctorOptions, policy: Policy | undefined, live: 
   if (o.port.length) return [...new Set(o.port)];
   if (policy?.clients.length) return [...new Set(policy.clients.map((c) => c.ports.first))];
   if (live) {
-    const r = await run("ss", ["-H", "-lntup"]).catch(() => undefined);
-    const found = new Set<number>();
-    for (const line of r?.stdout.split("\n") ?? []) {
-      if (!CLIENT_PROCESSES.test(line)) continue;
-      const port = /[\]:*](\d+)\s/.exec(line.split(/\s+/).slice(4, 5).join(" ") + " ")?.[1];
-      if (port) found.add(Number(port));
-    }
+    // The clients running here, matched to their processes (swarmgate clients): their peer ports, not their Web UIs.
+    const found = new Set(detectHere().clients.filter((c) => c.listening.length > 0).flatMap((c) => portInUse(c)?.port ?? []));
     if (found.size) { notes.push(`ports of the BitTorrent clients listening here: ${[...found].join(", ")}`); return [...found]; }
   }
   notes.push("no --port, no policy and no client found listening: checking 6881, the usual default");

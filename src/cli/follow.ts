@@ -13,7 +13,7 @@ import type { Policy } from "../policy/types.js";
 import { requireRoot } from "../system/apply.js";
 import { followStep } from "../system/follow.js";
 import { DEFAULT_STATE_DIR, StateDir } from "../system/state.js";
-import { loadPolicyHere } from "./policy-path.js";
+import { forgetDetection, loadPolicyHere } from "./policy-path.js";
 import type { CommonOptions } from "./report.js";
 
 export interface FollowOptions extends CommonOptions { stateDir?: string; wait?: number | string; interval?: number; once?: boolean }
@@ -44,6 +44,7 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
   const look = async (): Promise<"moved" | "same" | "failed"> => {
     let policy: Policy;
     try {
+      forgetDetection();
       policy = loadPolicyHere(path);
     } catch (e) {
       const why = message(e);

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { detectClients } from "../clients/index.js";
+import { detectClients, type Detection } from "../clients/index.js";
 import { userError } from "../errors.js";
 import { clientsRoot } from "./clients-root.js";
 import { resolverOf } from "../policy/auto-ports.js";
@@ -16,10 +16,19 @@ export function resolvePolicyPath(given: string | undefined): string {
   throw userError("POLICY_NOT_FOUND", `no policy given and none found at ${DEFAULT_POLICY_PATHS.join(" or ")}; pass a file, e.g. swarmgate check examples/standalone.yaml`);
 }
 
-/** How the commands load a policy: `ports: auto` asks the clients found on this machine (configs below --clients-root). */
-export function policyOptions(): LoadOptions {
+/** The clients found on this machine (configs below --clients-root), once per command. */
+let detected: Detection | undefined;
+export function detectHere(): Detection {
   const root = clientsRoot();
-  return { autoPorts: resolverOf(() => detectClients(root === undefined ? {} : { root })) };
+  return (detected ??= detectClients(root === undefined ? {} : { root }));
+}
+
+/** Look again (follow asks every second). */
+export function forgetDetection(): void { detected = undefined; }
+
+/** How the commands load a policy: `ports: auto` asks the clients found on this machine. */
+export function policyOptions(): LoadOptions {
+  return { autoPorts: resolverOf(detectHere) };
 }
 
 /** A policy as every command loads it. */
