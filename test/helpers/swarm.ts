@@ -108,31 +108,33 @@ export async function leech(sb: Sandbox, ns: Netns, t: Torrent, o: LeechOptions)
   const code = await proc.exited;
   clearTimeout(timer);
   const seconds = (Date.now() - started) / 1000;
-  let got: Buffer;
-  try {
-    got = readFileSync(join(dir, t.name));
-  } catch {
-    got = Buffer.alloc(0);
-  }
-  const log = readText(join(dir, "aria2c.log"));
-  const found = (re: RegExp) => [...new Set([...log.matchAll(re)].map((m) => m[1] ?? ""))].filter((a) => !a.endsWith(`:${port}`));
-  // opentracker hands the leecher its own entry back: aria2c dialling itself is no news.
-  const self = new RegExp(`:${port}\\b`);
-  const peerLines = log.split("\n").filter((l) => /PeerInitiateConnection|handshake peerId|unchoke|ERROR|Download complete/.test(l) && !self.test(l));
-  sb.note(`aria2c's log about peers (${ns.name})`, peerLines.map((l) => l.replace(/ \[[\w.]+:\d+\]/, "")).join("\n") || "(nothing about peers)");
-  const original = readFileSync(join(t.seedDir, t.name));
+  const got = readOrEmpty(join(dir, t.name));
+  const peers = peersInLog(readOrEmpty(join(dir, "aria2c.log")).toString("utf8"), port);
+  sb.note(`aria2c's log about peers (${ns.name})`, peers.lines.join("\n") || "(nothing about peers)");
   const ok = code === 0 && got.length === t.size && sha256(got) === t.sha256;
-  return {
-    ok, bytes: intactBytes(original, got), seconds, code: timedOut ? null : code, proc,
-    dialed: found(/PeerInitiateConnectionCommand.* Connecting to (\S+)/g), handshakes: found(/From: (\S+) handshake/g),
-  };
+  const bytes = intactBytes(readFileSync(join(t.seedDir, t.name)), got);
+  return { ok, bytes, seconds, code: timedOut ? null : code, proc, dialed: peers.dialed, handshakes: peers.handshakes };
 }
 
-function readText(file: string): string {
+/**
+ * What aria2c's info log says about peers: whom it dialled, who completed the
+ * handshake, and those lines for a report. opentracker hands the leecher its
+ * own entry back; aria2c dialling itself (its own port) is left out.
+ */
+function peersInLog(log: string, ownPort: number): { dialed: string[]; handshakes: string[]; lines: string[] } {
+  const own = new RegExp(`:${ownPort}\\b`);
+  const found = (re: RegExp) => [...new Set([...log.matchAll(re)].map((m) => m[1] ?? ""))].filter((a) => !own.test(a));
+  const lines = log.split("\n")
+    .filter((l) => /PeerInitiateConnection|handshake peerId|unchoke|ERROR|Download complete/.test(l) && !own.test(l))
+    .map((l) => l.replace(/ \[[\w.]+:\d+\]/, "")); // the source file:line of each message
+  return { dialed: found(/PeerInitiateConnectionCommand.* Connecting to (\S+)/g), handshakes: found(/From: (\S+) handshake/g), lines };
+}
+
+function readOrEmpty(file: string): Buffer {
   try {
-    return readFileSync(file, "utf8");
+    return readFileSync(file);
   } catch {
-    return "";
+    return Buffer.alloc(0);
   }
 }
 
