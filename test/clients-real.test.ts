@@ -33,6 +33,8 @@ interface Scenario {
   random: boolean | "saved";
   /** Other TCP ports the client listens on (web UI, RPC, daemon). */
   control: number[];
+  /** The client is expected to listen on no peer port at all (deluged 2.0 with a range of listen ports). */
+  noPeerPort?: boolean;
 }
 
 const QB_OK = "[LegalNotice]\nAccepted=true\n";
@@ -51,6 +53,8 @@ const SCENARIOS: Scenario[] = [
   { name: "de-default", kind: "deluge", user: "de", files: {}, command: () => ["deluged", "-d", "-L", "none"], random: "saved", control: [58846] },
   { name: "de-port", kind: "deluge", user: "de", files: { ".config/deluge/core.conf": '{"file": 1, "format": 1}{"random_port": false, "listen_ports": [51003, 51003], "daemon_port": 58847}' }, command: (h) => ["deluged", "-d", "-L", "none", "-c", join(h, ".config/deluge")], random: false, port: 51003, control: [58847] },
   { name: "de-random", kind: "deluge", user: "de", files: { ".config/deluge/core.conf": '{"file": 1, "format": 1}{"random_port": true, "listen_random_port": null}' }, command: () => ["deluged", "-d", "-L", "none"], random: "saved", control: [58846] },
+  // deluged 2.0 joins its listen addresses without a separator: with a range it listens on no peer port.
+  { name: "de-range", kind: "deluge", user: "de", files: { ".config/deluge/core.conf": '{"file": 1, "format": 1}{\n"random_port": false,\n"listen_ports": [51010, 51020]\n}' }, command: () => ["deluged", "-d", "-L", "none"], random: false, control: [58846], noPeerPort: true },
   // rtorrent needs a terminal unless daemon mode is on; -n skips ~/.rtorrent.rc, so it is imported.
   { name: "rt-default", kind: "rtorrent", user: "rt", files: { ".rtorrent.rc": "# empty\n" }, command: (h) => rtorrent(h), random: true, control: [] },
   { name: "rt-port", kind: "rtorrent", user: "rt", files: { ".rtorrent.rc": "network.port_range.set = 51004-51004\nnetwork.port_random.set = no\n" }, command: (h) => rtorrent(h), random: false, port: 51004, control: [] },
@@ -80,7 +84,7 @@ function torrent(): Buffer {
   return b({ announce: "http://127.0.0.1:9/announce", info: { length: data.length, name: "f.bin", "piece length": 16384, pieces } });
 }
 
-interface Run { s: Scenario; ns: string; root: string; home: string; child?: ChildProcess; report?: Detection; code?: number | null; stderr?: string; truth?: { tcp: number[]; udp: number[] } }
+interface Run { s: Scenario; ns: string; root: string; home: string; child?: ChildProcess; report?: Detection; code?: number | null; stderr?: string; truth?: { tcp: number[]; udp: number[] }; settleFrom?: number }
 
 const base = mkdtempSync(join(tmpdir(), "sgc-real-"));
 const runs: Run[] = SCENARIOS.map((s, i) => ({ s, ns: `sgc-${process.pid}-${i}`, root: join(base, s.name), home: join(base, s.name, "home", s.user) }));
@@ -146,7 +150,11 @@ describe.skipIf(!runnable)("clients with the real programs", () => {
         const pid = r.child!.pid!;
         while (Date.now() < deadline) {
           const truth = truthOf(r.ns, pid);
-          if (truth.tcp.some((p) => !r.s.control.includes(p)) && r.s.control.every((p) => truth.tcp.includes(p))) {
+          const peerUp = truth.tcp.some((p) => !r.s.control.includes(p));
+          // With no peer port to wait for, give the client time to open one after its control port (5 s).
+          if (r.s.noPeerPort && r.s.control.every((p) => truth.tcp.includes(p)) && !r.settleFrom) r.settleFrom = Date.now();
+          const settled = r.s.noPeerPort ? r.settleFrom !== undefined && Date.now() - r.settleFrom > 5000 : peerUp;
+          if (settled && r.s.control.every((p) => truth.tcp.includes(p))) {
             const { code, stdout, stderr } = await cliInNs(r.ns, ["clients", "--root", r.root, "--json"]);
             [r.code, r.stderr] = [code, stderr];
             try { r.report = JSON.parse(stdout) as Detection; } catch { r.report = undefined; }
@@ -164,7 +172,18 @@ describe.skipIf(!runnable)("clients with the real programs", () => {
   }, 60_000);
   afterAll(cleanup);
 
-  test.each(runs.map((r) => [r.s.name, r] as const))("%s: the reported port is the one it listens on", (_, r) => {
+  test.each(runs.filter((r) => r.s.noPeerPort).map((r) => [r.s.name, r] as const))("%s: listens on no peer port, and the report says why", (_, r) => {
+    if (r.truth === undefined) expect.fail(`${r.s.name} never started`);
+    expect(r.truth.tcp).toEqual(r.s.control);
+    expect(r.code).toBe(1);
+    const c = r.report!.clients.find((x) => x.listening.length > 0)!;
+    expect(c.ports).toEqual({ from: 51010, to: 51020 });
+    expect(r.report!.problems).toEqual([expect.objectContaining({ code: "CLIENT_CONFIG_VALUE", kind: "deluge", file: c.config })]);
+    // deluged rewrote the file at start; the line still points at the key.
+    expect(readFileSync(c.config!, "utf8").split("\n")[r.report!.problems[0]!.line! - 1]).toContain('"listen_ports"');
+  });
+
+  test.each(runs.filter((r) => !r.s.noPeerPort).map((r) => [r.s.name, r] as const))("%s: the reported port is the one it listens on", (_, r) => {
     const why = () => `last exit ${r.code}, stderr ${r.stderr}, report ${JSON.stringify(r.report?.clients.map((c) => [c.config, c.listening]))}, ss ${execFileSync("ip", ["netns", "exec", r.ns, "ss", "-Hltunp"], { encoding: "utf8" })}, log ${readFileSync(join(r.root, "client.log"), "utf8").slice(-2000)}`;
     if (r.truth === undefined) expect.fail(`${r.s.name} never listened: ${why()}`);
     expect(r.code).toBe(0);
