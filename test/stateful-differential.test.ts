@@ -18,7 +18,7 @@ import { ROOT } from "./helpers/cli.js";
 
 const FIXTURES = join(ROOT, "test/fixtures/foreign");
 const everything = (name: string) => ["ipset.txt", "nft.json", "iptables-save.txt", "ip6tables-save.txt"].map((f) => join(FIXTURES, name, f)).filter(existsSync);
-const CONVERSATIONS = Number(process.env.STATEFUL_CONVERSATIONS ?? 300);
+const CONVERSATIONS = Number(process.env.STATEFUL_CONVERSATIONS ?? 160);
 const SEED = Number(process.env.SEED ?? 20261203);
 
 function check(r: StatefulResult, seed: number, dependsAllowed: boolean): void {

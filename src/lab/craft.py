@@ -8,6 +8,8 @@
 #          "tag": 77, "icmp": {"type": 3, "code": 3, "quote": {...a packet like this one...}},
 #          "echo": {"type": 8, "id": 1, "seq": 1}}, ...]}
 #   out: {"id": 3, "sent": [true, false, ...]}
+# or, to build ahead and send later: {"id": 1, "prepare": [[...round 0...], [...round 1...]]},
+# then {"id": 2, "round": 0}, {"id": 3, "round": 1} … each answered as above.
 # "tag" goes in the IPv4 identification or the IPv6 flow label, so that the
 # receiving side can tell every packet apart whatever its state.
 #
@@ -79,9 +81,11 @@ class Link:
         self.sock.bind((iface, 0))
         self.mac = mac
 
-    def send(self, p):
-        frame = Ether(dst=self.mac, type=ETH_P_IP if p["family"] == 4 else ETH_P_IPV6) / build(p)
-        self.sock.send(bytes(frame))
+    def frame(self, p):
+        return bytes(Ether(dst=self.mac, type=ETH_P_IP if p["family"] == 4 else ETH_P_IPV6) / build(p))
+
+    def send(self, family, dst, data):
+        self.sock.send(data)
 
 
 class Raw3:
@@ -92,25 +96,35 @@ class Raw3:
             s.setsockopt(socket.SOL_SOCKET, SO_MARK, mark)
             self.socks[family] = s
 
-    def send(self, p):
-        self.socks[p["family"]].sendto(bytes(build(p)), (p["dst"], 0))
+    def frame(self, p):
+        return bytes(build(p))
+
+    def send(self, family, dst, data):
+        self.socks[family].sendto(data, (dst, 0))
 
 
 def main():
     mode = sys.argv[1]
     sender = Link(sys.argv[2], sys.argv[3]) if mode == "link" else Raw3(int(sys.argv[2], 0))
     print(json.dumps({"ready": True}), flush=True)
+    prepared = []
     for line in sys.stdin:
-        batch = json.loads(line)
+        msg = json.loads(line)
+        if "prepare" in msg:
+            # Every round built ahead, while the caller sets the namespaces up: a round is then only sends.
+            prepared = [[(p["family"], p["dst"], sender.frame(p)) for p in batch] for batch in msg["prepare"]]
+            print(json.dumps({"id": msg["id"], "sent": []}), flush=True)
+            continue
+        batch = prepared[msg["round"]] if "round" in msg else [(p["family"], p["dst"], sender.frame(p)) for p in msg["packets"]]
         sent = []
-        for p in batch["packets"]:
+        for family, dst, data in batch:
             try:
-                sender.send(p)
+                sender.send(family, dst, data)
                 sent.append(True)
             except OSError as e:
                 # EPERM: netfilter dropped it on the way out (the sender's own output hook) — sent, and judged.
                 sent.append(e.errno == errno.EPERM)
-        print(json.dumps({"id": batch["id"], "sent": sent}), flush=True)
+        print(json.dumps({"id": msg["id"], "sent": sent}), flush=True)
 
 
 if __name__ == "__main__":

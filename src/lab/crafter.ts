@@ -57,6 +57,8 @@ export class Crafter {
         reject(new Error(`packet crafter in ${netns} exited (${code})`));
       });
     });
+    // Awaited later; a crafter that dies before then must not be an unhandled rejection meanwhile.
+    this.ready.catch(() => {});
     createInterface({ input: this.child.stdout! }).on("line", (line) => {
       const msg = JSON.parse(line) as { ready?: boolean; id?: number; sent?: boolean[] };
       if (msg.ready) { started(); return; }
@@ -66,14 +68,27 @@ export class Crafter {
     });
   }
 
-  /** Sends every packet in order; for each, whether it went out. */
-  send(packets: CraftSpec[]): Promise<boolean[]> {
-    if (packets.length === 0) return Promise.resolve([]);
+  private ask(message: Record<string, unknown>): Promise<boolean[]> {
     const id = this.next++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      this.child.stdin!.write(`${JSON.stringify({ id, packets })}\n`);
+      this.child.stdin!.write(`${JSON.stringify({ id, ...message })}\n`);
     });
+  }
+
+  /** Sends every packet in order; for each, whether it went out. */
+  send(packets: CraftSpec[]): Promise<boolean[]> {
+    return packets.length === 0 ? Promise.resolve([]) : this.ask({ packets });
+  }
+
+  /** Builds every round's packets ahead (the crafter does it while the caller does other things). */
+  async prepare(rounds: CraftSpec[][]): Promise<void> {
+    await this.ask({ prepare: rounds });
+  }
+
+  /** Sends the prepared round; for each of its packets, whether it went out. */
+  round(n: number): Promise<boolean[]> {
+    return this.ask({ round: n });
   }
 
   stop(): void {

@@ -58,9 +58,11 @@ table inet sgquiet {
 const QUIET = ["net.ipv4.icmp_echo_ignore_all=1", "net.ipv6.icmp.echo_ignore_all=1"];
 
 export async function installObservers(host: Netns, ...far: Netns[]): Promise<void> {
-  await host.execChecked("nft", ["-f", "-"], { input: hostTables() });
-  for (const ns of far) await ns.execChecked("nft", ["-f", "-"], { input: farTables() });
-  for (const ns of [host, ...far]) await ns.execChecked("sysctl", ["-q", "-w", ...QUIET]);
+  await Promise.all([
+    host.execChecked("nft", ["-f", "-"], { input: hostTables() }),
+    ...far.map((ns) => ns.execChecked("nft", ["-f", "-"], { input: farTables() })),
+    ...[host, ...far].map((ns) => ns.execChecked("sysctl", ["-q", "-w", ...QUIET])),
+  ]);
 }
 
 export interface Observed {

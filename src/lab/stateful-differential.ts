@@ -68,20 +68,24 @@ export async function statefulDifferential(o: StatefulOptions): Promise<Stateful
   const crafters: Crafter[] = [];
   try {
     const host = sandbox.ns("host");
-    await staticNeighbours(host, o.host.iface, [hostAddr[4], hostAddr[6]], sandbox.ns("peer"), "eth0", peers);
-    await staticNeighbours(host, second, ["10.250.0.1", "fd00:250::1", hostAddr[4], hostAddr[6]], sandbox.ns("peer2"), "eth0", PEERS2);
-    await load(host, o.load);
-    await installObservers(host, sandbox.ns("peer"), sandbox.ns("peer2"));
     const mac = async (ns: Netns, dev: string) => (JSON.parse((await ns.execChecked("ip", ["-j", "link", "show", dev])).stdout) as { address: string }[])[0]!.address;
+    // Started first: python and scapy take a while to load, meanwhile the namespaces are set up.
     const by = {
       peer: new Crafter(sandbox.ns("peer").name, ["link", "eth0", await mac(host, o.host.iface)]),
       peer2: new Crafter(sandbox.ns("peer2").name, ["link", "eth0", await mac(host, second)]),
       host: new Crafter(host.name, ["raw", MARK]),
     };
     crafters.push(by.peer, by.peer2, by.host);
+    const rounds = plan(conversations);
+    await Promise.all([
+      ...(["peer", "peer2", "host"] as const).map((node) => by[node].prepare(rounds[node].map((batch) => batch.map(([, spec]) => spec)))),
+      staticNeighbours(host, o.host.iface, [hostAddr[4], hostAddr[6]], sandbox.ns("peer"), "eth0", peers),
+      staticNeighbours(host, second, ["10.250.0.1", "fd00:250::1", hostAddr[4], hostAddr[6]], sandbox.ns("peer2"), "eth0", PEERS2),
+      load(host, o.load).then(() => installObservers(host, sandbox.ns("peer"), sandbox.ns("peer2"))),
+    ]);
     await Promise.all(crafters.map((c) => c.ready));
-    const sent = await converse(conversations, by);
-    await new Promise((r) => setTimeout(r, 300));
+    const sent = await converse(conversations, rounds, by);
+    await new Promise((r) => setTimeout(r, 150));
     const seen = await readObserved(host, sandbox.ns("peer"), sandbox.ns("peer2"));
     return judge(conversations, sent, seen, sim, env, o.dependsAllowed === true);
   } finally {
@@ -158,22 +162,31 @@ function makeConversations(o: StatefulOptions, peers: string[], second: string, 
   return out;
 }
 
-/** Every conversation's step n in round n, each sender's packets as one batch; what was sent, by conversation and step. */
-async function converse(conversations: Conversation[], by: Record<"peer" | "peer2" | "host", Crafter>): Promise<boolean[][]> {
-  const sent = conversations.map(() => [] as boolean[]);
+type Node = "peer" | "peer2" | "host";
+/** Every conversation's step n in round n: per round and sending node, the packets, each with its conversation. */
+function plan(conversations: Conversation[]): Record<Node, [number, CraftSpec][][]> {
   const rounds = Math.max(...conversations.map((c) => c.steps.length));
+  const out: Record<Node, [number, CraftSpec][][]> = { peer: [], peer2: [], host: [] };
   for (let round = 0; round < rounds; round++) {
-    const batches = { peer: [] as [number, CraftSpec][], peer2: [] as [number, CraftSpec][], host: [] as [number, CraftSpec][] };
+    for (const node of Object.values(out)) node.push([]);
     conversations.forEach((c, i) => {
       const step = c.steps[round];
-      if (step) batches[step.by === "host" ? "host" : c.far].push([i, step.spec]);
+      if (step) out[step.by === "host" ? "host" : c.far][round]!.push([i, step.spec]);
     });
+  }
+  return out;
+}
+
+/** The prepared rounds, each sender's batch at once, one round after another; what was sent, by conversation and step. */
+async function converse(conversations: Conversation[], rounds: Record<Node, [number, CraftSpec][][]>, by: Record<Node, Crafter>): Promise<boolean[][]> {
+  const sent = conversations.map(() => [] as boolean[]);
+  for (let round = 0; round < rounds.host.length; round++) {
     await Promise.all((["peer", "peer2", "host"] as const).map(async (node) => {
-      const ok = await by[node].send(batches[node].map(([, spec]) => spec));
-      batches[node].forEach(([i], k) => { sent[i]![round] = ok[k] === true; });
+      const ok = await by[node].round(round);
+      rounds[node][round]!.forEach(([i], k) => { sent[i]![round] = ok[k] === true; });
     }));
     // Let every namespace finish with this round before the next one answers it.
-    await new Promise((r) => setTimeout(r, 40));
+    await new Promise((r) => setTimeout(r, 25));
   }
   return sent;
 }
@@ -206,7 +219,7 @@ function judge(conversations: Conversation[], sent: boolean[][], seen: Observed,
     const tracked = ct.track(packet, quote);
     packet.state = tracked.state;
     const probe = { conversation: conv, step: n, packet };
-    const simulated = simulateAll(sim, packet, env, { trace: true, limits: "branch" });
+    const simulated = simulateAll(sim, packet, env, { limits: "branch" });
     const first = simulated.branches[0]!.result;
     // What conntrack made of it: nothing if a notrack rule or a drop before it (priority below -200) came first.
     const state = first.untracked ? "untracked" : tracked.state;
