@@ -3,9 +3,8 @@
 // defaults as in deluge 2.0's core/preferencesmanager.py and the web UI's.
 import { join } from "node:path";
 import { Keys, parseObject, type JsonObject } from "./json.js";
-import { option } from "./qbittorrent.js";
 import type { ClientSettings, PortRange, ReadResult, WebUi } from "./types.js";
-import { Findings, position, wholeNumber } from "./values.js";
+import { Findings, option, position, wholeNumber } from "./values.js";
 
 /** Where deluged draws a random port from when random_port is on and none is saved yet (randrange(49152, 65525)). */
 export const DELUGE_RANDOM_RANGE: PortRange = { from: 49152, to: 65524 };

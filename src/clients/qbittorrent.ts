@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { parseQtIni, type IniValue } from "./ini.js";
 import type { ClientSettings, PortRange, ReadResult } from "./types.js";
-import { Findings, shown, wholeNumber } from "./values.js";
+import { Findings, option, shown, wholeNumber } from "./values.js";
 
 export interface QbittorrentContext {
   /** The process's command line after the program name, when it runs. */
@@ -85,18 +85,6 @@ function btProtocol(v: IniValue | undefined, found: Findings): "Both" | "TCP" | 
   const hit = known.find((k) => k === v.value.trim()) ?? (wholeNumber(v.value, 0, 2) !== undefined ? known[Number(v.value)] : undefined);
   if (hit === undefined) found.value(`Session\\BTProtocol must be Both, TCP or UTP, not ${shown(v.value)}`, v.line);
   return hit ?? "Both";
-}
-
-/** "--name=value" or "--name value" from a command line. */
-export function option(args: readonly string[] | undefined, name: string, short?: string): string | undefined {
-  if (!args) return undefined;
-  let result: string | undefined;
-  args.forEach((a, i) => {
-    if (a.startsWith(`${name}=`)) result = a.slice(name.length + 1);
-    else if ((a === name || (short !== undefined && a === short)) && i + 1 < args.length) result = args[i + 1];
-    else if (short !== undefined && a.startsWith(short) && a.length > short.length && !a.startsWith("--")) result = a.slice(short.length);
-  });
-  return result;
 }
 
 /** Where a running qBittorrent keeps its config: --profile and --configuration, else the user's. */

@@ -4,9 +4,8 @@
 // Command-line options of transmission-daemon override the file.
 import { join } from "node:path";
 import { Keys, parseObject } from "./json.js";
-import { option } from "./qbittorrent.js";
 import type { ClientSettings, ReadResult } from "./types.js";
-import { Findings, wholeNumber } from "./values.js";
+import { Findings, option, wholeNumber } from "./values.js";
 
 const both = (kebab: string): string[] => [kebab.replace(/-/g, "_"), kebab];
 

@@ -49,3 +49,15 @@ export function shown(value: string): string {
   const v = value.length > 40 ? `${value.slice(0, 40)}…` : value;
   return JSON.stringify(v);
 }
+
+/** "--name=value" or "--name value" from a command line. */
+export function option(args: readonly string[] | undefined, name: string, short?: string): string | undefined {
+  if (!args) return undefined;
+  let result: string | undefined;
+  args.forEach((a, i) => {
+    if (a.startsWith(`${name}=`)) result = a.slice(name.length + 1);
+    else if ((a === name || (short !== undefined && a === short)) && i + 1 < args.length) result = args[i + 1];
+    else if (short !== undefined && a.startsWith(short) && a.length > short.length && !a.startsWith("--")) result = a.slice(short.length);
+  });
+  return result;
+}
