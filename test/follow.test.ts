@@ -167,3 +167,18 @@ describe.each(["nft", "iptables"] as const)("follow with %s", (backend) => {
     });
   });
 });
+
+test("install --follow writes a follow unit beside the firewall's, both verified by systemd-analyze; uninstall removes both", async () => {
+  const { run } = await import("../src/system/run.js");
+  const { MAIN } = await import("./helpers/cli-in-netns.js");
+  const { existsSync } = await import("node:fs");
+  const rootDir = mkdtempSync(join(tmpdir(), "sg-root-"));
+  const r = await run(process.execPath, [MAIN, "install", "examples/standalone.yaml", "--root", rootDir, "--follow"]);
+  expect(r.code, r.stderr).toBe(0);
+  const units = ["swarmgate.service", "swarmgate-follow.service"].map((u) => join(rootDir, "etc/systemd/system", u));
+  expect(readFileSync(units[1]!, "utf8")).toMatch(/Requires=swarmgate\.service[\s\S]*ExecStart=\S+node\S* \S+main\.js follow \/etc\/swarmgate\/policy\.yaml --state-dir/);
+  const verify = await run("systemd-analyze", ["verify", ...units]);
+  expect(verify.code, verify.stderr).toBe(0);
+  expect((await run(process.execPath, [MAIN, "uninstall", "--root", rootDir])).code).toBe(0);
+  for (const u of units) expect(existsSync(u)).toBe(false);
+});

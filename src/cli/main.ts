@@ -284,8 +284,9 @@ program.command("install")
   .argument("[policy]", "policy to install when /etc/swarmgate/policy.yaml does not exist")
   .addOption(backendOption("nft or iptables", KERNEL_BACKEND_NAMES))
   .option("--root <dir>", "install below DIR instead of / (for images and tests)")
+  .option("--follow", "also write swarmgate-follow.service, which runs swarmgate follow (for a policy with ports: auto)")
   .option(...STATE).option("--json", "print a JSON object instead of text")
-  .addHelpText("after", "\nExample:\n  sudo swarmgate install my-policy.yaml && sudo systemctl enable --now swarmgate")
+  .addHelpText("after", "\nExample:\n  sudo swarmgate install my-policy.yaml && sudo systemctl enable --now swarmgate\n  sudo swarmgate install --follow && sudo systemctl enable --now swarmgate swarmgate-follow")
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runInstall(policy, opts)));
 
 program.command("uninstall")

@@ -17,6 +17,7 @@ import { loadPolicy, MAX_POLICY_BYTES } from "../policy/load.js";
 import { writeFilesAtomically } from "./files.js";
 
 export const UNIT_NAME = "swarmgate.service";
+export const FOLLOW_UNIT_NAME = "swarmgate-follow.service";
 export const POLICY_PATH = "/etc/swarmgate/policy.yaml";
 
 export interface InstallPaths { root: string; unitDir: string; policy: string; stateDir: string }
@@ -74,6 +75,30 @@ WantedBy=sysinit.target
 `;
 }
 
+/** The long-running `swarmgate follow` beside the firewall unit: started after it, stopped with it, restarted when it fails. */
+export function followUnitText(policy: string, stateDir: string): string {
+  const { node, main, readme } = cliPaths();
+  for (const [what, path] of [["policy path", policy], ["state directory", stateDir], ["node path", node], ["swarmgate path", main], ["README path", readme]] as const) checkPath(what, path);
+  const doc = pathToFileURL(readme).href.replace(/%/g, "%%");
+  return `# Installed by swarmgate install --follow; swarmgate uninstall removes it.
+[Unit]
+Description=swarmgate follow: the firewall follows the BitTorrent clients' ports (${policy.replace(/%/g, "%%")})
+Documentation=${doc}
+After=${UNIT_NAME}
+Requires=${UNIT_NAME}
+PartOf=${UNIT_NAME}
+
+[Service]
+Type=simple
+ExecStart=${[node, main, "follow", policy, "--state-dir", stateDir].map(systemdArg).join(" ")}
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
 /** The policy file's bytes: a regular file, at most the loader's limit (never a FIFO that hangs). */
 function readPolicyBytes(from: string): Buffer {
   let fd: number;
@@ -120,12 +145,14 @@ function validatedPolicy(from: string): string {
   return bytes.toString("utf8"); // valid UTF-8 (the loader checked), so this round-trips exactly
 }
 
-export function install(paths: InstallPaths, policyFrom: string | undefined, backend?: string): { unit: string; policyWritten: boolean } {
+export function install(paths: InstallPaths, policyFrom: string | undefined, backend?: string, options: { follow?: boolean } = {}): { unit: string; followUnit?: string; policyWritten: boolean } {
   for (const [what, path] of [["root", paths.root], ["state directory", paths.stateDir], ["policy", policyFrom ?? ""]] as const) checkPath(what, path);
   // The unit runs with / as its working directory: a relative state directory means the one here.
   const stateDir = isAbsolute(paths.stateDir) ? paths.stateDir : resolve(paths.stateDir);
   const unit = join(paths.unitDir, UNIT_NAME);
   const files = [{ path: unit, text: unitText(POLICY_PATH, stateDir, backend) }];
+  const followUnit = options.follow ? join(paths.unitDir, FOLLOW_UNIT_NAME) : undefined;
+  if (followUnit) files.push({ path: followUnit, text: followUnitText(POLICY_PATH, stateDir) });
   // An existing policy stays, but the unit would fail at boot with an invalid one.
   if (existsSync(paths.policy)) loadPolicy(paths.policy);
   else files.unshift({ path: paths.policy, text: validatedPolicy(policyFrom ?? fileURLToPath(new URL("../../examples/standalone.yaml", import.meta.url))) });
@@ -134,11 +161,13 @@ export function install(paths: InstallPaths, policyFrom: string | undefined, bac
   } catch (e) {
     throw userError("INSTALL_FAILED", `cannot install: ${(e as Error).message}`);
   }
-  writeFilesAtomically(files); // both or neither
-  return { unit, policyWritten: files.length === 2 };
+  writeFilesAtomically(files); // all or none
+  return { unit, ...(followUnit && { followUnit }), policyWritten: files.some((f) => f.path === paths.policy) };
 }
 
 export function uninstall(paths: InstallPaths): string | undefined {
+  const follow = join(paths.unitDir, FOLLOW_UNIT_NAME);
+  if (existsSync(follow)) rmSync(follow);
   const unit = join(paths.unitDir, UNIT_NAME);
   if (!existsSync(unit)) return undefined;
   rmSync(unit);
