@@ -26,7 +26,7 @@ function check(r: StatefulResult, seed: number, dependsAllowed: boolean): void {
   expect(r.unsent).toBe(0);
   if (!dependsAllowed) expect(r.depends).toBe(0);
   // Every state doctor reasons about was asked.
-  for (const s of ["new", "established", "related", "invalid"] as const) expect([s, r.states[s]]).not.toEqual([s, 0]);
+  for (const s of ["new", "established", "related", "invalid", "untracked"] as const) expect([s, r.states[s]]).not.toEqual([s, 0]);
   expect(r.disagreements.slice(0, 20).map((d) => `${describeStateful(d)} (seed ${seed})`)).toEqual([]);
 }
 

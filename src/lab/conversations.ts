@@ -5,7 +5,8 @@
 // connections both ways, their replies and later packets (established, TCP
 // and UDP), ICMP errors about them (related), and stray packets that belong
 // to nothing (TCP flag combinations, bare ACKs and RSTs, errors quoting no
-// connection, echo replies nobody asked for: new or invalid). Pure: the
+// connection, echo replies nobody asked for: new or invalid; neighbour
+// discovery: untracked). Pure: the
 // packets only, seeded.
 import type { Family } from "../net/address.js";
 import type { CraftSpec } from "./crafter.js";
@@ -89,15 +90,22 @@ export function pingConversation(e: Ends, c: Choice, initiator: Sender, id: numb
 export function strayPacket(e: Ends, c: Choice, by: Sender, fromPort: number, toPort: number, id: number): Step[] {
   const [from, to] = sides(e, by, fromPort, toPort);
   const roll = c.random();
-  if (roll < 0.7) {
+  if (roll < 0.6) {
     const flags = c.pick(STRAY_FLAGS);
     return [{ by, spec: l4(e, c, from, to, "tcp", { flags, seq: U32(c.random), ack: flags.includes("A") ? U32(c.random) : 0 }), what: `stray TCP [${flags || "none"}]` }];
   }
-  if (roll < 0.85) {
+  if (roll < 0.72) {
     // About a datagram `to` never sent.
     const quoted = l4(e, c, to, from, c.random() < 0.5 ? "udp" : "tcp", { flags: "S" });
     return [{ by, spec: error(e, c, from, quoted), what: "ICMP error about no connection" }];
   }
+  if (e.family === 6 && roll < 0.92) return neighbourDiscovery(e, c, by, c.random() < 0.5 ? 135 : 136);
   const proto = e.family === 4 ? "icmp" : "icmpv6";
   return [{ by, spec: { family: e.family, src: from.addr, dst: to.addr, proto, tag: c.tag(e.family), echo: { type: e.family === 4 ? 0 : 129, id, seq: 1 } }, what: "echo reply nobody asked for" }];
+}
+
+/** A neighbour solicitation or advertisement, which conntrack never tracks. */
+export function neighbourDiscovery(e: Ends, c: Choice, by: Sender, type: 135 | 136): Step[] {
+  const [from, to] = sides(e, by, 0, 0);
+  return [{ by, spec: { family: 6, src: from.addr, dst: to.addr, proto: "icmpv6", tag: c.tag(6), nd: { type } }, what: `neighbour ${type === 135 ? "solicitation" : "advertisement"}` }];
 }

@@ -6,7 +6,7 @@
 #   in:  {"id": 3, "packets": [{"family": 4, "src": "...", "dst": "...", "proto": "tcp",
 #          "sport": 1, "dport": 2, "flags": "SA", "seq": 1, "ack": 2, "payload": 10,
 #          "tag": 77, "icmp": {"type": 3, "code": 3, "quote": {...a packet like this one...}},
-#          "echo": {"type": 8, "id": 1, "seq": 1}}, ...]}
+#          "echo": {"type": 8, "id": 1, "seq": 1}, "nd": {"type": 135}}, ...]}
 #   out: {"id": 3, "sent": [true, false, ...]}
 # or, to build ahead and send later: {"id": 1, "prepare": [[...round 0...], [...round 1...]]},
 # then {"id": 2, "round": 0}, {"id": 3, "round": 1} … each answered as above.
@@ -26,7 +26,8 @@ import socket
 import sys
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6PacketTooBig, IPv6
+from scapy.layers.inet6 import (ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS,
+                                ICMPv6PacketTooBig, IPv6)
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
@@ -38,7 +39,8 @@ ETH_P_IP = 0x0800
 def network(p):
     if p["family"] == 4:
         return IP(src=p["src"], dst=p["dst"], id=p.get("tag", 0) & 0xFFFF, ttl=64)
-    return IPv6(src=p["src"], dst=p["dst"], fl=p.get("tag", 0) & 0xFFFFF, hlim=64)
+    # Neighbour discovery is sent with hop limit 255 (RFC 4861, 7.1.1).
+    return IPv6(src=p["src"], dst=p["dst"], fl=p.get("tag", 0) & 0xFFFFF, hlim=255 if "nd" in p else 64)
 
 
 def transport(p):
@@ -48,6 +50,9 @@ def transport(p):
                   ack=p.get("ack", 0), window=64240)
     elif proto == "udp":
         seg = UDP(sport=p["sport"], dport=p["dport"])
+    elif "nd" in p:
+        # A unicast solicitation of the destination, or an advertisement of the source (RFC 4861, 4.3, 4.4).
+        seg = ICMPv6ND_NS(tgt=p["dst"]) if p["nd"]["type"] == 135 else ICMPv6ND_NA(tgt=p["src"], R=0, S=1, O=0)
     elif "echo" in p:
         e = p["echo"]
         if p["family"] == 4:

@@ -23,6 +23,8 @@ export interface CraftSpec {
   tag: number;
   icmp?: { type: number; code: number; quote: CraftSpec };
   echo?: { type: number; id: number; seq: number };
+  /** ICMPv6 neighbour solicitation (135) of the destination or advertisement (136) of the source. */
+  nd?: { type: 135 | 136 };
 }
 
 /** Debian's python, which has scapy; the first python3 on PATH may be another. */

@@ -20,7 +20,7 @@ import { Conntrack } from "../sim/conntrack.js";
 import { staticEnvironment } from "../sim/environment.js";
 import type { Packet } from "../sim/packet.js";
 import type { Netns } from "../system/netns.js";
-import { pingConversation, strayPacket, tcpConversation, udpConversation, type Choice, type Conversation, type Ends, type Sender } from "./conversations.js";
+import { neighbourDiscovery, pingConversation, strayPacket, tcpConversation, udpConversation, type Choice, type Conversation, type Ends, type Sender } from "./conversations.js";
 import { Crafter, type CraftSpec } from "./crafter.js";
 import { boundaryAddresses, boundaryPorts, prng } from "./differential.js";
 import { restore, staticNeighbours, type ForeignHost } from "./foreign-differential.js";
@@ -159,6 +159,13 @@ function makeConversations(o: StatefulOptions, peers: string[], second: string, 
       : ["stray", strayPacket(e, c, initiator, initPort, respPort, icmpId++)];
     out.push({ kind, far: e.farNode, iface: e.iface, steps });
   }
+  // Neighbour discovery both ways on both interfaces, however the dice fell: the untracked state is asked too.
+  for (const [farNode, iface] of [["peer", o.host.iface], ["peer2", second]] as const) {
+    const far = farNode === "peer" ? peers.find((a) => a.includes(":")) : PEERS2.find((a) => a.includes(":"));
+    if (!far) continue;
+    const e: Ends = { family: 6, far, host: hostAddr[6], farNode, iface };
+    out.push({ kind: "nd", far: farNode, iface, steps: neighbourDiscovery(e, c, "far", 135) }, { kind: "nd", far: farNode, iface, steps: neighbourDiscovery(e, c, "host", 136) });
+  }
   return out;
 }
 
@@ -200,7 +207,7 @@ export function packetOf(spec: CraftSpec, by: Sender, iface: string): Packet {
   if (spec.proto === "udp") return { ...base, protocol: "udp", sport: spec.sport!, dport: spec.dport! };
   // An ICMP query's identifier, in both port fields, is what the connection-tracking model keys it by.
   const id = spec.echo?.id;
-  return { ...base, protocol: spec.proto, icmpType: spec.echo?.type ?? spec.icmp!.type, ...(id !== undefined && { sport: id, dport: id }) };
+  return { ...base, protocol: spec.proto, icmpType: spec.echo?.type ?? spec.nd?.type ?? spec.icmp!.type, ...(id !== undefined && { sport: id, dport: id }) };
 }
 
 function judge(conversations: Conversation[], sent: boolean[][], seen: Observed, sim: ReturnType<typeof compileForSim>, env: ReturnType<typeof staticEnvironment>, dependsAllowed: boolean): StatefulResult {
