@@ -1,0 +1,327 @@
+// A torrent host behind a real WireGuard tunnel, in throwaway namespaces
+// (all named sgv-<pid>-<n>-*, none linked to the root namespace, no route out):
+//
+//   host ──eth0── lan (router) ──── internet ──── vpn (WireGuard server, masquerade, miniupnpd)
+//   192.168.50.2  192.168.50.1      100.128.78.2   100.128.77.1
+//   2001:db8:50::2                  100.128.77.2
+//                 (echo servers in lan and internet: TCP 7001/53, UDP 7002/53)
+//     └── sgv…h 10.66.0.2 ═══ WireGuard over host → lan → internet → vpn ═══ sgv…s 10.66.0.1
+//
+// The router does no NAT, so the internet sees a leak with the host's own
+// addresses; what went through the tunnel arrives from 100.128.77.1.
+// Routing in the host (`routing`):
+//   users    the confined uid's traffic is routed into the tunnel by policy routing
+//            (`ip rule uidrange U-U lookup 100`, table 100: default dev sgv…h), everyone
+//            else uses eth0. A broken tunnel (route gone) falls back to the main table:
+//            the classic leak.
+//   machine  wg-quick's full tunnel: `not fwmark 51820 lookup 100`, wireguard-go's own
+//            socket marked 51820.
+// Both keep `lookup main suppress_prefixlength 0` first, so the LAN stays on eth0.
+// The tunnel carries IPv4 only; IPv6 always takes eth0.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { processAlive, run, runChecked } from "../../src/system/run.js";
+import { installCounters, readCounters, type Counters } from "./vpn-counters.js";
+import { startMiniupnpd, stopChild, type Miniupnpd } from "./vpn-miniupnpd.js";
+
+export const LAB = {
+  lan4: "192.168.50.0/24", lan6: "2001:db8:50::/64",
+  router4: "192.168.50.1", router6: "2001:db8:50::1",
+  host4: "192.168.50.2", host6: "2001:db8:50::2",
+  wan4: "100.128.78.1", wan6: "2001:db8:78::1", // the router's outside
+  inetWan4: "100.128.78.2", inetWan6: "2001:db8:78::2",
+  vpn4: "100.128.77.1", vpn6: "2001:db8:77::1", // the VPN server's outside = the endpoint
+  inet4: "100.128.77.2", inet6: "2001:db8:77::2", // the echo servers
+  tunServer: "10.66.0.1", tunHost: "10.66.0.2", tunNet: "10.66.0.0/24",
+  port: 51820, table: 100, fwmark: 51820,
+  tcpPort: 7001, udpPort: 7002,
+} as const;
+
+export type Routing = "users" | "machine";
+export type BreakWay = "down" | "killed" | "route" | "endpoint";
+export const BREAK_WAYS: readonly BreakWay[] = ["down", "killed", "route", "endpoint"];
+export interface User { uid: number; gid: number }
+export const NOBODY: User = { uid: 65534, gid: 65534 }; // Debian: nobody / nogroup
+
+const PROBE = join(import.meta.dirname, "vpn-probe.mjs");
+const WG_ENV = { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: "1" };
+let counter = 0;
+
+export interface LabOptions {
+  routing?: Routing;
+  /** The uid routed into the tunnel with routing "users". */
+  confined?: User;
+}
+
+export class VpnLab {
+  readonly ns: { host: string; lan: string; inet: string; vpn: string };
+  /** WireGuard interface names, unique on the machine (wireguard-go's socket is machine-wide). */
+  readonly wgHost: string;
+  readonly wgServer: string;
+  readonly dir = mkdtempSync(join(tmpdir(), "sgv-"));
+  readonly routing: Routing;
+  readonly confined: User;
+  private readonly procs = new Map<string, ChildProcess>();
+  private miniupnpd: Miniupnpd | undefined;
+
+  constructor(o: LabOptions) {
+    const n = counter++;
+    const base = `sgv-${process.pid}-${n}`;
+    this.ns = { host: `${base}-host`, lan: `${base}-lan`, inet: `${base}-inet`, vpn: `${base}-vpn` };
+    this.wgHost = `sgv${process.pid % 10000}${n}h`;
+    this.wgServer = `sgv${process.pid % 10000}${n}s`;
+    this.routing = o.routing ?? "users";
+    this.confined = o.confined ?? NOBODY;
+  }
+
+  exec(ns: string, cmd: string, args: string[], input?: string) {
+    return run("ip", ["netns", "exec", ns, cmd, ...args], { input, timeout: 20_000 });
+  }
+
+  execChecked(ns: string, cmd: string, args: string[], input?: string) {
+    return runChecked("ip", ["netns", "exec", ns, cmd, ...args], { input, timeout: 20_000 });
+  }
+
+  /** `ip -n NS …` */
+  ip(ns: string, ...args: string[]) {
+    return runChecked("ip", ["-n", ns, ...args]);
+  }
+
+  /** A command in the host namespace as the given user (no supplementary groups), or as root. */
+  execAs(who: User | "root", cmd: string, args: string[]) {
+    if (who === "root") return this.exec(this.ns.host, cmd, args);
+    return this.exec(this.ns.host, "setpriv", [`--reuid=${who.uid}`, `--regid=${who.gid}`, "--clear-groups", cmd, ...args]);
+  }
+
+  /**
+   * TCP, UDP and DNS (UDP and TCP 53) to the internet's echo servers, over IPv4
+   * and IPv6, from the host as `who`: which got an answer within ms.
+   */
+  async probe(who: User | "root", ms = 1500): Promise<Record<ProbeName, boolean>> {
+    const r = await this.execAs(who, process.execPath, [PROBE, "probe", String(ms), JSON.stringify(PROBES)]);
+    if (r.code !== 0) throw new Error(`probe failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** One TCP connection from the host as `who` to ADDR:PORT (true when it echoed). */
+  async connect(who: User | "root", addr: string, port: number, ms = 1500): Promise<boolean> {
+    const r = await this.execAs(who, process.execPath, [PROBE, "probe", String(ms), JSON.stringify([{ name: "x", proto: "tcp", addr, port }])]);
+    return JSON.parse(r.stdout).x === true;
+  }
+
+  /** Packets seen arriving in the internet namespace (prerouting). */
+  internetCounters(): Promise<Counters> { return readCounters(this.ns.inet); }
+  /** Packets the router forwarded from the LAN. */
+  routerCounters(): Promise<Counters> { return readCounters(this.ns.lan); }
+
+  async setup(): Promise<this> {
+    await removeStaleLabs();
+    try {
+      await this.topology();
+      await this.startServer(this.ns.inet);
+      await this.startServer(this.ns.lan);
+      await this.startTunnel("server");
+      await this.startTunnel("host");
+      await this.hostRouting();
+      const sources = { host4: LAB.host4, host6: LAB.host6, vpn4: LAB.vpn4, endpointPort: LAB.port };
+      await installCounters(this.ns.inet, sources, "prerouting");
+      await installCounters(this.ns.lan, sources, "forward");
+      await this.waitHandshake(0);
+    } catch (e) {
+      await this.destroy();
+      throw e;
+    }
+    return this;
+  }
+
+  private async topology(): Promise<void> {
+    const { host, lan, inet, vpn } = this.ns;
+    for (const n of [host, lan, inet, vpn]) {
+      await runChecked("ip", ["netns", "add", n]);
+      await this.ip(n, "link", "set", "lo", "up");
+    }
+    // veth pairs between our own namespaces only: [ns, name, address4, address6] each side
+    const links: [string, string, string, string, string, string, string, string][] = [
+      [host, "eth0", `${LAB.host4}/24`, `${LAB.host6}/64`, lan, "sgvlan", `${LAB.router4}/24`, `${LAB.router6}/64`],
+      [lan, "sgvwan", `${LAB.wan4}/24`, `${LAB.wan6}/64`, inet, "sgvrtr", `${LAB.inetWan4}/24`, `${LAB.inetWan6}/64`],
+      [vpn, "sgvout", `${LAB.vpn4}/24`, `${LAB.vpn6}/64`, inet, "sgvvpn", `${LAB.inet4}/24`, `${LAB.inet6}/64`],
+    ];
+    for (const [a, ifa, a4, a6, b, ifb, b4, b6] of links) {
+      await this.ip(a, "link", "add", ifa, "type", "veth", "peer", "name", ifb, "netns", b);
+      for (const [n, dev, v4, v6] of [[a, ifa, a4, a6], [b, ifb, b4, b6]] as const) {
+        await this.ip(n, "addr", "add", v4, "dev", dev);
+        await this.ip(n, "-6", "addr", "add", v6, "dev", dev, "nodad");
+        await this.ip(n, "link", "set", dev, "up");
+      }
+    }
+    const routes: [string, string, string][] = [
+      [host, LAB.router4, LAB.router6],
+      [lan, LAB.inetWan4, LAB.inetWan6],
+      [vpn, LAB.inet4, LAB.inet6],
+    ];
+    for (const [n, v4, v6] of routes) {
+      await this.ip(n, "route", "add", "default", "via", v4);
+      await this.ip(n, "-6", "route", "add", "default", "via", v6);
+    }
+    await this.ip(inet, "route", "add", LAB.lan4, "via", LAB.wan4);
+    await this.ip(inet, "-6", "route", "add", LAB.lan6, "via", LAB.wan6);
+    for (const n of [lan, inet, vpn]) {
+      await this.execChecked(n, "sysctl", ["-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
+    }
+    // replies to the confined user arrive on the tunnel from addresses root would reach via eth0
+    await this.execChecked(host, "sysctl", ["-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0"]);
+    await this.execChecked(vpn, "nft", ["-f", "-"], `table ip sgv_vpn {
+  chain post { type nat hook postrouting priority 100; policy accept; ip saddr ${LAB.tunNet} oifname "sgvout" masquerade; }
+}
+`);
+  }
+
+  private async startServer(ns: string): Promise<void> {
+    const child = spawn("ip", ["netns", "exec", ns, process.execPath, PROBE, "serve", `${LAB.tcpPort},53`, `${LAB.udpPort},53`], { stdio: ["ignore", "pipe", "pipe"] });
+    this.procs.set(`server-${ns}`, child);
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      const t = setTimeout(() => reject(new Error(`echo server did not start: ${out}`)), 10_000);
+      const onData = (d: Buffer) => { out += d; if (out.includes("ready")) { clearTimeout(t); resolve(); } };
+      child.stdout!.on("data", onData);
+      child.stderr!.on("data", onData);
+      child.once("exit", () => { clearTimeout(t); reject(new Error(`echo server exited: ${out}`)); });
+    });
+  }
+
+  private socket(ifname: string) { return `/var/run/wireguard/${ifname}.sock`; }
+
+  /** Starts wireguard-go (foreground) for one side and configures it with wg. */
+  async startTunnel(side: "host" | "server"): Promise<void> {
+    const [ns, ifname, other] = side === "host" ? [this.ns.host, this.wgHost, "server"] : [this.ns.vpn, this.wgServer, "host"];
+    rmSync(this.socket(ifname), { force: true });
+    const child = spawn("ip", ["netns", "exec", ns, "wireguard-go", "-f", ifname], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...WG_ENV } });
+    let log = "";
+    child.stdout!.on("data", (d) => { log += d; });
+    child.stderr!.on("data", (d) => { log += d; });
+    this.procs.set(`wg-${side}`, child);
+    for (let i = 0; !existsSync(this.socket(ifname)); i++) {
+      if (i > 100 || child.exitCode !== null) throw new Error(`wireguard-go ${ifname} did not start: ${log}`);
+      await sleep(20);
+    }
+    const key = (s: string) => join(this.dir, `${s}.key`);
+    for (const s of ["host", "server"]) {
+      if (existsSync(key(s))) continue;
+      writeFileSync(key(s), (await runChecked("wg", ["genkey"])).stdout, { mode: 0o600 });
+      writeFileSync(`${key(s)}.pub`, (await runChecked("wg", ["pubkey"], { input: readKey(key(s)) })).stdout);
+    }
+    const peer = readKey(`${key(other)}.pub`);
+    const args = side === "host"
+      ? ["fwmark", String(LAB.fwmark), "peer", peer, "allowed-ips", "0.0.0.0/0", "endpoint", `${LAB.vpn4}:${LAB.port}`, "persistent-keepalive", "1"]
+      : ["listen-port", String(LAB.port), "peer", peer, "allowed-ips", `${LAB.tunHost}/32`];
+    await this.execChecked(ns, "wg", ["set", ifname, "private-key", key(side), ...args]);
+    await this.ip(ns, "addr", "add", `${side === "host" ? LAB.tunHost : LAB.tunServer}/24`, "dev", ifname);
+    await this.ip(ns, "link", "set", ifname, "up");
+  }
+
+  private async hostRouting(): Promise<void> {
+    const h = this.ns.host;
+    await this.ip(h, "rule", "add", "pref", "90", "lookup", "main", "suppress_prefixlength", "0");
+    if (this.routing === "users") {
+      const u = String(this.confined.uid);
+      await this.ip(h, "rule", "add", "pref", "100", "uidrange", `${u}-${u}`, "lookup", String(LAB.table));
+    } else {
+      await this.ip(h, "rule", "add", "pref", "100", "not", "fwmark", String(LAB.fwmark), "lookup", String(LAB.table));
+    }
+    await this.tunnelRoute("add");
+  }
+
+  private tunnelRoute(op: "add" | "del") {
+    return this.ip(this.ns.host, "route", op, "default", "dev", this.wgHost, "table", String(LAB.table));
+  }
+
+  /** Seconds since the epoch of the host peer's latest handshake (0: none). */
+  async latestHandshake(): Promise<number> {
+    const r = await this.exec(this.ns.host, "wg", ["show", this.wgHost, "latest-handshakes"]);
+    return Number(r.stdout.trim().split(/\s+/)[1] ?? 0);
+  }
+
+  /** Waits for a handshake newer than `since` (seconds since the epoch). */
+  async waitHandshake(since: number, ms = 8000): Promise<void> {
+    const until = Date.now() + ms;
+    while ((await this.latestHandshake()) <= since) {
+      if (Date.now() > until) throw new Error(`no WireGuard handshake on ${this.wgHost} within ${ms} ms`);
+      await sleep(50);
+    }
+  }
+
+  /** Breaks the tunnel one way; restore() with the same way mends it. */
+  async break(way: BreakWay): Promise<void> {
+    if (way === "down") await this.ip(this.ns.host, "link", "set", this.wgHost, "down");
+    else if (way === "killed") await stopChild(this.procs.get("wg-host"), "SIGKILL");
+    else if (way === "route") await this.tunnelRoute("del");
+    else await this.execChecked(this.ns.lan, "nft", ["-f", "-"], `table inet sgv_break {
+  chain drop_endpoint { type filter hook forward priority -10; policy accept; ip daddr ${LAB.vpn4} udp dport ${LAB.port} drop; }
+}
+`);
+  }
+
+  async restore(way: BreakWay): Promise<void> {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    if (way === "down") {
+      // wireguard-go keeps its session across down/up: no new handshake to wait for
+      await this.ip(this.ns.host, "link", "set", this.wgHost, "up");
+      await this.tunnelRoute("add");
+    } else if (way === "killed") {
+      rmSync(this.socket(this.wgHost), { force: true }); // SIGKILL leaves it behind
+      await this.startTunnel("host");
+      await this.tunnelRoute("add");
+      await this.waitHandshake(since);
+    } else if (way === "route") {
+      await this.tunnelRoute("add");
+    } else {
+      await this.execChecked(this.ns.lan, "nft", ["delete", "table", "inet", "sgv_break"]);
+    }
+  }
+
+  /** Debian's miniupnpd on the VPN server, NAT-PMP/PCP on the tunnel address. */
+  async startMiniupnpd(): Promise<void> {
+    this.miniupnpd = await startMiniupnpd({ ns: this.ns.vpn, dir: this.dir, inside: this.wgServer, outside: "sgvout", clients: LAB.tunNet });
+  }
+
+  async destroy(): Promise<void> {
+    await stopChild(this.miniupnpd?.child, "SIGTERM");
+    for (const child of this.procs.values()) await stopChild(child, "SIGKILL");
+    this.procs.clear();
+    for (const n of Object.values(this.ns)) await run("ip", ["netns", "del", n]);
+    for (const ifname of [this.wgHost, this.wgServer]) rmSync(this.socket(ifname), { force: true });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export type ProbeName = "tcp4" | "udp4" | "dns4" | "dnstcp4" | "tcp6" | "udp6" | "dns6";
+const PROBES: { name: ProbeName; proto: "tcp" | "udp"; addr: string; port: number }[] = [
+  { name: "tcp4", proto: "tcp", addr: LAB.inet4, port: LAB.tcpPort },
+  { name: "udp4", proto: "udp", addr: LAB.inet4, port: LAB.udpPort },
+  { name: "dns4", proto: "udp", addr: LAB.inet4, port: 53 },
+  { name: "dnstcp4", proto: "tcp", addr: LAB.inet4, port: 53 },
+  { name: "tcp6", proto: "tcp", addr: LAB.inet6, port: LAB.tcpPort },
+  { name: "udp6", proto: "udp", addr: LAB.inet6, port: LAB.udpPort },
+  { name: "dns6", proto: "udp", addr: LAB.inet6, port: 53 },
+];
+
+/** Creates and sets up a lab; call destroy() in a finally/afterAll. */
+export function createVpnLab(o: LabOptions = {}): Promise<VpnLab> {
+  return new VpnLab(o).setup();
+}
+
+/** Removes sgv-<pid>-* namespaces whose creating process no longer exists. */
+export async function removeStaleLabs(): Promise<void> {
+  const list = await run("ip", ["netns", "list"]);
+  for (const line of list.stdout.split("\n")) {
+    const name = line.split(" ")[0] ?? "";
+    const m = /^sgv-(\d+)-\d+-\w+$/.exec(name);
+    if (m && !processAlive(Number(m[1]))) await run("ip", ["netns", "del", name]);
+  }
+}
+
+const readKey = (path: string) => readFileSync(path, "utf8").trim();
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

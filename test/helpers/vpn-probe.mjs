@@ -1,0 +1,63 @@
+// Real sockets for the VPN lab (test/helpers/vpn-lab.ts), run inside a
+// namespace, possibly as another user (setpriv):
+//   serve TCP_PORTS UDP_PORTS   echo servers on [::] (IPv4 too), e.g. "7001,53" "7002,53";
+//                               prints "ready"
+//   probe MS JSON               JSON: [{name, proto: "tcp"|"udp", addr, port}]; tries each
+//                               target at once (a TCP echo, or a UDP datagram sent up to
+//                               three times until its echo comes back) and prints
+//                               {name: true|false} after at most MS milliseconds.
+import { createConnection, createServer } from "node:net";
+import { createSocket } from "node:dgram";
+
+const [mode, ...rest] = process.argv.slice(2);
+
+function serve(tcpPorts, udpPorts) {
+  let waiting = tcpPorts.length + udpPorts.length;
+  const done = () => { if (--waiting === 0) console.log("ready"); };
+  for (const port of tcpPorts) {
+    createServer((s) => { s.on("error", () => {}); s.pipe(s); }).listen({ port, host: "::", ipv6Only: false }, done);
+  }
+  for (const port of udpPorts) {
+    const sock = createSocket({ type: "udp6", ipv6Only: false });
+    sock.on("message", (msg, from) => sock.send(msg, from.port, from.address));
+    sock.bind(port, "::", done);
+  }
+}
+
+function tcpProbe(addr, port, ms) {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: addr, port });
+    const finish = (ok) => { clearTimeout(timer); s.destroy(); resolve(ok); };
+    const timer = setTimeout(() => finish(false), ms);
+    s.on("connect", () => s.write("sgv\n"));
+    s.on("data", () => finish(true));
+    s.on("error", () => finish(false));
+  });
+}
+
+function udpProbe(addr, port, ms) {
+  return new Promise((resolve) => {
+    const sock = createSocket(addr.includes(":") ? "udp6" : "udp4");
+    const timers = [];
+    const finish = (ok) => { for (const t of timers) clearTimeout(t); sock.close(); resolve(ok); };
+    sock.on("message", () => finish(true));
+    sock.on("error", () => {}); // EPERM from a dropping output hook: keep waiting for the timeout
+    const send = () => sock.send("sgv", port, addr, () => {});
+    send();
+    timers.push(setTimeout(send, ms / 4), setTimeout(send, ms / 2), setTimeout(() => finish(false), ms));
+  });
+}
+
+if (mode === "serve") {
+  const ports = (s) => (s ? s.split(",").filter(Boolean).map(Number) : []);
+  serve(ports(rest[0]), ports(rest[1]));
+} else if (mode === "probe") {
+  const ms = Number(rest[0]);
+  const targets = JSON.parse(rest[1]);
+  const results = await Promise.all(targets.map((t) => (t.proto === "tcp" ? tcpProbe : udpProbe)(t.addr, t.port, ms)));
+  console.log(JSON.stringify(Object.fromEntries(targets.map((t, i) => [t.name, results[i]]))));
+  process.exit(0);
+} else {
+  console.error("usage: vpn-probe.mjs serve TCP_PORTS UDP_PORTS | probe MS JSON");
+  process.exit(2);
+}

@@ -1,0 +1,168 @@
+// The VPN kill switch (issue 11) against a real WireGuard tunnel
+// (wireguard-go over TUN) in throwaway namespaces (test/helpers/vpn-lab.ts):
+// packets are counted on the far side, where a leak would arrive with the
+// host's own addresses. First the harness shows a leak without swarmgate (so
+// these tests can fail), then the policy is applied in the host with each
+// backend and the tunnel is broken in four ways. Runs the built CLI (dist/).
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { Netns } from "../src/system/netns.js";
+import { run } from "../src/system/run.js";
+import { MAIN, swarmgate } from "./helpers/cli-in-netns.js";
+import type { Counters } from "./helpers/vpn-counters.js";
+import { grown } from "./helpers/vpn-counters.js";
+import { BREAK_WAYS, LAB, createVpnLab, type Routing, type User, type VpnLab } from "./helpers/vpn-lab.js";
+
+const tools = ["/usr/bin/wireguard-go", "/usr/bin/wg", "/usr/bin/setpriv"];
+const runnable = process.getuid?.() === 0 && (await Promise.all(tools.map((t) => run("test", ["-x", t])))).every((r) => r.code === 0);
+
+function policyText(wg: string, scope: "users" | "machine"): string {
+  return `version: 1
+host:
+  interface: eth0
+  addresses: [${LAB.host4}, ${LAB.host6}]
+vpn:
+  interface: ${wg}
+  endpoints: ["${LAB.vpn4}:${LAB.port}/udp"]
+${scope === "users" ? "  users: [nobody]\n" : ""}  scope: ${scope}
+  ipv6: false
+  lan: [${LAB.lan4}]
+clients:
+  - name: qbittorrent
+    ports: 6881
+outbound:
+  peers: true
+  trackers: [80, 443, 6969]
+  dns: [${LAB.inet4}, ${LAB.inet6}]
+admin:
+  - name: ssh
+    port: 22
+    from: [${LAB.lan4}]
+`;
+}
+
+function writePolicy(wg: string, scope: "users" | "machine"): string {
+  const dir = mkdtempSync(join(tmpdir(), "sgv-policy-"));
+  const file = join(dir, "policy.yaml");
+  writeFileSync(file, policyText(wg, scope));
+  return file;
+}
+
+// Whether the CLI knows the vpn: section yet (the lead is adding it): the policy tests run once it does.
+const check = runnable ? await run(process.execPath, [MAIN, "check", writePolicy("wg0", "users")]) : undefined;
+const vpnKnown = check !== undefined && !/unknown key "vpn"/.test(check.stderr);
+const skipReason = vpnKnown ? "" : ` [skipped: \`swarmgate check\` does not accept the vpn: section yet: ${check?.stderr.split("\n")[0] ?? "not root or tools missing"}]`;
+
+/** Runs fn and returns what grew on the internet and on the router meanwhile. */
+async function counted<T>(lab: VpnLab, fn: () => Promise<T>): Promise<{ result: T; inet: Partial<Counters>; router: Partial<Counters> }> {
+  const [i0, r0] = await Promise.all([lab.internetCounters(), lab.routerCounters()]);
+  const result = await fn();
+  const [i1, r1] = await Promise.all([lab.internetCounters(), lab.routerCounters()]);
+  return { result, inet: grown(i0, i1), router: grown(r0, r1) };
+}
+
+/** Counters of packets that left the host outside the tunnel (the carrier, phys4_wg, excluded). */
+const leaks = (d: Partial<Counters>) => Object.fromEntries(Object.entries(d).filter(([k]) => k.startsWith("phys") && k !== "phys4_wg"));
+
+const ALL_FALSE = { tcp4: false, udp4: false, dns4: false, dnstcp4: false, tcp6: false, udp6: false, dns6: false };
+const V4_ONLY = { tcp4: true, udp4: true, dns4: true, dnstcp4: true, tcp6: false, udp6: false, dns6: false };
+const ALL_TRUE = { tcp4: true, udp4: true, dns4: true, dnstcp4: true, tcp6: true, udp6: true, dns6: true };
+
+async function withLab(routing: Routing, fn: (lab: VpnLab) => Promise<void>): Promise<void> {
+  const lab = await createVpnLab({ routing });
+  try {
+    await fn(lab);
+  } finally {
+    await lab.destroy();
+  }
+}
+
+async function apply(lab: VpnLab, backend: string, scope: "users" | "machine"): Promise<void> {
+  const r = await swarmgate(new Netns(lab.ns.host), ["apply", writePolicy(lab.wgHost, scope), "-b", backend, "--state-dir", mkdtempSync(join(tmpdir(), "sgv-state-"))]);
+  expect(r.code, r.stderr + r.stdout).toBe(0);
+}
+
+/** The confined traffic goes through the tunnel (IPv4) or nowhere (IPv6), never out eth0. */
+async function expectTunnelOnly(lab: VpnLab, who: User | "root"): Promise<void> {
+  const up = await counted(lab, () => lab.probe(who));
+  expect(up.result).toEqual(V4_ONLY);
+  expect(up.inet).toMatchObject({ vpn4_tcp: expect.any(Number), vpn4_udp: expect.any(Number), vpn4_dns: expect.any(Number) });
+  expect(leaks(up.inet)).toEqual({});
+  expect(leaks(up.router)).toEqual({});
+}
+
+describe.skipIf(!runnable).concurrent("a real WireGuard tunnel (wireguard-go), packets counted on the far side", () => {
+  test("without swarmgate the harness sees the leaks: IPv6 always, IPv4 once the tunnel breaks", async () => {
+    await withLab("users", async (lab) => {
+      const up = await counted(lab, () => lab.probe(lab.confined));
+      expect(up.result).toEqual(ALL_TRUE);
+      expect(up.inet).toMatchObject({ vpn4_tcp: expect.any(Number), vpn4_udp: expect.any(Number), vpn4_dns: expect.any(Number) });
+      expect(leaks(up.inet)).toMatchObject({ phys6_tcp: expect.any(Number), phys6_udp: expect.any(Number), phys6_dns: expect.any(Number) });
+      expect(leaks(up.inet)).not.toHaveProperty("phys4_all");
+
+      for (const way of ["down", "killed", "route"] as const) {
+        await lab.break(way);
+        const broken = await counted(lab, () => lab.probe(lab.confined));
+        expect(broken.result, way).toEqual(ALL_TRUE);
+        expect(leaks(broken.inet), way).toMatchObject({ phys4_tcp: expect.any(Number), phys4_udp: expect.any(Number), phys4_dns: expect.any(Number) });
+        expect(leaks(broken.router), way).toMatchObject({ phys4_tcp: expect.any(Number) });
+        await lab.restore(way);
+      }
+      // an unreachable endpoint black-holes the tunnel's traffic rather than leaking it
+      await lab.break("endpoint");
+      const blackhole = await counted(lab, () => lab.probe(lab.confined));
+      expect(blackhole.result).toEqual({ ...ALL_FALSE, tcp6: true, udp6: true, dns6: true });
+      expect(leaks(blackhole.inet)).not.toHaveProperty("phys4_all");
+      await lab.restore("endpoint");
+      expect((await lab.probe(lab.confined)).tcp4).toBe(true);
+    });
+  }, 60_000);
+
+  describe.skipIf(!vpnKnown).each(["nft", "iptables"] as const)(`the kill switch with %s${skipReason}`, (backend) => {
+    test("scope users: the confined user reaches the internet only through the tunnel, root keeps eth0", async () => {
+      await withLab("users", async (lab) => {
+        await apply(lab, backend, "users");
+        await expectTunnelOnly(lab, lab.confined);
+        expect(await lab.connect(lab.confined, LAB.router4, LAB.tcpPort)).toBe(true); // the LAN stays reachable
+        const root = await counted(lab, () => lab.probe("root"));
+        expect(root.result).toEqual(ALL_TRUE);
+        expect(root.inet).toMatchObject({ phys4_tcp: expect.any(Number), phys6_tcp: expect.any(Number) });
+
+        for (const way of BREAK_WAYS) {
+          await lab.break(way);
+          const broken = await counted(lab, () => lab.probe(lab.confined));
+          expect(broken.result, way).toEqual(ALL_FALSE);
+          expect(leaks(broken.inet), way).toEqual({});
+          expect(leaks(broken.router), way).toEqual({});
+          const rootBroken = await counted(lab, () => lab.probe("root"));
+          expect(rootBroken.result, way).toEqual(ALL_TRUE);
+          expect(rootBroken.inet, way).toMatchObject({ phys4_tcp: expect.any(Number), phys4_dns: expect.any(Number), phys6_udp: expect.any(Number) });
+          await lab.restore(way);
+          expect((await lab.probe(lab.confined)).tcp4, `${way}, restored`).toBe(true);
+        }
+      });
+    }, 90_000);
+
+    test("scope machine: everything is confined except the LAN and the endpoint", async () => {
+      await withLab("machine", async (lab) => {
+        await apply(lab, backend, "machine");
+        await expectTunnelOnly(lab, "root");
+        expect(await lab.connect("root", LAB.router4, LAB.tcpPort)).toBe(true);
+
+        for (const way of BREAK_WAYS) {
+          await lab.break(way);
+          const broken = await counted(lab, () => lab.probe("root"));
+          expect(broken.result, way).toEqual(ALL_FALSE);
+          expect(leaks(broken.inet), way).toEqual({});
+          expect(leaks(broken.router), way).toEqual({});
+          expect(await lab.connect("root", LAB.router4, LAB.tcpPort), `${way}: LAN`).toBe(true);
+          // restore waits for a new handshake where the tunnel was torn down: the endpoint stayed reachable
+          await lab.restore(way);
+          expect((await lab.probe("root")).tcp4, `${way}, restored`).toBe(true);
+        }
+      });
+    }, 90_000);
+  });
+});
