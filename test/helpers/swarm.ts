@@ -84,6 +84,8 @@ export interface LeechOptions {
   /** Stop aria2c after this long; a transfer that has not finished by then failed. */
   timeoutMs: number;
   listenPort?: number;
+  /** More aria2c options, e.g. --interface=ADDR to come from another of the namespace's addresses. */
+  args?: string[];
 }
 
 /**
@@ -101,7 +103,7 @@ export async function leech(sb: Sandbox, ns: Netns, t: Torrent, o: LeechOptions)
     // Ask the tracker again every 2 s: a seeder that announced late is still found.
     "--bt-tracker-interval=2", "--file-allocation=none", "--allow-overwrite=true", "--auto-file-renaming=false",
     "--summary-interval=1", "--console-log-level=notice", "--enable-color=false",
-    `--log=${join(dir, "aria2c.log")}`, "--log-level=info", t.file,
+    `--log=${join(dir, "aria2c.log")}`, "--log-level=info", ...(o.args ?? []), t.file,
   ]);
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; void proc.stop(); }, o.timeoutMs);
