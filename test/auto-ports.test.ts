@@ -129,6 +129,6 @@ describe("a written port beside the client's own", () => {
     writeFileSync(join(root, "p.yaml"), "version: 1\nhost:\n  interface: eth0\n  addresses: [192.0.2.51/24]\nclients:\n  - {name: qb, ports: 6881}\noutbound:\n  peers: true\n  dns: [192.0.2.1]\n");
     const r = await cli(["check", join(root, "p.yaml"), "--clients-root", root, "--json"]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).clientWarnings).toEqual([expect.stringMatching(/is configured for port 7000, which no client entry opens/)]);
+    expect(JSON.parse(r.stdout).clientWarnings).toEqual([expect.stringMatching(/no client entry \(clients\[0\] qb opens 6881\) opens the port of a client configured here: qBittorrent .* port 7000; write ports: 7000/)]);
   });
 });

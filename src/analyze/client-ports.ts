@@ -21,17 +21,26 @@ export function portInUse(c: FoundClient): { port: number; how: string } | undef
 }
 
 export function clientPortWarnings(clients: readonly Client[], found: readonly FoundClient[]): string[] {
+  const who = (c: FoundClient) => `${NAMES[c.kind]} (${c.config ?? "no config file"}${c.user ? `, user ${c.user}` : ""})`;
+  const opened = (port: number) => clients.some((e) => port >= e.ports.first && port <= e.ports.last);
+  const entries = clients.map((e) => `${e.path} ${e.name} opens ${e.ports.first === e.ports.last ? e.ports.first : `${e.ports.first}-${e.ports.last}`}`).join(", ");
+  const fix = (port: number) => `write ports: ${port}, or ports: auto to read it from the client`;
+  const random = (c: FoundClient) => `${who(c)} picks a new random port each time it starts, so a fixed port in the policy goes stale: ${FIXED_PORT_SETTING[c.kind]}, or use ports: auto with swarmgate follow`;
   const running = found.filter((c) => c.listening.length > 0);
-  const considered = running.length ? running : found;
   const out: string[] = [];
-  for (const c of considered) {
-    const who = `${NAMES[c.kind]} (${c.config ?? "no config file"}${c.user ? `, user ${c.user}` : ""})`;
-    const used = portInUse(c);
-    if (used && !clients.some((e) => used.port >= e.ports.first && used.port <= e.ports.last)) {
-      const entries = clients.map((e) => `${e.path} ${e.name} opens ${e.ports.first === e.ports.last ? e.ports.first : `${e.ports.first}-${e.ports.last}`}`).join(", ");
-      out.push(`${who} ${used.how} port ${used.port}, which no client entry opens${entries ? ` (${entries})` : ""}: write ports: ${used.port}, or ports: auto to read it from the client`);
+  if (running.length) {
+    for (const c of running) {
+      const used = portInUse(c);
+      if (used && !opened(used.port)) out.push(`${who(c)} ${used.how} port ${used.port}, which no client entry opens (${entries}): ${fix(used.port)}`);
+      if (c.random) out.push(random(c));
     }
-    if (c.random) out.push(`${who} picks a new random port each time it starts, so a fixed port in the policy goes stale: ${FIXED_PORT_SETTING[c.kind]}, or use ports: auto with swarmgate follow`);
+    return out;
   }
+  // Nothing runs: installed clients that are never started are no reason to warn, unless the policy opens none of their ports.
+  const configured = found.flatMap((c) => { const u = portInUse(c); return u ? [{ c, port: u.port }] : []; });
+  if (configured.length && !configured.some(({ port }) => opened(port))) {
+    out.push(`no client entry (${entries}) opens the port of a client configured here: ${configured.map(({ c, port }) => `${who(c)} port ${port}`).join("; ")}; ${configured.length === 1 ? fix(configured[0]!.port) : "write the port of the one you use, or ports: auto"}`);
+  }
+  if (found.length === 1 && found[0]!.random) out.push(random(found[0]!));
   return out;
 }

@@ -33,7 +33,7 @@ function implied(general: Match, specific: readonly Match[]): boolean {
       case "icmptype":
         return m.kind === "icmptype" && m.family === general.family && m.types.every((t) => general.types.includes(t));
       // An unknown condition implies only itself: the same test, written the same way.
-      case "iifname": case "oifname": case "ctdnat": case "tcpflags": case "localaddr": case "limit": case "unknown": case "pkttype": case "exthdr":
+      case "iifname": case "oifname": case "ctdnat": case "tcpflags": case "localaddr": case "limit": case "unknown": case "pkttype": case "exthdr": case "skuid":
         return same(m, general);
       default:
         // A new match kind is a compile error here: guessing would call a reachable rule shadowed.

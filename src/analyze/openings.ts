@@ -75,6 +75,7 @@ const note: MatchHandlers<Note> = {
   unknown: () => hidden,
   pkttype: () => hidden,
   exthdr: () => hidden,
+  skuid: () => hidden,
 };
 
 function shown(rule: Rule): Shown {

@@ -55,6 +55,8 @@ const cutters: MatchHandlers<Cutter> = {
   // The class changes where the destination enters or leaves the multicast groups or is the limited broadcast.
   pkttype: () => (acc, f) => { acc.daddr.push(...PACKET_TYPE_EDGES.filter((p) => p.family === f)); },
   exthdr: () => none,
+  // The exposure is of packets without an owner (arriving ones, and what anyone here may send): a user's confinement is checked by readiness.
+  skuid: () => none,
 };
 
 /** An interface test on packets whose interface is known (undefined: they have none); as the simulator judges it. */
@@ -92,6 +94,7 @@ const possible: MatchHandlers<Possible> = {
   pkttype: () => always,
   // The packets judged carry no extension header.
   exthdr: () => () => false,
+  skuid: () => always,
 };
 
 /** What is fixed for the packets a slice of the exposure judges. */

@@ -12,11 +12,11 @@ import { formatAddress, type Family } from "../net/address.js";
 import { formatPortRange, type PortRange } from "../net/port.js";
 import { formatPrefix, type Prefix } from "../net/prefix.js";
 import { icmpName } from "../ir/icmp.js";
-import type { AddressMatch, CtDnatMatch, CtStateMatch, IcmpTypeMatch, InterfaceMatch, LimitMatch, LocalAddressMatch, Match, MatchHandlers, PortMatch, TcpFlagsMatch } from "../ir/match.js";
+import type { AddressMatch, CtDnatMatch, CtStateMatch, IcmpTypeMatch, InterfaceMatch, LimitMatch, LocalAddressMatch, Match, MatchHandlers, PortMatch, SocketUidMatch, TcpFlagsMatch } from "../ir/match.js";
 import { ruleFamilies, type Chain, type Rule, type Ruleset } from "../ir/ruleset.js";
 import type { Verdict, VerdictHandlers } from "../ir/verdict.js";
 import { header, type Backend, type EmitOptions } from "./types.js";
-import { interfaceName, iptablesComment, iptablesLogPrefix, protocolOf } from "./shared.js";
+import { checkedUid, interfaceName, iptablesComment, iptablesLogPrefix, protocolOf } from "./shared.js";
 
 export const CHAIN_PREFIX = "SWARMGATE-";
 
@@ -39,7 +39,7 @@ export function builtinOf(chain: Chain): { table: "filter" | "nat"; chain: strin
 interface Gathered {
   saddr?: AddressMatch<"saddr">; daddr?: AddressMatch<"daddr">; iif?: InterfaceMatch<"iifname">; oif?: InterfaceMatch<"oifname">;
   sport?: PortMatch<"sport">; dport?: PortMatch<"dport">; icmp?: IcmpTypeMatch; flags?: TcpFlagsMatch;
-  ct?: CtStateMatch; dnat?: CtDnatMatch; limit?: LimitMatch; local: LocalAddressMatch[];
+  ct?: CtStateMatch; dnat?: CtDnatMatch; limit?: LimitMatch; local: LocalAddressMatch[]; uid?: SocketUidMatch;
 }
 
 function once<K extends keyof Gathered>(g: Gathered, key: K, value: Gathered[K]): void {
@@ -65,6 +65,7 @@ const gatherers: MatchHandlers<(g: Gathered) => void> = {
   unknown: (m) => () => notWritten(`the condition ${m.text}`),
   pkttype: (m) => () => notWritten(`-m pkttype --pkt-type ${m.types.join(",")}`),
   exthdr: (m) => () => notWritten(m.text),
+  skuid: (m) => (g) => once(g, "uid", m),
 };
 
 /** Only rulesets read from other tools hold these; swarmgate writes policies, never such rulesets. */
@@ -144,6 +145,7 @@ function options(rule: Rule, g: Gathered, c: Concrete, family: Family): string[]
   for (const a of g.local) {
     out.push(`-m addrtype --${a.field === "saddr" ? "src" : "dst"}-type LOCAL`);
   }
+  if (g.uid) out.push(`-m owner --uid-owner ${checkedUid(g.uid.uid)}`);
   const limit = g.limit;
   if (limit) out.push(`-m limit --limit ${limit.count}/${limit.unit} --limit-burst ${limit.burst}`);
   out.push(`-m comment --comment "${iptablesComment(rule.origin)}"`);

@@ -13,7 +13,7 @@ import type { PortRange } from "../net/port.js";
 import type { Verdict, VerdictHandlers } from "../ir/verdict.js";
 import { foldRules, type RuleText } from "./nft-fold.js";
 import { header, type Backend, type EmitOptions } from "./types.js";
-import { impliedProtocol, interfaceName, nftComment, nftLogPrefix } from "./shared.js";
+import { checkedUid, impliedProtocol, interfaceName, nftComment, nftLogPrefix } from "./shared.js";
 
 // Every string written here has been through quotedText (shared.ts) or is a checked interface name.
 const quote = (s: string): string => `"${s}"`;
@@ -43,6 +43,7 @@ const match: MatchHandlers<string> = {
   unknown: (m) => notWritten(`the condition ${m.text}`),
   pkttype: (m) => notWritten(`meta pkttype ${m.types.join(",")}`),
   exthdr: (m) => notWritten(m.text),
+  skuid: (m) => `meta skuid ${checkedUid(m.uid)}`,
 };
 
 /** nft's wildcard is a trailing `*` (iptables' `+`). */

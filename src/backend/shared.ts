@@ -89,3 +89,9 @@ export function identifier(name: string): string {
   if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(name)) throw new Error(`not an identifier: ${JSON.stringify(name)}`);
   return name;
 }
+
+/** A uid as a number in range, never a name: a name would be looked up on whichever machine loads the file. */
+export function checkedUid(uid: number): number {
+  if (!Number.isInteger(uid) || uid < 0 || uid > 4294967294) throw new Error(`not a uid: ${uid}`);
+  return uid;
+}

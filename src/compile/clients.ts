@@ -19,7 +19,8 @@ export const clientPortSet = (index: number): string => `client_${index}_ports`;
 
 const what = (proto: "tcp" | "udp") => (proto === "tcp" ? "inbound peer connections" : "uTP and DHT from peers");
 
-export function clients(p: Policy, scope: Match[]): Contribution {
+/** `scope`: where peers arrive (the tunnel, under a vpn section); `lsdScope`: where the LAN's LSD multicast arrives. */
+export function clients(p: Policy, scope: Match[], lsdScope: Match[] = scope): Contribution {
   const input: Rule[] = [];
   const sets: PortSet[] = [];
   p.clients.forEach((c, i) => {
@@ -44,7 +45,7 @@ export function clients(p: Policy, scope: Match[]): Contribution {
   const names = lsd.map((c) => c.name).join(", ");
   const path = `${lsd[0]!.path}.lsd`;
   for (const [family, from] of byFamily(lanSources(p))) {
-    input.push(rule([...scope, saddr(family, from), daddr(family, [family === 4 ? LSD_GROUP4 : LSD_GROUP6]), dport("udp", [LSD_PORT])],
+    input.push(rule([...lsdScope, saddr(family, from), daddr(family, [family === 4 ? LSD_GROUP4 : LSD_GROUP6]), dport("udp", [LSD_PORT])],
       ACCEPT, path, `client ${names}: Local Service Discovery from the LAN (${words.prefixes(from)}), UDP 6771 multicast`));
   }
   const output: Rule[] = ([4, 6] as const).map((family) =>

@@ -6,12 +6,13 @@ import type { Policy } from "../policy/types.js";
 import { admin } from "./admin.js";
 import { conntrackHead, logTail, loopbackIn, loopbackOut } from "./base.js";
 import type { ChainName, Contribution } from "./build.js";
-import { inboundScope, iif, outboundScope } from "./build.js";
+import { inboundScope, iif, oif, outboundScope } from "./build.js";
 import { clients } from "./clients.js";
 import { gateway } from "./gateway.js";
 import { antiSpoofing, hardening, tcpHardening } from "./hardening.js";
 import { icmp } from "./icmp.js";
 import { dhcp, outbound } from "./outbound.js";
+import { throughTunnel, vpnChain, vpnEndpoints, vpnJumps } from "./vpn.js";
 
 export const TABLE_NAME = "swarmgate";
 
@@ -27,13 +28,17 @@ export function compile(policy: Policy): Ruleset {
   };
   filter("input", "input", "a packet for this machine", [loopbackIn(), ...conntrackHead()]);
   if (policy.role === "gateway") filter("forward", "forward", "a forwarded packet", conntrackHead());
-  if (!policy.outbound.any) filter("output", "output", "a packet from this machine", [loopbackOut(), ...conntrackHead()]);
+  // The kill switch goes before connection tracking: an established connection must not leak either.
+  const confine = policy.vpn ? vpnJumps(policy.vpn) : [];
+  if (!policy.outbound.any) filter("output", "output", "a packet from this machine", [loopbackOut(), ...confine, ...conntrackHead()]);
+  else if (policy.vpn) chains.push({ name: "output", base: { type: "filter", hook: "output", priority: PRIORITY.filter, policy: "accept" }, rules: [loopbackOut(), ...confine] });
   if (policy.role === "gateway" && policy.forward.length > 0) {
     chains.push({ name: "prerouting", base: { type: "nat", hook: "prerouting", priority: PRIORITY.dstnat, policy: "accept" }, rules: rules("prerouting") });
   }
   if (policy.role === "gateway" && rules("postrouting").length > 0) {
     chains.push({ name: "postrouting", base: { type: "nat", hook: "postrouting", priority: PRIORITY.srcnat, policy: "accept" }, rules: rules("postrouting") });
   }
+  if (policy.vpn) chains.push(vpnChain(policy, policy.vpn));
   const sets = parts.flatMap((c) => c.sets ?? []);
   return freeze({ tables: [{ family: "inet", name: TABLE_NAME, chains, ...(sets.length > 0 && { sets }) }] });
 }
@@ -42,13 +47,20 @@ function hostParts(p: Policy): Contribution[] {
   const iface = p.host?.interface;
   const inScope = iface === undefined ? [] : [iif(iface)];
   const outScope = outboundScope(iface);
+  const vpn = p.vpn;
+  if (!vpn) return [hardening(inboundScope(iface)), icmp(p), dhcp(p, inScope, outScope), clients(p, inScope), admin(p, inScope), outbound(p, outScope)];
+  // Behind a VPN, peers arrive through the tunnel: the client's port is opened there (LSD stays on the LAN), and what
+  // this machine may open it may open through the tunnel too; the tunnel's endpoint is reachable on the physical side.
+  const tunnelOut = outbound(p, [oif(vpn.interface)]);
   return [
     hardening(inboundScope(iface)),
     icmp(p),
     dhcp(p, inScope, outScope),
-    clients(p, inScope),
+    clients(p, [iif(vpn.interface)], inScope),
     admin(p, inScope),
+    { output: vpnEndpoints(vpn, outScope) },
     outbound(p, outScope),
+    { output: throughTunnel(tunnelOut.output ?? [], vpn) },
   ];
 }
 

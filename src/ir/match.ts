@@ -58,6 +58,13 @@ export interface PacketTypeMatch { kind: "pkttype"; types: readonly PacketType[]
  */
 export interface ExtensionHeaderMatch { kind: "exthdr"; header: "rt" | "frag" | "hbh" | "dst"; text: string }
 
+/**
+ * The packet was sent by a socket of this user (nft's meta skuid, iptables'
+ * -m owner --uid-owner). Only packets this machine sends carry an owner: a
+ * packet arriving or forwarded never matches.
+ */
+export interface SocketUidMatch { kind: "skuid"; uid: number }
+
 export type Match =
   | InterfaceMatch<"iifname">
   | InterfaceMatch<"oifname">
@@ -75,7 +82,8 @@ export type Match =
   | LimitMatch
   | UnknownMatch
   | PacketTypeMatch
-  | ExtensionHeaderMatch;
+  | ExtensionHeaderMatch
+  | SocketUidMatch;
 
 export type MatchKind = Match["kind"];
 

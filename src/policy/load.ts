@@ -5,6 +5,7 @@
 import { isScalar, type Node } from "yaml";
 import { displayValue, SwarmgateError, userError, type Diagnostic } from "../errors.js";
 import type { AutoPortResolver } from "./auto-ports.js";
+import { passwdLookup, readVpn, type UserLookup } from "./vpn.js";
 import { resolveAliases } from "./aliases.js";
 import { MAX_YAML_DEPTH, parseYaml } from "./parse-yaml.js";
 import { MAX_POLICY_BYTES, readPolicyFile } from "./read-file.js";
@@ -20,6 +21,8 @@ export { MAX_POLICY_BYTES };
 export interface LoadOptions {
   /** How `ports: auto` reads a client's port (policy/auto-ports.ts); without it, `auto` is an error. */
   autoPorts?: AutoPortResolver;
+  /** How vpn.users names become uids; the machine's /etc/passwd by default. */
+  users?: UserLookup;
 }
 
 export function loadPolicy(file: string, options: LoadOptions = {}): Policy {
@@ -47,7 +50,7 @@ export function parsePolicy(text: string, file = "<policy>", options: LoadOption
     throw userError("POLICY_EMPTY", "the policy file is empty; start from examples/standalone.yaml", { file });
   }
   if (options.autoPorts) r.reader.autoPorts = options.autoPorts;
-  const draft = readTop(r.reader, root as Node);
+  const draft = readTop(r.reader, root as Node, options.users ?? passwdLookup());
   if (draft) checkPolicy(r.reader, draft);
   if (r.reader.diagnostics.length > 0 || !draft) throw new SwarmgateError(sortByPosition(r.reader.diagnostics));
   return { ...draft, source: { file, text, positions: r.reader.positions } };
@@ -75,7 +78,7 @@ function readSyntax(text: string, file: string) {
   return { doc, reader };
 }
 
-function readTop(r: Reader, root: Node): Omit<Policy, "source"> | undefined {
+function readTop(r: Reader, root: Node, users: UserLookup): Omit<Policy, "source"> | undefined {
   const m = r.map(root, "", TOP_KEYS, ["version"]);
   if (!m) return undefined;
   const entry = (k: string) => m.get(k);
@@ -97,6 +100,10 @@ function readTop(r: Reader, root: Node): Omit<Policy, "source"> | undefined {
   const fwE = entry("forward");
   if (fwE && hostE && !gwE) r.error("POLICY_ROLE", '"forward" needs a "gateway" section; a host does not forward', fwE.keyNode);
   const role = gwE && !hostE ? "gateway" : "host";
+  const vpnE = entry("vpn");
+  if (vpnE && role !== "host") r.error("POLICY_ROLE", '"vpn" confines a host\'s own traffic to a tunnel; a gateway policy cannot have it', vpnE.keyNode);
+  const vpn = vpnE && role === "host" ? readVpn(r, vpnE.node, vpnE.keyNode, users) : undefined;
+  if (vpn && host?.interface === vpn.interface) r.error("POLICY_BAD_VALUE", `vpn.interface must be the tunnel, not the host's own interface ${host.interface}`, vpnE!.node);
   const sec = <T>(key: string, read: (n: Entry["node"], where: Node) => T, fallback: T): T => {
     const e = entry(key);
     return e ? read(e.node, e.keyNode) : fallback;
@@ -115,6 +122,7 @@ function readTop(r: Reader, root: Node): Omit<Policy, "source"> | undefined {
     forward: sec("forward", (n, w) => readForward(r, n, w), []),
     icmp: sec("icmp", (n, w) => readIcmp(r, n, w), "allow"),
     log: sec("log", (n, w) => readLog(r, n, w), DEFAULT_LOG),
+    ...(vpn && { vpn }),
   };
 }
 

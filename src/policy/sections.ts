@@ -13,7 +13,7 @@ import {
   readPrefixList, readProtocols, readRate,
 } from "./values.js";
 
-export const TOP_KEYS = ["version", "host", "gateway", "clients", "outbound", "admin", "forward", "icmp", "log"] as const;
+export const TOP_KEYS = ["version", "host", "gateway", "clients", "outbound", "admin", "forward", "icmp", "log", "vpn"] as const;
 
 const BOTH: ("tcp" | "udp")[] = ["tcp", "udp"];
 

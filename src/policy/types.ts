@@ -2,6 +2,7 @@
 // `path` fields ("clients[0]") tie each part back to the file for messages
 // and for the origin of every rule compiled from it.
 import type { AutoPorts } from "./auto-ports.js";
+import type { VpnSection } from "./vpn.js";
 import type { Address } from "../net/address.js";
 import type { PortRange } from "../net/port.js";
 import type { Prefix } from "../net/prefix.js";
@@ -34,6 +35,8 @@ export interface Policy {
   forward: Forward[];
   icmp: "allow" | "deny";
   log: LogSettings | null;
+  /** Host policies: traffic confined to a VPN tunnel (a kill switch), and the provider's port forwarding. */
+  vpn?: VpnSection;
 }
 
 export interface InterfaceAddress {

@@ -28,6 +28,8 @@ export interface Ctx {
   d4: number;
   /** The connection's destination was rewritten by DNAT. */
   dnat: boolean;
+  /** The sending socket's owner, for packets this machine sends. */
+  uid: number | undefined;
   env: Environment;
   /** How this run takes each condition it cannot decide (sim/branches.ts); absent: it must meet none. */
   assume?: (m: UnknownMatch) => boolean;
@@ -83,7 +85,7 @@ const inRanges = (ranges: readonly { first: number; last: number }[]) =>
 // Test order: the most selective cheap tests first, address tests last.
 const COST: Record<Match["kind"], number> = {
   dport: 0, sport: 0, icmptype: 0, protocol: 1, family: 1, ctstate: 1, tcpflags: 1, iifname: 2, oifname: 2, ctdnat: 2,
-  saddr: 3, daddr: 3, localaddr: 4, limit: 5, unknown: 6, pkttype: 3, exthdr: 0,
+  saddr: 3, daddr: 3, localaddr: 4, limit: 5, unknown: 6, pkttype: 3, exthdr: 0, skuid: 1,
 };
 
 const TRUE: Pred = () => true;
@@ -119,6 +121,8 @@ const pred: MatchHandlers<Pred> = {
   pkttype: (m) => (c) => m.types.includes(packetType(c.daddr)),
   // A packet here carries no IPv6 extension header.
   exthdr: () => () => false,
+  // Only a packet this machine sends has an owner (explain's "uid N").
+  skuid: (m) => (c) => c.uid === m.uid,
   // Decided by the run's assumptions (sim/branches.ts explores both ways); a run without them cannot decide it.
   unknown: (m) => (c) => {
     if (!c.assume) throw userError("SIM_UNKNOWN", `the verdict depends on a condition the simulator cannot decide: ${m.text}`);
@@ -180,6 +184,7 @@ const narrow: MatchHandlers<Narrow> = {
   unknown: () => () => "any",
   pkttype: () => () => "any",
   exthdr: () => () => "any",
+  skuid: () => () => "any",
 };
 
 /** The ports of a protocol a rule can match: "none" if any match excludes them; the first port match's ranges narrow it (a superset of the exact set, which is enough for a candidate list). */

@@ -59,6 +59,7 @@ function makeCtx(p: Packet, env: Environment): Ctx {
     family: p.family, iif: p.iif, oif: p.oif, protocol: p.protocol,
     sport: p.sport ?? 0, dport: p.dport ?? 0, flags: p.flags ? flagBits(p.flags) : p.protocol === "tcp" && p.state === "new" ? SYN : ACK,
     icmpType: p.icmpType ?? -1, state: p.state, saddr: p.saddr, daddr: p.daddr, s4: V4(p.saddr), d4: V4(p.daddr), dnat: false, env,
+    uid: p.iif === undefined ? p.uid : undefined,
   };
 }
 
