@@ -74,6 +74,21 @@ describe("a connection", () => {
   });
 });
 
+test("a connection NAT redirected: its replies come from where it was sent, and so do ICMP errors about it", () => {
+  const ct = new Conntrack();
+  // 198.51.100.7:40000 -> 192.168.0.50:2222, redirected to port 22.
+  const syn: Packet = { ...tcp(["syn"]), dport: 2222 };
+  const t = ct.track(syn);
+  t.seen();
+  t.confirm({ dport: 22 });
+  const answer = (sport: number): Packet => ({ ...tcp(["syn", "ack"], true), sport, dport: 40000 });
+  expect(ct.track(answer(2222)).state).toBe("invalid");
+  expect(ct.track(answer(22)).state).toBe("established");
+  const error: Packet = { family: 4, protocol: "icmp", saddr: B, daddr: A, icmpType: 3, state: "new", oif: "eth0" };
+  expect(ct.track(error, { ...syn, dport: 22 }).state).toBe("related");
+  expect(ct.track(error, syn).state).toBe("invalid");
+});
+
 test("a notrack rule: the simulator says the packet left connection tracking (fail2ban-like's raw table)", () => {
   const dir = join(ROOT, "test/fixtures/foreign/fail2ban-like");
   const sim = compileForSim(readForeignFiles(["ipset.txt", "iptables-save.txt"].map((f) => join(dir, f))).ruleset);

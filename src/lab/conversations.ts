@@ -12,7 +12,8 @@ import type { Family } from "../net/address.js";
 import type { CraftSpec } from "./crafter.js";
 
 export type Sender = "far" | "host";
-export interface Step { by: Sender; spec: CraftSpec; what: string }
+/** `seenFrom`: the source the receiver sees, when NAT rewrites it on the way (a reply from a redirected port). */
+export interface Step { by: Sender; spec: CraftSpec; what: string; seenFrom?: string }
 export interface Conversation { kind: string; far: "peer" | "peer2"; iface: string; steps: Step[] }
 
 export interface Ends { family: Family; far: string; host: string; farNode: "peer" | "peer2"; iface: string }
@@ -108,4 +109,24 @@ export function strayPacket(e: Ends, c: Choice, by: Sender, fromPort: number, to
 export function neighbourDiscovery(e: Ends, c: Choice, by: Sender, type: 135 | 136): Step[] {
   const [from, to] = sides(e, by, 0, 0);
   return [{ by, spec: { family: 6, src: from.addr, dst: to.addr, proto: "icmpv6", tag: c.tag(6), nd: { type } }, what: `neighbour ${type === 135 ? "solicitation" : "advertisement"}` }];
+}
+
+/**
+ * A conversation the far side opened towards a port that NAT (DNAT, REDIRECT)
+ * moved to another address or port of the host: the host answers from there,
+ * as a real service would, and its ICMP errors quote the packet as it arrived
+ * there; the far side still sees the answers come from where it sent.
+ */
+export function answeredFrom(steps: readonly Step[], to: { addr: string; port?: number }): Step[] {
+  return steps.map((s) => {
+    if (s.by !== "host") return s;
+    const spec = { ...s.spec, src: to.addr };
+    if (spec.sport !== undefined && to.port !== undefined) spec.sport = to.port;
+    if (spec.icmp) {
+      const quote = { ...spec.icmp.quote, dst: to.addr };
+      if (quote.dport !== undefined && to.port !== undefined) quote.dport = to.port;
+      spec.icmp = { ...spec.icmp, quote };
+    }
+    return { ...s, spec, seenFrom: s.spec.src };
+  });
 }

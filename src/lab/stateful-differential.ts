@@ -15,12 +15,12 @@ import type { Ruleset } from "../ir/ruleset.js";
 import { kernelBackend, type KernelBackendName } from "../backend/registry.js";
 import { readForeignFiles } from "../parse/index.js";
 import { simulateAll, type BranchedResult } from "../sim/branches.js";
-import { compileForSim } from "../sim/compiled.js";
+import { compileForSim, type CompiledRuleset } from "../sim/compiled.js";
 import { Conntrack } from "../sim/conntrack.js";
-import { staticEnvironment } from "../sim/environment.js";
+import { staticEnvironment, type Environment } from "../sim/environment.js";
 import type { Packet } from "../sim/packet.js";
 import type { Netns } from "../system/netns.js";
-import { neighbourDiscovery, pingConversation, strayPacket, tcpConversation, udpConversation, type Choice, type Conversation, type Ends, type Sender } from "./conversations.js";
+import { answeredFrom, neighbourDiscovery, pingConversation, strayPacket, tcpConversation, udpConversation, type Choice, type Conversation, type Ends, type Sender } from "./conversations.js";
 import { Crafter, type CraftSpec } from "./crafter.js";
 import { boundaryAddresses, boundaryPorts, prng } from "./differential.js";
 import { restore, staticNeighbours, type ForeignHost } from "./foreign-differential.js";
@@ -62,8 +62,11 @@ export async function statefulDifferential(o: StatefulOptions): Promise<Stateful
   const peers = peerPool(loaded, o.host);
   const second = o.host.iface === "eth1" ? "eth9" : "eth1";
   const conversations = makeConversations(o, peers, second, hostAddr, boundaryPorts(loaded), random);
-  const env = staticEnvironment({ local: [parseAddress(hostAddr[4])!, parseAddress(hostAddr[6])!], routes: [], addresses: [4, 6].map((f) => ({ iface: o.host.iface, address: parseAddress(hostAddr[f as Family])! })) });
+  // The second interface's addresses too: a REDIRECT of a packet arriving there goes to them.
+  const own = [[o.host.iface, hostAddr[4]], [o.host.iface, hostAddr[6]], [second, "10.250.0.1"], [second, "fd00:250::1"]].map(([iface, a]) => ({ iface: iface!, address: parseAddress(a!)! }));
+  const env = staticEnvironment({ local: own.map((x) => x.address), routes: [], addresses: own });
   const sim = compileForSim(o.simulateWith ?? loaded);
+  answerFromNat(conversations, sim, env);
   const sandbox = await Sandbox.build(topologyOf(o.host, second, peers));
   const crafters: Crafter[] = [];
   try {
@@ -170,6 +173,21 @@ function makeConversations(o: StatefulOptions, peers: string[], second: string, 
 }
 
 type Node = "peer" | "peer2" | "host";
+/**
+ * Conversations the far side opens towards a port NAT moves elsewhere on the
+ * host (REDIRECT 2222 → 22) are answered from there, as the simulator says
+ * the first packet is translated: the test predicts it, it does not ask the kernel.
+ */
+function answerFromNat(conversations: Conversation[], sim: CompiledRuleset, env: Environment): void {
+  for (const c of conversations) {
+    const first = c.steps[0]!;
+    if (first.by !== "far" || (first.spec.proto !== "tcp" && first.spec.proto !== "udp") || !c.steps.some((s) => s.by === "host")) continue;
+    const r = simulateAll(sim, { ...packetOf(first.spec, "far", c.iface), state: "new" }, env, { limits: "branch" }).branches[0]!.result;
+    if (r.path !== "input" || !r.translated || (r.translated.daddr === undefined && r.translated.dport === undefined)) continue;
+    c.steps = answeredFrom(c.steps, { addr: r.translated.daddr ? formatAddress(r.translated.daddr) : first.spec.dst, ...(r.translated.dport !== undefined && { port: r.translated.dport }) });
+  }
+}
+
 /** Every conversation's step n in round n: per round and sending node, the packets, each with its conversation. */
 function plan(conversations: Conversation[]): Record<Node, [number, CraftSpec][][]> {
   const rounds = Math.max(...conversations.map((c) => c.steps.length));
@@ -235,7 +253,9 @@ function judge(conversations: Conversation[], sent: boolean[][], seen: Observed,
     const key = `${step.spec.src}|${step.spec.tag}`;
     const observed = seen.state.get(key);
     if (observed !== undefined && observed !== state) disagreements.push({ probe, about: "state", simulator: state, kernel: observed });
-    const delivered = seen.delivered[step.by === "far" ? "host" : conv.far].has(key);
+    // Tags are unique per family: the packet arrived under its own source or the one NAT gave it back.
+    const at = seen.delivered[step.by === "far" ? "host" : conv.far];
+    const delivered = at.has(key) || (step.seenFrom !== undefined && at.has(`${step.seenFrom}|${step.spec.tag}`));
     const verdicts = new Set(simulated.branches.map((b) => b.result.verdict === "accept"));
     const onlyLimits = simulated.conditions.every((x) => x.rule === undefined);
     if (simulated.verdict === "depends" && !onlyLimits) depends++;
@@ -243,7 +263,7 @@ function judge(conversations: Conversation[], sent: boolean[][], seen: Observed,
     if (!ok) disagreements.push({ probe, about: "verdict", simulator: simulated.verdict, kernel: delivered ? "delivered" : "not delivered", simulated });
     if (!beforeConntrack) tracked.seen();
     // The connection is kept if the packet got through; where the simulator cannot say, the kernel's way is taken.
-    if (!beforeConntrack && (simulated.verdict === "depends" ? delivered : simulated.verdict === "accept")) tracked.confirm();
+    if (!beforeConntrack && (simulated.verdict === "depends" ? delivered : simulated.verdict === "accept")) tracked.confirm(first.translated);
   }));
   return { packets, unsent, states, depends, disagreements };
 }

@@ -76,6 +76,9 @@ const UNTRACKED6 = new Set([130, 131, 132, 133, 134, 135, 136, 143]);
 export const isIcmpError = (p: Pick<Packet, "family" | "protocol" | "icmpType">): boolean =>
   (p.protocol === "icmp" || p.protocol === "icmpv6") && ERRORS[p.family].has(p.icmpType ?? -1);
 
+/** What NAT rewrote in a connection's first packet. */
+export interface Translation { saddr?: Packet["saddr"]; daddr?: Packet["daddr"]; sport?: number; dport?: number }
+
 interface Entry { original: string; tcp: TcpState; seenReply: boolean }
 
 /** A tuple as the kernel keys a connection; ICMP queries by their identifier (carried in sport). */
@@ -93,8 +96,12 @@ export interface Tracked {
    * moves on, whatever the filters do with the packet afterwards.
    */
   seen(): void;
-  /** Call when the packet got through every hook: a new connection is then kept (the kernel confirms it last). */
-  confirm(): void;
+  /**
+   * Call when the packet got through every hook: a new connection is then kept
+   * (the kernel confirms it last). `translated`: where NAT sent it (the
+   * simulator's SimResult.translated): replies come back from there.
+   */
+  confirm(translated?: Translation): void;
 }
 
 const NOTHING = () => {};
@@ -109,7 +116,8 @@ export class Conntrack {
    */
   track(p: Packet, quote?: Packet): Tracked {
     if (p.protocol === "icmpv6" && UNTRACKED6.has(p.icmpType ?? -1)) return only("untracked");
-    if (isIcmpError(p)) return only(quote && this.entries.has(tuple(quote)) ? "related" : "invalid");
+    // The kernel looks up the inverse of the quoted packet: the error goes back to whoever sent it.
+    if (isIcmpError(p)) return only(quote && this.entries.has(tuple(quote, true)) ? "related" : "invalid");
     const entry = this.entries.get(tuple(p));
     const bits = flagsOf(p, entry !== undefined);
     if (p.protocol === "tcp" && !VALID.has(bits)) return only("invalid");
@@ -137,7 +145,15 @@ export class Conntrack {
     }
     // The answer comes back with the addresses swapped (an ICMP answer with the query's identifier): keyed as the reverse.
     const key = tuple(p);
-    return { state: "new", seen: NOTHING, confirm: () => { const e = { original: key, tcp, seenReply: false }; this.entries.set(key, e); this.entries.set(tuple(p, true), e); } };
+    return {
+      state: "new", seen: NOTHING,
+      confirm: (t) => {
+        const e = { original: key, tcp, seenReply: false };
+        this.entries.set(key, e);
+        // Replies come from where NAT sent the connection, to where it came from.
+        this.entries.set(tuple({ ...p, ...t }, true), e);
+      },
+    };
   }
 }
 
