@@ -120,8 +120,8 @@ export class VpnLab {
     await removeStaleLabs();
     try {
       await this.topology();
-      await this.startServer(this.ns.inet);
-      await this.startServer(this.ns.lan);
+      await this.startServer(this.ns.inet, [LAB.inet4, LAB.inet6]);
+      await this.startServer(this.ns.lan, [LAB.router4, LAB.router6]);
       await this.startTunnel("server");
       await this.startTunnel("host");
       await this.hostRouting();
@@ -178,8 +178,8 @@ export class VpnLab {
 `);
   }
 
-  private async startServer(ns: string): Promise<void> {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, PROBE, "serve", `${LAB.tcpPort},53`, `${LAB.udpPort},53`], { stdio: ["ignore", "pipe", "pipe"] });
+  private async startServer(ns: string, udpAddrs: string[]): Promise<void> {
+    const child = spawn("ip", ["netns", "exec", ns, process.execPath, PROBE, "serve", `${LAB.tcpPort},53`, `${LAB.udpPort},53`, udpAddrs.join(",")], { stdio: ["ignore", "pipe", "pipe"] });
     this.procs.set(`server-${ns}`, child);
     await new Promise<void>((resolve, reject) => {
       let out = "";

@@ -1,6 +1,11 @@
 // Real sockets for the VPN lab (test/helpers/vpn-lab.ts), run inside a
 // namespace, possibly as another user (setpriv):
-//   serve TCP_PORTS UDP_PORTS   echo servers on [::] (IPv4 too), e.g. "7001,53" "7002,53";
+//   serve TCP_PORTS UDP_PORTS ADDRS
+//                               echo servers, e.g. "7001,53" "7002,53" "100.128.77.2,2001:db8:77::2":
+//                               TCP on [::] (IPv4 too), UDP on each address, so that a reply
+//                               leaves from the address the request went to (an unbound
+//                               socket answers from the outgoing interface's address, which
+//                               conntrack on the asking side does not take for a reply);
 //                               prints "ready"
 //   probe MS JSON               JSON: [{name, proto: "tcp"|"udp", addr, port}]; tries each
 //                               target at once (a TCP echo, or a UDP datagram sent up to
@@ -11,16 +16,18 @@ import { createSocket } from "node:dgram";
 
 const [mode, ...rest] = process.argv.slice(2);
 
-function serve(tcpPorts, udpPorts) {
-  let waiting = tcpPorts.length + udpPorts.length;
+function serve(tcpPorts, udpPorts, addrs) {
+  let waiting = tcpPorts.length + udpPorts.length * addrs.length;
   const done = () => { if (--waiting === 0) console.log("ready"); };
   for (const port of tcpPorts) {
     createServer((s) => { s.on("error", () => {}); s.pipe(s); }).listen({ port, host: "::", ipv6Only: false }, done);
   }
   for (const port of udpPorts) {
-    const sock = createSocket({ type: "udp6", ipv6Only: false });
-    sock.on("message", (msg, from) => sock.send(msg, from.port, from.address));
-    sock.bind(port, "::", done);
+    for (const addr of addrs) {
+      const sock = createSocket(addr.includes(":") ? "udp6" : "udp4");
+      sock.on("message", (msg, from) => sock.send(msg, from.port, from.address));
+      sock.bind(port, addr, done);
+    }
   }
 }
 
@@ -50,7 +57,7 @@ function udpProbe(addr, port, ms) {
 
 if (mode === "serve") {
   const ports = (s) => (s ? s.split(",").filter(Boolean).map(Number) : []);
-  serve(ports(rest[0]), ports(rest[1]));
+  serve(ports(rest[0]), ports(rest[1]), rest[2].split(","));
 } else if (mode === "probe") {
   const ms = Number(rest[0]);
   const targets = JSON.parse(rest[1]);
@@ -58,6 +65,6 @@ if (mode === "serve") {
   console.log(JSON.stringify(Object.fromEntries(targets.map((t, i) => [t.name, results[i]]))));
   process.exit(0);
 } else {
-  console.error("usage: vpn-probe.mjs serve TCP_PORTS UDP_PORTS | probe MS JSON");
+  console.error("usage: vpn-probe.mjs serve TCP_PORTS UDP_PORTS ADDRS | probe MS JSON");
   process.exit(2);
 }
