@@ -6,6 +6,8 @@ import { formatAddress, parseAddress, type Address, type Family } from "../net/a
 import { prefixContains } from "../net/prefix.js";
 import type { Ruleset } from "../ir/ruleset.js";
 import type { AdminService, Policy } from "../policy/types.js";
+import type { VpnSection } from "../policy/vpn.js";
+import { vpnLan } from "../compile/vpn.js";
 import { compileForSim, type CompiledRuleset } from "../sim/compiled.js";
 import type { Environment } from "../sim/environment.js";
 import type { Packet } from "../sim/packet.js";
@@ -15,6 +17,8 @@ import { cutsFor, type Cuts } from "./relevant.js";
 import type { ExposureSpace } from "./exposure.js";
 
 export interface Check {
+  /** A stable name for the checks scripts may look for ("vpn-kill-switch"). */
+  id?: string;
   title: string;
   status: "pass" | "fail" | "skip";
   detail: string;
@@ -77,15 +81,18 @@ export function readiness(policy: Policy, ruleset: Ruleset, env: Environment, sp
   const inIf = gw?.wan ?? policy.host?.interface ?? "eth0";
   const j = new Judge(ruleset, env, space, inIf, inIf);
   const checks: Check[] = [];
+  const vpn = policy.vpn;
   for (const c of policy.clients) {
     for (const proto of ["tcp", "udp"] as const) {
       for (const f of FAMILIES) {
-        const title = `peers reach client ${c.name} over ${proto.toUpperCase()} (IPv${f})`;
+        const title = `peers reach client ${c.name} over ${proto.toUpperCase()} (IPv${f}${vpn ? `, through ${vpn.interface}` : ""})`;
         if (!c.protocols.includes(proto)) { checks.push({ title, status: "skip", detail: `the policy opens ${c.protocols.join(" and ")} only` }); continue; }
-        checks.push(j.roundTrip(title, j.inbound(f, proto, PEER[f], c.ports.last)));
+        if (vpn && f === 6 && !vpn.ipv6) { checks.push({ title, status: "skip", detail: `the tunnel ${vpn.interface} carries no IPv6 (vpn.ipv6)` }); continue; }
+        checks.push(j.roundTrip(title, j.inbound(f, proto, PEER[f], c.ports.last, vpn?.interface)));
       }
     }
   }
+  if (vpn) checks.push(...vpnChecks(j, policy, vpn));
   if (policy.clients.length > 0 || policy.role === "host") {
     for (const f of FAMILIES) for (const proto of ["tcp", "udp"] as const) {
       checks.push(j.roundTrip(`this machine reaches peers over ${proto.toUpperCase()} (IPv${f})`, j.outbound(f, proto, PEER[f], 51413)));
@@ -123,6 +130,59 @@ export function readiness(policy: Policy, ruleset: Ruleset, env: Environment, sp
     checks.push(j.roundTrip("LAN hosts reach the internet (TCP 443)", p));
   }
   return checks;
+}
+
+/** A check that passes when the packet is dropped (a leak that must not happen). */
+function mustDrop(j: Judge, id: string, title: string, p: Packet): Check {
+  const r = j.run(p);
+  const rule = r.deciding?.rule ? emitNftRule(r.deciding.rule) : r.deciding?.action;
+  return r.verdict === "accept"
+    ? { id, title, status: "fail", detail: "it leaves outside the tunnel", ...(rule && { rule }) }
+    : { id, title, status: "pass", detail: "dropped", ...(rule && { rule }) };
+}
+
+/**
+ * The kill switch, judged with the confined user's own packets (a uid on
+ * what this machine sends): through the tunnel they pass; outside it — new or
+ * established, TCP, UDP, DNS to the LAN resolver, IPv6 — they are dropped;
+ * the tunnel's endpoint stays reachable, and peers reach the client's port
+ * only through the tunnel.
+ */
+function vpnChecks(j: Judge, policy: Policy, vpn: VpnSection): Check[] {
+  const out: Check[] = [];
+  const who = vpn.scope === "machine" ? "this machine" : `user ${vpn.users[0]!.name}`;
+  const uid = vpn.scope === "machine" ? 0 : vpn.users[0]!.uid;
+  const phys = j.outIf;
+  const from = (f: Family, proto: "tcp" | "udp", to: string, port: number, oif: string, state: Packet["state"] = "new"): Packet =>
+    ({ family: f, oif, saddr: j.space.local[f], daddr: a(to), protocol: proto, sport: 40000, dport: port, state, uid });
+  for (const f of FAMILIES) {
+    if (f === 6 && !vpn.ipv6) {
+      out.push(mustDrop(j, "vpn-ipv6", `vpn: ${who}'s IPv6 is dropped outside the tunnel (${vpn.interface} carries none)`, from(6, "tcp", PEER[6], 51413, phys)));
+      continue;
+    }
+    out.push({ ...j.roundTrip(`vpn: ${who} reaches peers through ${vpn.interface} (TCP, IPv${f})`, from(f, "tcp", PEER[f], 51413, vpn.interface)), id: "vpn-tunnel" });
+    for (const proto of ["tcp", "udp"] as const) {
+      out.push(mustDrop(j, "vpn-kill-switch", `vpn: ${who}'s new ${proto.toUpperCase()} connections outside the tunnel are dropped (via ${phys}, IPv${f})`, from(f, proto, PEER[f], 51413, phys)));
+    }
+    out.push(mustDrop(j, "vpn-kill-switch", `vpn: ${who}'s established connections outside the tunnel are cut too (via ${phys}, IPv${f})`, from(f, "tcp", PEER[f], 51413, phys, "established")));
+  }
+  // The LAN's resolver (the first DNS server the policy names, else the LAN's first address) must not get confined DNS.
+  const lan4 = vpnLan(policy, vpn).find((n) => n.family === 4);
+  const listed = vpnLan(policy, vpn).filter((n) => n.length === (n.family === 4 ? 32 : 128));
+  const resolver = policy.outbound.dns !== "any" ? policy.outbound.dns.find((d) => d.family === 4) : undefined;
+  const lanResolver = resolver ?? (lan4 ? { family: 4 as const, value: lan4.network + 1n } : undefined);
+  if (lanResolver && !listed.some((n) => prefixContains(n, lanResolver))) {
+    out.push(mustDrop(j, "vpn-dns", `vpn: ${who}'s DNS to ${formatAddress(lanResolver)} outside the tunnel is dropped (no DNS leak)`, from(4, "udp", formatAddress(lanResolver), 53, phys)));
+  }
+  for (const e of vpn.endpoints) {
+    const p: Packet = { family: e.address.family, oif: phys, saddr: j.space.local[e.address.family], daddr: e.address, protocol: e.protocol, sport: 40000, dport: e.port, state: "new", uid: 0 };
+    out.push({ ...j.roundTrip(`vpn: the tunnel's endpoint ${formatAddress(e.address)} ${e.protocol.toUpperCase()} ${e.port} is reachable via ${phys}`, p), id: "vpn-endpoint" });
+  }
+  for (const c of policy.clients) {
+    const proto = c.protocols[0]!;
+    out.push(mustDrop(j, "vpn-peer-port", `vpn: client ${c.name}'s port ${c.ports.first} is closed outside the tunnel (${proto.toUpperCase()} via ${phys})`, j.inbound(4, proto, PEER[4], c.ports.first, phys)));
+  }
+  return out;
 }
 
 /**

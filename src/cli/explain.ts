@@ -7,6 +7,7 @@ import { compileForSim } from "../sim/compiled.js";
 import { policyEnvironment } from "../sim/policy-environment.js";
 import { simulate, type TraceStep } from "../sim/simulate.js";
 import { formatPacket, parsePacket } from "../sim/spec.js";
+import type { Packet } from "../sim/packet.js";
 import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
@@ -48,8 +49,9 @@ export function runExplain(file: string | undefined, spec: string, opts: Explain
     ...(result.translated.saddr && { saddr: formatAddress(result.translated.saddr) }),
     ...(result.translated.oif && { oif: result.translated.oif }),
   };
+  const note = vpnNote(policy, packet, result.verdict);
   if (opts.json) {
-    printJson({ verdict: result.verdict, packet: formatPacket(packet, formatAddress), path: result.path, translated, decidedBy: deciding, trace: steps });
+    printJson({ verdict: result.verdict, packet: formatPacket(packet, formatAddress), path: result.path, translated, decidedBy: deciding, trace: steps, ...(note && { note }) });
     return 0;
   }
   const where = { input: "to this machine", forward: "forwarded", output: "sent by this machine" }[result.path];
@@ -69,6 +71,15 @@ export function runExplain(file: string | undefined, spec: string, opts: Explain
   } else if (deciding) {
     lines.push(`Decided by the ${deciding.action} of ${deciding.chain}: no rule of the policy ${result.verdict === "drop" ? "allows" : "stops"} this packet.`);
   }
+  if (note) lines.push("", note);
   process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
+}
+
+/** Why a peer's packet to a client behind the VPN is dropped on the physical side: the answer people look for. */
+function vpnNote(policy: Policy, packet: Packet, verdict: string): string | undefined {
+  const vpn = policy.vpn;
+  if (!vpn || verdict === "accept" || packet.iif === undefined || packet.oif !== undefined || packet.iif === vpn.interface || packet.dport === undefined) return undefined;
+  const client = policy.clients.find((c) => packet.dport! >= c.ports.first && packet.dport! <= c.ports.last);
+  return client && `client ${client.name} is confined to ${vpn.interface} (vpn): its port ${packet.dport} is open only through the tunnel, not via ${packet.iif}`;
 }
