@@ -72,6 +72,12 @@ function configOf(s: Swarm): string {
   return s.seeder.kind === "qbittorrent" ? join(s.seeder.configDir, "qBittorrent", "config", "qBittorrent.conf") : join(s.seeder.configDir, "settings.json");
 }
 
+/** The port the client's config file holds now (what a file-only reader would see). */
+function configuredPort(s: Swarm): string {
+  const text = readFileSync(configOf(s), "utf8");
+  return (s.seeder.kind === "qbittorrent" ? /^Session\\Port=(\d+)/m.exec(text) : /"peer-port":\s*(\d+)/.exec(text))?.[1] ?? "no port";
+}
+
 const arrived = (r: TransferResult, peer: string, report: string) => {
   expect(r.ok, `the file did not arrive intact (aria2c exit ${r.code}, ${r.bytes} bytes in ${r.seconds} s)${report}`).toBe(true);
   expect(r.handshakes, report).toContain(peer);
@@ -130,7 +136,7 @@ async function followSwarm(c: Case): Promise<string> {
     }, 5);
     const line = await log.next(new RegExp(`clients\\[0\\] ${c.seeder}: ${first} → ${second} .*in place in \\d+ ms`), 2000, logged);
     const inPlace = Number(/in place in (\d+) ms/.exec(line.text)![1]);
-    timings.push(`${c.seeder}/${c.backend}: ${first} → ${second}: API call ${apiMs.toFixed(0)} ms; kernel holds the new port ${inKernel.toFixed(0)} ms after the call (polled); follow's line ${(line.at - t0).toFixed(0)} ms after the call, in place in ${inPlace} ms`);
+    timings.push(`${c.seeder}/${c.backend}: ${first} → ${second}: API call ${apiMs.toFixed(0)} ms; kernel holds the new port ${inKernel.toFixed(0)} ms after the call (polled); follow's line ${(line.at - t0).toFixed(0)} ms after the call, in place in ${inPlace} ms; the config file then says ${configuredPort(s)}`);
     expect(inKernel, `the firewall followed only after ${inKernel.toFixed(0)} ms${sb.report()}`).toBeLessThan(WITHIN_MS);
 
     // The old port closed for real: something listens there again, and the internet side still cannot reach it.
@@ -180,8 +186,7 @@ async function followSwarm(c: Case): Promise<string> {
     await follow.stop(5000);
     expect(follow.running).toBe(false);
     expect(log.all.at(-1)?.text, sb.report()).toMatch(/stopped; the firewall keeps the ports it has/);
-    sb.note("swarmgate follow's lines", log.all.map((l) => l.text).join("\n"));
-    return timings.join("\n");
+    return [...timings, "follow's lines:", ...log.all.map((l) => `  ${l.text}`)].join("\n");
   } catch (e) {
     if ((e as Error).message.includes(`${sb.tag} phases`)) throw e;
     throw new Error(`${(e as Error).message}\n${timings.join("\n")}\n${sb.report()}`, { cause: e });
