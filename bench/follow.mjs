@@ -160,7 +160,20 @@ async function runFollow(backend) {
   }
   follow.child.kill("SIGTERM");
   await follow.exited;
-  return rows;
+  return { rows, ns: w.ns };
+}
+
+/**
+ * For scale: one process of the kind follow's step runs (it reads the kernel before, changes it, and reads
+ * it back: 3 nft processes, or 6 of iptables-save/-restore for two families), started from a Node process
+ * inside the namespace as follow starts them; the median of 10.
+ */
+function processCost(ns, backend) {
+  const [cmd, args] = backend === "nft" ? ["nft", ["list", "table", "inet", "swarmgate"]] : ["iptables-save", ["-c"]];
+  const script = `const { spawnSync } = require("node:child_process"); const t = [];
+for (let i = 0; i < 10; i++) { const s = performance.now(); spawnSync(${JSON.stringify(cmd)}, ${JSON.stringify(args)}); t.push(performance.now() - s); }
+t.sort((a, b) => a - b); console.log(t[5].toFixed(0));`;
+  return { what: `${cmd} ${args.join(" ")}`, ms: Number(sh("ip", ["netns", "exec", ns, process.execPath, "-e", script]).trim()) };
 }
 
 async function runApply(backend) {
@@ -194,7 +207,7 @@ const results = {};
 for (const backend of ["nft", "iptables"]) {
   // Side by side: the two methods of one backend at the same time, so the machine's load falls on both alike.
   const [follow, apply] = await Promise.all([runFollow(backend), runApply(backend)]);
-  results[backend] = { follow, apply };
+  results[backend] = { follow: follow.rows, apply, cost: processCost(follow.ns, backend) };
   process.stderr.write(`${backend}: done\n`);
 }
 cleanup();
@@ -216,3 +229,4 @@ console.log(`  counted from the start of follow's in-place step: ${worst("toKern
 console.log("\"write → step starts\" = noticing the write (inotify and follow's settle delay, or its 1 s poll) + the client scan + the policy loaded again.");
 console.log("\"step start → kernel\" = the in-place step up to the moment nft monitor shows the change (the rest of the step reads it back).");
 console.log("apply is started the moment the config is written, so its write → kernel has no noticing in it.");
+for (const r of Object.values(results)) console.log(`For scale, one \`${r.cost.what}\` process in the namespace, started from Node: ${r.cost.ms} ms (median of 10, measured after the runs).`);
