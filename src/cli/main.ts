@@ -235,6 +235,22 @@ program.command("follow")
   .addOption(clientsRootOption())
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await import("./follow.js")).runFollow(policy, opts)));
 
+program.command("portmap")
+  .summary("the VPN provider's port forwarding: map the client's port by NAT-PMP/PCP, open it and move the client there")
+  .description(`Ask the VPN's gateway (vpn.port_forwarding in the policy) for a UDP and a TCP mapping of the client's port — PCP first, NAT-PMP when the gateway does not speak it — renew it at half its lifetime, retry with back-off when the gateway is silent, and map again when it restarts. Each new external port is put in force in one step: the firewall's client port changed in place (as swarmgate follow does), then the client told to listen there (qBittorrent's Web API, Transmission's RPC, or --hook), then one line. swarmgate status shows the mapping. Runs until SIGTERM, then deletes the mapping. The policy needs a vpn section with port_forwarding and exactly one client with ports: auto. Needs root.`)
+  .argument("[policy]", "the applied policy (default: the one last applied)")
+  .option("--gateway <address>", "the NAT-PMP/PCP gateway, instead of vpn.port_forwarding.gateway")
+  .addOption(new Option("--protocol <protocol>", "natpmp, pcp or auto (default: the policy's)").choices(["auto", "natpmp", "pcp"]))
+  .option("--lifetime <seconds>", "the lifetime to ask for, 2-86400 (default 60, as VPN providers grant)", integer("--lifetime", 2, 86400, " of seconds"))
+  .option("--url <url>", "the client's Web UI or RPC, instead of the one found in its config (http://127.0.0.1:8080)")
+  .option("--credentials <file>", "a file with one line USER:PASSWORD for the client's Web UI or RPC")
+  .option("--hook <word>", "instead of the client's API, run this command with the new port as its last argument (repeat for each word)", collect, [])
+  .option(...STATE).option(...WAIT)
+  .option("--json", "one JSON object per line instead of text")
+  .addHelpText("after", "\nExamples:\n  sudo swarmgate portmap\n  sudo swarmgate portmap --hook /usr/local/bin/set-deluge-port")
+  .addOption(clientsRootOption())
+  .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await import("./portmap.js")).runPortmap(policy, opts)));
+
 program.command("confirm")
   .summary("keep a ruleset applied with --confirm")
   .option(...STATE).option(...WAIT).option("--json", "print a JSON object instead of text")

@@ -6,6 +6,7 @@ import type { KernelBackendName } from "../backend/registry.js";
 import { DEFAULT_STATE_DIR, StateDir, type Pending } from "../system/state.js";
 import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
+import type { PortmapRecord } from "./portmap.js";
 
 const system = {
   apply: () => import("../system/apply.js"),
@@ -80,14 +81,16 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
   const { requireRoot, withState } = await system.apply();
   requireRoot("status", "reads the firewall");
   const { status } = await system.status();
-  const { s, path } = await withState(stateDirOf(o), { waitMs: waitMs(o), log: say }, async (state, backends) => {
+  const { s, path, portmap } = await withState(stateDirOf(o), { waitMs: waitMs(o), log: say }, async (state, backends) => {
     const policyPath = file ?? state.record()?.policy;
     const ruleset = policyPath ? compile(loadPolicyHere(resolvePolicyPath(policyPath))) : undefined;
-    return { s: await status(backends, ruleset, state.read<Pending>("pending.json"), state), path: policyPath };
+    return { s: await status(backends, ruleset, state.read<Pending>("pending.json"), state), path: policyPath, portmap: state.read<PortmapRecord>("portmap.json") };
   });
   const ok = s.loaded && (s.drift?.inSync ?? true);
-  if (o.json) { printJson({ ok, policy: path, ...s }); return ok ? 0 : 1; }
+  const mapping = portmap && { ...portmap, ageSeconds: Math.round((Date.now() - Date.parse(portmap.obtainedAt)) / 1000), renewsInSeconds: Math.round((Date.parse(portmap.renewAt) - Date.now()) / 1000) };
+  if (o.json) { printJson({ ok, policy: path, ...s, ...(mapping && { portmap: mapping }) }); return ok ? 0 : 1; }
   const lines: string[] = [];
+  if (mapping) lines.push(`port mapping: ${mapping.protocol === "pcp" ? "PCP" : "NAT-PMP"} at ${mapping.gateway}: ${mapping.externalAddress}:${mapping.externalPort} → client ${mapping.client}, obtained ${mapping.ageSeconds} s ago, renews in ${Math.max(0, mapping.renewsInSeconds)} s (swarmgate portmap, pid ${mapping.pid})`);
   if (s.pending) lines.push(s.pending.confirmed ? `confirmed: ${s.pending.policy}` : `waiting for "swarmgate confirm" of ${s.pending.policy}: ${s.pending.secondsLeft} s left (until ${s.pending.deadline})`);
   if (!s.loaded) { process.stdout.write([...lines, "swarmgate is not loaded"].join("\n") + "\n"); return 1; }
   lines.push(`swarmgate is loaded (${s.backend})${s.drift ? (s.drift.inSync ? `, in sync with ${path}` : `, but it DRIFTED from what ${path} compiles to`) : ""}`);

@@ -58,7 +58,7 @@ export interface Pending {
 }
 export interface ConfirmResult { token: string; outcome: "confirmed" | "rolled back" | "rollback failed" | "cancelled"; message?: string; at: string }
 
-type Name = "applied.json" | "journal.json" | "pending.json" | "confirm-result.json" | "timeout-record.json" | "readback.json";
+type Name = "applied.json" | "journal.json" | "pending.json" | "confirm-result.json" | "timeout-record.json" | "readback.json" | "portmap.json";
 const ID = /^[0-9A-Za-z][0-9A-Za-z._-]{0,100}$/;
 
 function fsyncDir(dir: string): void {
