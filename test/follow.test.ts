@@ -168,14 +168,15 @@ describe.each(["nft", "iptables"] as const)("follow with %s", (backend) => {
   });
 });
 
-test("install --follow writes a follow unit beside the firewall's, both verified by systemd-analyze; uninstall removes both", async () => {
+test("install --follow --portmap writes follow and portmap units beside the firewall's, all verified by systemd-analyze; uninstall removes them", async () => {
   const { run } = await import("../src/system/run.js");
   const { MAIN } = await import("./helpers/cli-in-netns.js");
   const { existsSync } = await import("node:fs");
   const rootDir = mkdtempSync(join(tmpdir(), "sg-root-"));
-  const r = await run(process.execPath, [MAIN, "install", "examples/standalone.yaml", "--root", rootDir, "--follow"]);
+  const r = await run(process.execPath, [MAIN, "install", "examples/standalone.yaml", "--root", rootDir, "--follow", "--portmap"]);
   expect(r.code, r.stderr).toBe(0);
-  const units = ["swarmgate.service", "swarmgate-follow.service"].map((u) => join(rootDir, "etc/systemd/system", u));
+  const units = ["swarmgate.service", "swarmgate-follow.service", "swarmgate-portmap.service"].map((u) => join(rootDir, "etc/systemd/system", u));
+  expect(readFileSync(units[2]!, "utf8")).toMatch(/ExecStart=\S+node\S* \S+main\.js portmap \/etc\/swarmgate\/policy\.yaml --state-dir/);
   expect(readFileSync(units[1]!, "utf8")).toMatch(/Requires=swarmgate\.service[\s\S]*ExecStart=\S+node\S* \S+main\.js follow \/etc\/swarmgate\/policy\.yaml --state-dir/);
   const verify = await run("systemd-analyze", ["verify", ...units]);
   expect(verify.code, verify.stderr).toBe(0);

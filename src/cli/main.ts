@@ -301,6 +301,7 @@ program.command("install")
   .addOption(backendOption("nft or iptables", KERNEL_BACKEND_NAMES))
   .option("--root <dir>", "install below DIR instead of / (for images and tests)")
   .option("--follow", "also write swarmgate-follow.service, which runs swarmgate follow (for a policy with ports: auto)")
+  .option("--portmap", "also write swarmgate-portmap.service, which runs swarmgate portmap (for a policy with vpn.port_forwarding)")
   .option(...STATE).option("--json", "print a JSON object instead of text")
   .addHelpText("after", "\nExample:\n  sudo swarmgate install my-policy.yaml && sudo systemctl enable --now swarmgate\n  sudo swarmgate install --follow && sudo systemctl enable --now swarmgate swarmgate-follow")
   .action(async (policy: string | undefined, opts) => guard(opts.json, async () => (await sys()).runInstall(policy, opts)));

@@ -142,16 +142,16 @@ export async function runRollback(o: SystemOptions & { to?: string; list?: boole
   return 0;
 }
 
-export async function runInstall(file: string | undefined, o: SystemOptions & { root?: string; backend?: KernelBackendName; follow?: boolean }): Promise<number> {
-  const { install, installPaths, UNIT_NAME, FOLLOW_UNIT_NAME } = await system.install();
+export async function runInstall(file: string | undefined, o: SystemOptions & { root?: string; backend?: KernelBackendName; follow?: boolean; portmap?: boolean }): Promise<number> {
+  const { install, installPaths, UNIT_NAME, FOLLOW_UNIT_NAME, PORTMAP_UNIT_NAME } = await system.install();
   const paths = installPaths(o.root ?? "/", stateDirOf(o));
-  const r = install(paths, file, o.backend, { follow: !!o.follow });
+  const r = install(paths, file, o.backend, { follow: !!o.follow, portmap: !!o.portmap });
   if (o.json) { printJson({ ok: true, ...r, policy: paths.policy }); return 0; }
-  process.stdout.write(`wrote ${r.unit}${r.followUnit ? ` and ${r.followUnit}` : ""}${r.policyWritten ? ` and ${paths.policy}` : ""}\n`);
+  process.stdout.write(`wrote ${[r.unit, r.followUnit, r.portmapUnit, r.policyWritten ? paths.policy : undefined].filter(Boolean).join(" and ")}\n`);
   if ((o.root ?? "/") === "/") {
     const { run } = await import("../system/run.js");
     await run("systemctl", ["daemon-reload"]).catch(() => undefined); // no systemd running: the unit is there for the next boot
-    process.stdout.write(`enable it with: systemctl enable --now ${UNIT_NAME}${r.followUnit ? ` ${FOLLOW_UNIT_NAME}` : ""}\n`);
+    process.stdout.write(`enable it with: systemctl enable --now ${[UNIT_NAME, r.followUnit && FOLLOW_UNIT_NAME, r.portmapUnit && PORTMAP_UNIT_NAME].filter(Boolean).join(" ")}\n`);
   }
   return 0;
 }

@@ -18,6 +18,7 @@ import { writeFilesAtomically } from "./files.js";
 
 export const UNIT_NAME = "swarmgate.service";
 export const FOLLOW_UNIT_NAME = "swarmgate-follow.service";
+export const PORTMAP_UNIT_NAME = "swarmgate-portmap.service";
 export const POLICY_PATH = "/etc/swarmgate/policy.yaml";
 
 export interface InstallPaths { root: string; unitDir: string; policy: string; stateDir: string }
@@ -75,14 +76,15 @@ WantedBy=sysinit.target
 `;
 }
 
-/** The long-running `swarmgate follow` beside the firewall unit: started after it, stopped with it, restarted when it fails. */
-export function followUnitText(policy: string, stateDir: string): string {
+/** A long-running command beside the firewall unit (follow, portmap): started after it, stopped with it, restarted when it fails. */
+export function followUnitText(policy: string, stateDir: string, command: "follow" | "portmap" = "follow"): string {
   const { node, main, readme } = cliPaths();
   for (const [what, path] of [["policy path", policy], ["state directory", stateDir], ["node path", node], ["swarmgate path", main], ["README path", readme]] as const) checkPath(what, path);
   const doc = pathToFileURL(readme).href.replace(/%/g, "%%");
-  return `# Installed by swarmgate install --follow; swarmgate uninstall removes it.
+  const what = command === "follow" ? "the firewall follows the BitTorrent clients' ports" : "the VPN provider's port forwarding for the client";
+  return `# Installed by swarmgate install --${command}; swarmgate uninstall removes it.
 [Unit]
-Description=swarmgate follow: the firewall follows the BitTorrent clients' ports (${policy.replace(/%/g, "%%")})
+Description=swarmgate ${command}: ${what} (${policy.replace(/%/g, "%%")})
 Documentation=${doc}
 After=${UNIT_NAME}
 Requires=${UNIT_NAME}
@@ -90,7 +92,7 @@ PartOf=${UNIT_NAME}
 
 [Service]
 Type=simple
-ExecStart=${[node, main, "follow", policy, "--state-dir", stateDir].map(systemdArg).join(" ")}
+ExecStart=${[node, main, command, policy, "--state-dir", stateDir].map(systemdArg).join(" ")}
 Restart=on-failure
 RestartSec=5
 
@@ -145,7 +147,7 @@ function validatedPolicy(from: string): string {
   return bytes.toString("utf8"); // valid UTF-8 (the loader checked), so this round-trips exactly
 }
 
-export function install(paths: InstallPaths, policyFrom: string | undefined, backend?: string, options: { follow?: boolean } = {}): { unit: string; followUnit?: string; policyWritten: boolean } {
+export function install(paths: InstallPaths, policyFrom: string | undefined, backend?: string, options: { follow?: boolean; portmap?: boolean } = {}): { unit: string; followUnit?: string; portmapUnit?: string; policyWritten: boolean } {
   for (const [what, path] of [["root", paths.root], ["state directory", paths.stateDir], ["policy", policyFrom ?? ""]] as const) checkPath(what, path);
   // The unit runs with / as its working directory: a relative state directory means the one here.
   const stateDir = isAbsolute(paths.stateDir) ? paths.stateDir : resolve(paths.stateDir);
@@ -153,6 +155,8 @@ export function install(paths: InstallPaths, policyFrom: string | undefined, bac
   const files = [{ path: unit, text: unitText(POLICY_PATH, stateDir, backend) }];
   const followUnit = options.follow ? join(paths.unitDir, FOLLOW_UNIT_NAME) : undefined;
   if (followUnit) files.push({ path: followUnit, text: followUnitText(POLICY_PATH, stateDir) });
+  const portmapUnit = options.portmap ? join(paths.unitDir, PORTMAP_UNIT_NAME) : undefined;
+  if (portmapUnit) files.push({ path: portmapUnit, text: followUnitText(POLICY_PATH, stateDir, "portmap") });
   // An existing policy stays, but the unit would fail at boot with an invalid one.
   if (existsSync(paths.policy)) loadPolicy(paths.policy);
   else files.unshift({ path: paths.policy, text: validatedPolicy(policyFrom ?? fileURLToPath(new URL("../../examples/standalone.yaml", import.meta.url))) });
@@ -162,12 +166,14 @@ export function install(paths: InstallPaths, policyFrom: string | undefined, bac
     throw userError("INSTALL_FAILED", `cannot install: ${(e as Error).message}`);
   }
   writeFilesAtomically(files); // all or none
-  return { unit, ...(followUnit && { followUnit }), policyWritten: files.some((f) => f.path === paths.policy) };
+  return { unit, ...(followUnit && { followUnit }), ...(portmapUnit && { portmapUnit }), policyWritten: files.some((f) => f.path === paths.policy) };
 }
 
 export function uninstall(paths: InstallPaths): string | undefined {
-  const follow = join(paths.unitDir, FOLLOW_UNIT_NAME);
-  if (existsSync(follow)) rmSync(follow);
+  for (const name of [FOLLOW_UNIT_NAME, PORTMAP_UNIT_NAME]) {
+    const extra = join(paths.unitDir, name);
+    if (existsSync(extra)) rmSync(extra);
+  }
   const unit = join(paths.unitDir, UNIT_NAME);
   if (!existsSync(unit)) return undefined;
   rmSync(unit);
