@@ -20,6 +20,7 @@ want wireguard-go wireguard-go
 want wg wireguard-tools
 want miniupnpd miniupnpd-nftables
 want natpmpc natpmpc
+want iperf3 iperf3
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need="$need python3-scapy"
 [ -z "$need" ] && exit 0
 
