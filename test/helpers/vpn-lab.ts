@@ -23,6 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { processAlive, run, runChecked } from "../../src/system/run.js";
+import { ProbeAgent, type User } from "./vpn-agent.js";
 import { installCounters, readCounters, type Counters } from "./vpn-counters.js";
 import { startMiniupnpd, stopChild, type Miniupnpd } from "./vpn-miniupnpd.js";
 
@@ -42,7 +43,7 @@ export const LAB = {
 export type Routing = "users" | "machine";
 export type BreakWay = "down" | "killed" | "route" | "endpoint";
 export const BREAK_WAYS: readonly BreakWay[] = ["down", "killed", "route", "endpoint"];
-export interface User { uid: number; gid: number }
+export type { User };
 export const NOBODY: User = { uid: 65534, gid: 65534 }; // Debian: nobody / nogroup
 
 const PROBE = join(import.meta.dirname, "vpn-probe.mjs");
@@ -65,6 +66,7 @@ export class VpnLab {
   readonly confined: User;
   private readonly procs = new Map<string, ChildProcess>();
   private miniupnpd: Miniupnpd | undefined;
+  private readonly agents = new Map<string, Promise<ProbeAgent>>();
 
   constructor(o: LabOptions) {
     const n = counter++;
@@ -95,20 +97,29 @@ export class VpnLab {
     return this.exec(this.ns.host, "setpriv", [`--reuid=${who.uid}`, `--regid=${who.gid}`, "--clear-groups", cmd, ...args]);
   }
 
+  /** The prober of a user in the host, started on first use. */
+  private async agent(who: User | "root"): Promise<ProbeAgent> {
+    const key = who === "root" ? "root" : `${who.uid}:${who.gid}`;
+    let agent = this.agents.get(key);
+    if (agent === undefined) {
+      agent = ProbeAgent.start(this.ns.host, who);
+      this.agents.set(key, agent);
+      this.procs.set(`agent-${key}`, (await agent).child);
+    }
+    return agent;
+  }
+
   /**
    * TCP, UDP and DNS (UDP and TCP 53) to the internet's echo servers, over IPv4
    * and IPv6, from the host as `who`: which got an answer within ms.
    */
-  async probe(who: User | "root", ms = 1500): Promise<Record<ProbeName, boolean>> {
-    const r = await this.execAs(who, process.execPath, [PROBE, "probe", String(ms), JSON.stringify(PROBES)]);
-    if (r.code !== 0) throw new Error(`probe failed: ${r.stderr}`);
-    return JSON.parse(r.stdout);
+  async probe(who: User | "root", ms = 1000): Promise<Record<ProbeName, boolean>> {
+    return (await (await this.agent(who)).ask(ms, PROBES)) as Record<ProbeName, boolean>;
   }
 
   /** One TCP connection from the host as `who` to ADDR:PORT (true when it echoed). */
-  async connect(who: User | "root", addr: string, port: number, ms = 1500): Promise<boolean> {
-    const r = await this.execAs(who, process.execPath, [PROBE, "probe", String(ms), JSON.stringify([{ name: "x", proto: "tcp", addr, port }])]);
-    return JSON.parse(r.stdout).x === true;
+  async connect(who: User | "root", addr: string, port: number, ms = 1200): Promise<boolean> {
+    return (await (await this.agent(who)).ask(ms, [{ name: "x", proto: "tcp", addr, port }])).x === true;
   }
 
   /** Packets seen arriving in the internet namespace (prerouting). */
@@ -290,6 +301,7 @@ export class VpnLab {
     await stopChild(this.miniupnpd?.child, "SIGTERM");
     for (const child of this.procs.values()) await stopChild(child, "SIGKILL");
     this.procs.clear();
+    this.agents.clear();
     for (const n of Object.values(this.ns)) await run("ip", ["netns", "del", n]);
     for (const ifname of [this.wgHost, this.wgServer]) rmSync(this.socket(ifname), { force: true });
     rmSync(this.dir, { recursive: true, force: true });

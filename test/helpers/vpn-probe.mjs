@@ -11,8 +11,11 @@
 //                               target at once (a TCP echo, or a UDP datagram sent up to
 //                               three times until its echo comes back) and prints
 //                               {name: true|false} after at most MS milliseconds.
+//   agent                       the same, many times: reads {id, ms, targets} lines on stdin
+//                               and answers each with {id, results} (no process start per probe)
 import { createConnection, createServer } from "node:net";
 import { createSocket } from "node:dgram";
+import { createInterface } from "node:readline";
 
 const [mode, ...rest] = process.argv.slice(2);
 
@@ -55,16 +58,26 @@ function udpProbe(addr, port, ms) {
   });
 }
 
+async function probeAll(ms, targets) {
+  const results = await Promise.all(targets.map((t) => (t.proto === "tcp" ? tcpProbe : udpProbe)(t.addr, t.port, ms)));
+  return Object.fromEntries(targets.map((t, i) => [t.name, results[i]]));
+}
+
 if (mode === "serve") {
   const ports = (s) => (s ? s.split(",").filter(Boolean).map(Number) : []);
   serve(ports(rest[0]), ports(rest[1]), rest[2].split(","));
 } else if (mode === "probe") {
   const ms = Number(rest[0]);
   const targets = JSON.parse(rest[1]);
-  const results = await Promise.all(targets.map((t) => (t.proto === "tcp" ? tcpProbe : udpProbe)(t.addr, t.port, ms)));
-  console.log(JSON.stringify(Object.fromEntries(targets.map((t, i) => [t.name, results[i]]))));
+  console.log(JSON.stringify(await probeAll(ms, targets)));
   process.exit(0);
+} else if (mode === "agent") {
+  createInterface({ input: process.stdin }).on("line", async (line) => {
+    const { id, ms, targets } = JSON.parse(line);
+    console.log(JSON.stringify({ id, results: await probeAll(ms, targets) }));
+  }).on("close", () => process.exit(0));
+  console.log(JSON.stringify({ ready: true }));
 } else {
-  console.error("usage: vpn-probe.mjs serve TCP_PORTS UDP_PORTS ADDRS | probe MS JSON");
+  console.error("usage: vpn-probe.mjs serve TCP_PORTS UDP_PORTS ADDRS | probe MS JSON | agent");
   process.exit(2);
 }
