@@ -158,9 +158,22 @@ async function runFollow(backend) {
     const held = kernelPorts(w.ns, backend);
     if (held !== String(port)) throw new Error(`after the change to ${port} the kernel holds ${held}`);
   }
+  const idle = await idleCost(follow.child.pid, 10_000);
   follow.child.kill("SIGTERM");
   await follow.exited;
-  return { rows, ns: w.ns };
+  return { rows, ns: w.ns, idle };
+}
+
+/** follow's CPU share and resident memory while nothing changes (`ip netns exec` runs node in its own place: the pid is node's). */
+async function idleCost(pid, ms) {
+  const { readFileSync } = await import("node:fs");
+  const ticks = () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ").slice(11, 13).reduce((a, b) => a + Number(b), 0);
+  const hz = Number(sh("getconf", ["CLK_TCK"]).trim());
+  const [t0, c0] = [performance.now(), ticks()];
+  await sleep(ms);
+  const cpu = ((ticks() - c0) / hz) / ((performance.now() - t0) / 1000);
+  const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024;
+  return { cpu, rss };
 }
 
 /**
@@ -207,7 +220,7 @@ const results = {};
 for (const backend of ["nft", "iptables"]) {
   // Side by side: the two methods of one backend at the same time, so the machine's load falls on both alike.
   const [follow, apply] = await Promise.all([runFollow(backend), runApply(backend)]);
-  results[backend] = { follow: follow.rows, apply, cost: processCost(follow.ns, backend) };
+  results[backend] = { follow: follow.rows, apply, cost: processCost(follow.ns, backend), idle: follow.idle };
   process.stderr.write(`${backend}: done\n`);
 }
 cleanup();
@@ -229,4 +242,5 @@ console.log(`  counted from the start of follow's in-place step: ${worst("toKern
 console.log("\"write → step starts\" = noticing the write (inotify and follow's settle delay, or its 1 s poll) + the client scan + the policy loaded again.");
 console.log("\"step start → kernel\" = the in-place step up to the moment nft monitor shows the change (the rest of the step reads it back).");
 console.log("apply is started the moment the config is written, so its write → kernel has no noticing in it.");
+for (const [backend, r] of Object.entries(results)) console.log(`follow idle (${backend}, measured over 10 s after its last change): ${(r.idle.cpu * 100).toFixed(1)}% of a CPU, ${r.idle.rss.toFixed(0)} MB resident (budget: < 1%, < 60 MB).`);
 for (const r of Object.values(results)) console.log(`For scale, one \`${r.cost.what}\` process in the namespace, started from Node: ${r.cost.ms} ms (median of 10, measured after the runs).`);
