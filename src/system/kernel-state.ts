@@ -6,6 +6,8 @@ import type { KernelBackend, Owned } from "../backend/kernel-types.js";
 import { userError } from "../errors.js";
 import { onPath, run, runStep } from "./run.js";
 import { readSettings } from "./sysctl.js";
+import { realpathSync } from "node:fs";
+import { basename, delimiter, join } from "node:path";
 
 export interface KernelState {
   owned: Partial<Record<KernelBackendName, Owned>>;
@@ -18,12 +20,26 @@ export async function installedBackends(): Promise<KernelBackend[]> {
   return all.filter((b) => b.tools.every(onPath));
 }
 
+/**
+ * Which iptables the machine has, from where its `iptables` leads (Debian's
+ * alternatives: xtables-nft-multi or xtables-legacy-multi) — a program not
+ * run is a program that costs nothing; undefined when the name does not say.
+ */
+function iptablesVariant(): "nf_tables" | "legacy" | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter).filter(Boolean)) {
+    let target: string;
+    try { target = basename(realpathSync(join(dir, "iptables"))); } catch { continue; }
+    return /nft/.test(target) ? "nf_tables" : /legacy/.test(target) ? "legacy" : undefined;
+  }
+  return undefined;
+}
+
 /** nft when it is installed and iptables is absent or its nf_tables variant; else iptables. */
 export async function detectBackend(): Promise<KernelBackendName> {
   if (onPath("nft")) {
     if (!onPath("iptables")) return "nft";
-    const v = await run("iptables", ["--version"]);
-    if (v.stdout.includes("nf_tables")) return "nft";
+    const variant = iptablesVariant() ?? ((await run("iptables", ["--version"])).stdout.includes("nf_tables") ? "nf_tables" : "legacy");
+    if (variant === "nf_tables") return "nft";
   }
   if (onPath("iptables-restore")) return "iptables";
   throw userError("TOOL_MISSING", "neither nft nor iptables-restore is installed (on Debian: apt-get install nftables)");
