@@ -140,6 +140,20 @@ describe.skipIf(!runnable).concurrent("a real WireGuard tunnel (wireguard-go), p
         await expectTunnelOnly(lab, lab.confined);
         step("tunnel only");
         expect(await lab.connect(lab.confined, LAB.router4, LAB.tcpPort)).toBe(true); // the LAN stays reachable
+        // but not the LAN's resolver: the policy lists none there
+        const lanDns = await counted(lab, () => lab.ask(lab.confined, [
+          { name: "udp", proto: "udp", addr: LAB.router4, port: 53 }, { name: "tcp", proto: "tcp", addr: LAB.router4, port: 53 }]));
+        expect(lanDns.result).toEqual({ udp: false, tcp: false });
+        step("LAN");
+        // the client's port: forwarded by the VPN server (miniupnpd, NAT-PMP through the tunnel), open on the tunnel only
+        await lab.startMiniupnpd();
+        await lab.serve(lab.ns.host, lab.confined, [6881]);
+        const map = await lab.natpmpc(["-a", "6881", "6881", "tcp", "60"]);
+        expect(map.stdout).toMatch(/Mapped public port 6881 protocol TCP to local port 6881 liftime 60/);
+        const peer = (addr: string) => ({ name: addr, proto: "tcp" as const, addr, port: 6881 });
+        expect(await lab.ask("root", [peer(LAB.vpn4), peer(LAB.host4), peer(LAB.host6)], 1000, lab.ns.inet))
+          .toEqual({ [LAB.vpn4]: true, [LAB.host4]: false, [LAB.host6]: false });
+        step("port forwarding");
         const root = await counted(lab, () => lab.probe("root"));
         expect(root.result).toEqual(ALL_TRUE);
         expect(root.inet).toMatchObject({ phys4_tcp: expect.any(Number), phys6_tcp: expect.any(Number) });

@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { processAlive, run, runChecked } from "../../src/system/run.js";
-import { ProbeAgent, type User } from "./vpn-agent.js";
+import { ProbeAgent, type Target, type User } from "./vpn-agent.js";
 import { installCounters, readCounters, type Counters } from "./vpn-counters.js";
 import { startMiniupnpd, stopChild, type Miniupnpd } from "./vpn-miniupnpd.js";
 
@@ -43,7 +43,7 @@ export const LAB = {
 export type Routing = "users" | "machine";
 export type BreakWay = "down" | "killed" | "route" | "endpoint";
 export const BREAK_WAYS: readonly BreakWay[] = ["down", "killed", "route", "endpoint"];
-export type { User };
+export type { Target, User };
 export const NOBODY: User = { uid: 65534, gid: 65534 }; // Debian: nobody / nogroup
 
 const PROBE = join(import.meta.dirname, "vpn-probe.mjs");
@@ -97,16 +97,21 @@ export class VpnLab {
     return this.exec(this.ns.host, "setpriv", [`--reuid=${who.uid}`, `--regid=${who.gid}`, "--clear-groups", cmd, ...args]);
   }
 
-  /** The prober of a user in the host, started on first use. */
-  private async agent(who: User | "root"): Promise<ProbeAgent> {
-    const key = who === "root" ? "root" : `${who.uid}:${who.gid}`;
+  /** The prober of a user in a namespace (the host unless told), started on first use. */
+  private async agent(who: User | "root", ns = this.ns.host): Promise<ProbeAgent> {
+    const key = `${ns} ${who === "root" ? "root" : `${who.uid}:${who.gid}`}`;
     let agent = this.agents.get(key);
     if (agent === undefined) {
-      agent = ProbeAgent.start(this.ns.host, who);
+      agent = ProbeAgent.start(ns, who);
       this.agents.set(key, agent);
-      this.procs.set(`agent-${key}`, (await agent).child);
+      this.procs.set(`agent ${key}`, (await agent).child);
     }
     return agent;
+  }
+
+  /** Tries the targets at once from `ns` (the host unless told) as `who`: which answered within ms. */
+  async ask(who: User | "root", targets: readonly Target[], ms = 1000, ns = this.ns.host): Promise<Record<string, boolean>> {
+    return (await this.agent(who, ns)).ask(ms, targets);
   }
 
   /**
@@ -114,12 +119,12 @@ export class VpnLab {
    * and IPv6, from the host as `who`: which got an answer within ms.
    */
   async probe(who: User | "root", ms = 1000): Promise<Record<ProbeName, boolean>> {
-    return (await (await this.agent(who)).ask(ms, PROBES)) as Record<ProbeName, boolean>;
+    return (await this.ask(who, PROBES, ms)) as Record<ProbeName, boolean>;
   }
 
   /** One TCP connection from the host as `who` to ADDR:PORT (true when it echoed). */
   async connect(who: User | "root", addr: string, port: number, ms = 1200): Promise<boolean> {
-    return (await (await this.agent(who)).ask(ms, [{ name: "x", proto: "tcp", addr, port }])).x === true;
+    return (await this.ask(who, [{ name: "x", proto: "tcp", addr, port }], ms)).x === true;
   }
 
   /** Packets seen arriving in the internet namespace (prerouting). */
@@ -131,8 +136,8 @@ export class VpnLab {
     await removeStaleLabs();
     try {
       await this.topology();
-      await this.startServer(this.ns.inet, [LAB.inet4, LAB.inet6]);
-      await this.startServer(this.ns.lan, [LAB.router4, LAB.router6]);
+      await this.serve(this.ns.inet, "root", [LAB.tcpPort, 53], [LAB.udpPort, 53], [LAB.inet4, LAB.inet6]);
+      await this.serve(this.ns.lan, "root", [LAB.tcpPort, 53], [LAB.udpPort, 53], [LAB.router4, LAB.router6]);
       await this.startTunnel("server");
       await this.startTunnel("host");
       await this.hostRouting();
@@ -189,9 +194,11 @@ export class VpnLab {
 `);
   }
 
-  private async startServer(ns: string, udpAddrs: string[]): Promise<void> {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, PROBE, "serve", `${LAB.tcpPort},53`, `${LAB.udpPort},53`, udpAddrs.join(",")], { stdio: ["ignore", "pipe", "pipe"] });
-    this.procs.set(`server-${ns}`, child);
+  /** Echo servers in `ns` as `who`: TCP on every address, UDP on each of udpAddrs (see vpn-probe.mjs). */
+  async serve(ns: string, who: User | "root", tcpPorts: number[], udpPorts: number[] = [], udpAddrs: string[] = []): Promise<void> {
+    const as = who === "root" ? [] : ["setpriv", `--reuid=${who.uid}`, `--regid=${who.gid}`, "--clear-groups"];
+    const child = spawn("ip", ["netns", "exec", ns, ...as, process.execPath, PROBE, "serve", tcpPorts.join(","), udpPorts.join(","), udpAddrs.join(",")], { stdio: ["ignore", "pipe", "pipe"] });
+    this.procs.set(`server ${ns} ${tcpPorts.join(",")}`, child);
     await new Promise<void>((resolve, reject) => {
       let out = "";
       const t = setTimeout(() => reject(new Error(`echo server did not start: ${out}`)), 10_000);
@@ -297,6 +304,11 @@ export class VpnLab {
     this.miniupnpd = await startMiniupnpd({ ns: this.ns.vpn, dir: this.dir, inside: this.wgServer, outside: "sgvout", clients: LAB.tunNet });
   }
 
+  /** Debian's natpmpc as root in the host, asking the VPN server through the tunnel. */
+  natpmpc(args: string[]) {
+    return this.exec(this.ns.host, "natpmpc", ["-g", LAB.tunServer, ...args]);
+  }
+
   async destroy(): Promise<void> {
     await stopChild(this.miniupnpd?.child, "SIGTERM");
     for (const child of this.procs.values()) await stopChild(child, "SIGKILL");
@@ -309,7 +321,7 @@ export class VpnLab {
 }
 
 export type ProbeName = "tcp4" | "udp4" | "dns4" | "dnstcp4" | "tcp6" | "udp6" | "dns6";
-const PROBES: { name: ProbeName; proto: "tcp" | "udp"; addr: string; port: number }[] = [
+const PROBES: Target[] = [
   { name: "tcp4", proto: "tcp", addr: LAB.inet4, port: LAB.tcpPort },
   { name: "udp4", proto: "udp", addr: LAB.inet4, port: LAB.udpPort },
   { name: "dns4", proto: "udp", addr: LAB.inet4, port: 53 },
