@@ -22,8 +22,9 @@ const WIRE = join(ROOT, "test", "helpers", "swarm-wire.mjs");
 const PROBE = join(ROOT, "test", "helpers", "tcp-probe.mjs");
 const NAMES: Record<SeederKind, string> = { qbittorrent: "qBittorrent", transmission: "Transmission" };
 // Two more addresses on the internet side: the held peer connection and the second leecher each come
-// from an address of their own. Transmission keys what it knows of a peer by address: once aria2c from
-// 10.201.0.1 finished, that address is a seed to it, and a seed turns away another seed's connection.
+// from an address of their own. Seen with Transmission 3.00: once aria2c from 10.201.0.1 had the whole
+// file, a new connection from 10.201.0.1 was closed before any handshake reply (it remembers peers by
+// address, and that address as a seed's); the same connection from another address was served.
 const WIRE_FROM = "10.201.0.3";
 const NEW_PEER_FROM = "10.201.0.4";
 /** What the issue allows between the client's port change and the firewall following it. */
