@@ -27,8 +27,10 @@ export class Agent {
   private readonly child: ChildProcess;
   readonly ready: Promise<void>;
 
-  constructor(readonly netns: string, readonly node: string) {
-    this.child = spawn("ip", ["netns", "exec", netns, process.execPath, agentPath(), node], { stdio: ["pipe", "pipe", "inherit"] });
+  /** With `as`, the agent runs as that user (setpriv), so that its sockets are that user's: the kill switch matches the socket's owner. */
+  constructor(readonly netns: string, readonly node: string, readonly as?: { uid: number; gid: number }) {
+    const user = as ? ["setpriv", `--reuid=${as.uid}`, `--regid=${as.gid}`, "--clear-groups"] : [];
+    this.child = spawn("ip", ["netns", "exec", netns, ...user, process.execPath, agentPath(), node], { stdio: ["pipe", "pipe", "inherit"] });
     let started: () => void;
     this.ready = new Promise((resolve, reject) => {
       started = resolve;

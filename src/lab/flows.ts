@@ -8,6 +8,7 @@ import type { PortRange } from "../net/port.js";
 import type { Policy } from "../policy/types.js";
 import { forwardFor, inbound, outbound, type Proto, type Verdict } from "./oracle.js";
 import { representative, type AddressBook } from "./topology.js";
+import { vpnHostFlows } from "./vpn-flows.js";
 
 export interface Flow {
   id: number;
@@ -27,15 +28,21 @@ export interface Flow {
   seenFrom?: string;
   /** The policy path that decides the flow; "" means the default drop. */
   path: string;
+  /** vpn policies: the uid the probe runs as (root when absent), the user's name, the host interface the flow leaves or arrives by. */
+  uid?: number;
+  user?: string;
+  via?: string;
+  /** vpn policies: confined traffic that only the kill switch stops. */
+  leak?: boolean;
 }
 
-const FAMILIES: Family[] = [4, 6];
-const PROTOS = ["tcp", "udp"] as const;
+export const FAMILIES: Family[] = [4, 6];
+export const PROTOS = ["tcp", "udp"] as const;
 const fam = (address: string): Family => (address.includes(":") ? 6 : 4);
-const label = (proto: Proto, port?: number) => (proto === "icmp" ? "ping" : `${proto.toUpperCase()} ${port}`);
+export const label = (proto: Proto, port?: number) => (proto === "icmp" ? "ping" : `${proto.toUpperCase()} ${port}`);
 
 /** The first and last port of a range, and the ports just outside it. */
-function edges(r: PortRange): { inside: number[]; outside: number[] } {
+export function edges(r: PortRange): { inside: number[]; outside: number[] } {
   return {
     inside: r.first === r.last ? [r.first] : [r.first, r.last],
     outside: [r.first - 1, r.last + 1].filter((p) => p >= 1 && p <= 65535),
@@ -44,15 +51,15 @@ function edges(r: PortRange): { inside: number[]; outside: number[] } {
 
 // Ports no example opens, and source ports that classic stateless "return
 // traffic" rules (--sport 53, 80, 443, 6881:65535) would let in.
-const OTHER_PORTS: [Proto, number][] = [["tcp", 23], ["tcp", 3389], ["tcp", 8080], ["udp", 40000], ["udp", 5353]];
-const STATELESS: [Proto, number, number][] = [["udp", 53, 40001], ["tcp", 80, 40002], ["udp", 6881, 40003], ["tcp", 443, 40004], ["udp", 123, 40005]];
+export const OTHER_PORTS: [Proto, number][] = [["tcp", 23], ["tcp", 3389], ["tcp", 8080], ["udp", 40000], ["udp", 5353]];
+export const STATELESS: [Proto, number, number][] = [["udp", 53, 40001], ["tcp", 80, 40002], ["udp", 6881, 40003], ["tcp", 443, 40004], ["udp", 123, 40005]];
 
-class FlowList {
+export class FlowList {
   readonly flows: Flow[] = [];
   private readonly seen = new Set<string>();
 
   add(f: Omit<Flow, "id" | "expect" | "path" | "family">, v: Verdict, arriveAt?: string): void {
-    const key = `${f.from}|${f.bind}|${f.to}|${f.proto}|${f.port}|${f.sport}`;
+    const key = `${f.from}|${f.uid ?? 0}|${f.bind}|${f.to}|${f.proto}|${f.port}|${f.sport}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
     this.flows.push({ ...f, id: this.flows.length + 1, family: fam(f.to), expect: v.open ? "open" : "closed", path: v.path,
@@ -63,6 +70,7 @@ class FlowList {
 export function deriveFlows(policy: Policy, book: AddressBook): Flow[] {
   const list = new FlowList();
   if (policy.role === "gateway") gatewayFlows(policy, book, list);
+  else if (policy.vpn) vpnHostFlows(policy, policy.vpn, book, list);
   else hostFlows(policy, book, list);
   return list.flows;
 }
@@ -94,7 +102,8 @@ function hostFlows(p: Policy, book: AddressBook, list: FlowList): void {
 }
 
 /** Admin services from each source, from a stranger, and from the sources' other-family addresses. */
-function adminFlows(p: Policy, book: AddressBook, list: FlowList, f: Family, fw: string, fwNode: string, lanSide?: string): void {
+export function adminFlows(p: Policy, book: AddressBook, list: FlowList, f: Family, fw: string, fwNode: string, lanSide?: string,
+  verdict = (proto: Proto, src: string, port: number): Verdict => inbound(p, proto, src, port)): void {
   for (const s of p.admin) {
     const port = s.ports.first;
     for (const proto of PROTOS) {
@@ -105,21 +114,21 @@ function adminFlows(p: Policy, book: AddressBook, list: FlowList, f: Family, fw:
         if (!owner) continue;
         const target = lanSide && owner !== "internet" ? lanSide : fw;
         list.add({ what: `${owner} ${src} → admin ${s.name}, ${label(proto, port)}`, from: owner, bind: src, to: target, proto, port, arriveAt: fwNode },
-          inbound(p, proto, src, port));
+          verdict(proto, src, port));
       }
       const stranger = book.stranger[f];
       list.add({ what: `stranger → admin ${s.name}, ${label(proto, port)} (IPv${f})`, from: "internet", bind: stranger, to: fw, proto, port, arriveAt: fwNode },
-        inbound(p, proto, stranger, port));
+        verdict(proto, stranger, port));
     }
   }
 }
 
-function outboundFlows(p: Policy, book: AddressBook, list: FlowList, f: Family, from: string, bind: string): void {
+/** Where this machine opens connections to, for the outbound flows: peers, trackers, DNS, and what must stay closed. */
+export function outboundTargets(p: Policy, book: AddressBook, f: Family): { what: string; dst: string; proto: Proto; port?: number }[] {
   const peer = book.peer[f];
   const stranger = book.stranger[f];
-  const v = `IPv${f}`;
-  const to = (what: string, dst: string, proto: Proto, port?: number) =>
-    list.add({ what: `${from} → ${what}, ${label(proto, port)} (${v})`, from, bind, to: dst, proto, port, arriveAt: "internet" }, outbound(p, proto, dst, port));
+  const out: { what: string; dst: string; proto: Proto; port?: number }[] = [];
+  const to = (what: string, dst: string, proto: Proto, port?: number) => out.push({ what, dst, proto, port });
   for (const proto of PROTOS) for (const port of [1023, 1024, 51413]) to("peer", peer, proto, port);
   for (const t of p.outbound.trackers) {
     const targets = t.to.length ? t.to.filter((n) => n.family === f).map(representative) : [peer];
@@ -138,6 +147,14 @@ function outboundFlows(p: Policy, book: AddressBook, list: FlowList, f: Family, 
   for (const proto of PROTOS) to("another DNS server", stranger, proto, 53);
   to("peer (SMTP)", peer, "tcp", 25);
   to("peer", peer, "icmp");
+  return out;
+}
+
+function outboundFlows(p: Policy, book: AddressBook, list: FlowList, f: Family, from: string, bind: string): void {
+  for (const t of outboundTargets(p, book, f)) {
+    list.add({ what: `${from} → ${t.what}, ${label(t.proto, t.port)} (IPv${f})`, from, bind, to: t.dst, proto: t.proto, port: t.port, arriveAt: "internet" },
+      outbound(p, t.proto, t.dst, t.port));
+  }
 }
 
 function gatewayFlows(p: Policy, book: AddressBook, list: FlowList): void {

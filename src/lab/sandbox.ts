@@ -84,13 +84,18 @@ export class Sandbox {
     }
     for (const r of node.routes) {
       const to = r.to === "default" ? (r.family === 4 ? "0.0.0.0/0" : "::/0") : r.to;
-      lines.push(`route add ${to}${r.via ? ` via ${r.via}` : ""} dev ${r.dev}`);
+      lines.push(`route add ${to}${r.via ? ` via ${r.via}` : ""} dev ${r.dev}${r.table ? ` table ${r.table}` : ""}`);
     }
     await runBatch(ns, lines);
+    // `ip rule` takes its family from the command line, not from the address, so one batch per family.
+    for (const family of [4, 6] as const) {
+      const rules = (node.rules ?? []).filter((r) => r.family === family).map((r) => `rule add from ${r.from} lookup ${r.table}`);
+      await runBatch(ns, rules, [`-${family}`]);
+    }
   }
 }
 
-async function runBatch(ns: Netns, lines: string[]): Promise<void> {
+async function runBatch(ns: Netns, lines: string[], options: string[] = []): Promise<void> {
   if (lines.length === 0) return;
-  await runChecked("ip", ["-n", ns.name, "-batch", "-"], { input: `${lines.join("\n")}\n` });
+  await runChecked("ip", ["-n", ns.name, ...options, "-batch", "-"], { input: `${lines.join("\n")}\n` });
 }

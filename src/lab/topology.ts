@@ -6,6 +6,7 @@
 import { formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
 import { builtinPrefix, prefixContains, type Prefix } from "../net/prefix.js";
 import type { Policy } from "../policy/types.js";
+import { addTunnel } from "./vpn-topology.js";
 
 export interface LabInterface {
   name: string;
@@ -14,13 +15,27 @@ export interface LabInterface {
   /** Multicast groups the interface joins (Local Service Discovery). */
   groups?: string[];
 }
-export interface LabRoute { family: Family; to: string; via?: string; dev: string }
+export interface LabRoute { family: Family; to: string; via?: string; dev: string; /** A routing table other than main. */ table?: number }
+/** Policy routing: packets from this source address look up this table (ip rule). */
+export interface LabRule { family: Family; from: string; table: number }
 export interface LabNode {
   id: string;
   role: "firewall" | "internet" | "admin" | "lan";
   interfaces: LabInterface[];
   routes: LabRoute[];
+  rules?: LabRule[];
   forwarding: boolean;
+}
+
+/** A vpn policy's tunnel in the sandbox (see vpn-topology.ts). */
+export interface LabTunnel {
+  /** The tunnel interface (vpn.interface) and the host's physical one. */
+  interface: string;
+  physical: string;
+  /** The host's address on the tunnel: a socket bound to it leaves through the tunnel. */
+  firewall: Record<Family, string>;
+  /** A LAN address outside the host, by family (absent when the LAN has none of that family). */
+  lan: Partial<Record<Family, string>>;
 }
 
 /** Addresses the flows use, by family. */
@@ -39,6 +54,8 @@ export interface AddressBook {
   gatewayLan?: Record<Family, string>;
   /** Gateway only: a LAN machine without forwards, that opens connections out. */
   lanClient?: { node: string; v4: string; v6: string };
+  /** Host with a vpn section only: the tunnel. */
+  tunnel?: LabTunnel;
 }
 
 export interface Topology { nodes: LabNode[]; book: AddressBook }
@@ -105,7 +122,9 @@ function hostTopology(policy: Policy): Topology {
     owner.set(src, id);
     owner.set(other, id);
   });
-  return { nodes, book: { firewall, peer: DOC.peer, stranger: DOC.stranger, scanner: DOC.scanner, owner, lanHosts: [] } };
+  const topology: Topology = { nodes, book: { firewall, peer: DOC.peer, stranger: DOC.stranger, scanner: DOC.scanner, owner, lanHosts: [] } };
+  if (policy.vpn) addTunnel(policy, policy.vpn, topology, [...new Set(internetAddrs)]);
+  return topology;
 }
 
 function gatewayTopology(policy: Policy): Topology {
