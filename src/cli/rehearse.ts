@@ -23,8 +23,11 @@ export async function runRehearse(file: string | undefined, opts: RehearseCliOpt
   const progress = (m: string) => process.stderr.write(tty ? `\r\x1b[2Krehearse: ${m}…` : `rehearse: ${m}\n`);
   const result = await rehearse(policy, { backend: opts.backend, progress });
   if (tty) process.stderr.write("\r\x1b[2K");
+  const leaks = result.flows.filter((f) => f.leak);
   if (opts.json) {
-    printJson({ ok: result.ok, file: path, backend: result.backend, milliseconds: result.milliseconds, flows: result.flows });
+    printJson({ ok: result.ok, file: path, backend: result.backend, milliseconds: result.milliseconds,
+      ...(policy.vpn && { leaks: { tried: leaks.length, closed: leaks.filter((f) => f.observed === "closed").length, leaked: leaks.filter((f) => !f.ok).map(leakLine) } }),
+      flows: result.flows });
     return result.ok ? 0 : 1;
   }
   const failed = result.flows.filter((f) => !f.ok);
@@ -34,12 +37,22 @@ export async function runRehearse(file: string | undefined, opts: RehearseCliOpt
     "",
     ...table(result.flows),
   ];
+  if (policy.vpn) {
+    const leaked = leaks.filter((f) => !f.ok).length;
+    lines.push("", `Leak flows — what the kill switch must stop outside ${policy.vpn.interface}: ${leaks.length} tried, ` +
+      (leaked === 0 ? "every one closed" : `${leaked} LEAKED`), ...leaks.map((f) => `  ${leakLine(f)}`));
+  }
   if (failed.length > 0) {
     lines.push("", "Failures:");
     for (const f of failed) lines.push(`  ${f.id}. ${f.what}: expected ${f.expect}, observed ${f.observed} (${f.detail})`, `     expected rule: ${f.expectedRule}`);
   }
   process.stdout.write(`${lines.join("\n")}\n`);
   return failed.length === 0 ? 0 : 1;
+}
+
+/** "leak: user nobody TCP 198.51.100.7:6881 via eth0 (peer) — closed as expected". */
+function leakLine(f: FlowResult): string {
+  return `${f.what} — ${f.ok ? "closed as expected" : `OPEN: it leaked (${f.detail})`}`;
 }
 
 function table(flows: FlowResult[]): string[] {

@@ -46,8 +46,11 @@ function inboundFlows(p: Policy, vpn: VpnSection, book: AddressBook, list: FlowL
     const via = way === "physical" ? t.physical : t.interface;
     const from = way === "physical" ? "internet" : "tunnel";
     const to = way === "physical" ? book.firewall[f] : t.firewall[f];
-    const fromPeer = (text: string, proto: Proto, port?: number) =>
-      list.add({ what: `${text} via ${via} (IPv${f})`, from, bind: peer, to, proto, port, arriveAt: "host", via }, vpnInbound(p, vpn, proto, peer, port, undefined, way));
+    const fromPeer = (text: string, proto: Proto, port?: number) => {
+      const v = vpnInbound(p, vpn, proto, peer, port, undefined, way);
+      const what = v.leak ? `leak: ${text} via ${via} (IPv${f}, the answer)` : `${text} via ${via} (IPv${f})`;
+      list.add({ what, from, bind: peer, to, proto, port, arriveAt: "host", via, ...(v.leak && { leak: true }) }, v);
+    };
     for (const c of p.clients) {
       const e = edges(c.ports);
       for (const proto of PROTOS) {

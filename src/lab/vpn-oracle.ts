@@ -59,15 +59,16 @@ export function vpnOutbound(p: Policy, vpn: VpnSection, uid: number, proto: Prot
  * client's ports are open on the tunnel only; the rest of the input rules stay
  * on the physical interface (on every interface when the policy names none).
  * The answer is sent by the client — a confined user — or, with scope machine,
- * by a confined machine: the kill switch judges the reply too.
+ * by a confined machine: the kill switch judges the reply too, and an answer
+ * it must stop is a leak.
  */
-export function vpnInbound(p: Policy, vpn: VpnSection, proto: Proto, src: string, port: number | undefined, sport: number | undefined, way: Way): Verdict {
+export function vpnInbound(p: Policy, vpn: VpnSection, proto: Proto, src: string, port: number | undefined, sport: number | undefined, way: Way): Verdict & { leak?: true } {
   const client = proto !== "icmp" && p.clients.some((c) => c.protocols.includes(proto) && port! >= c.ports.first && port! <= c.ports.last);
   let v = inbound(p, proto, src, port);
   if (client && way === "physical") v = inbound({ ...p, clients: [] }, proto, src, port);
   if (!client && way === "tunnel" && proto !== "icmp" && p.host?.interface !== undefined) v = CLOSED;
   if (!v.open) return v;
   const replyConfined = vpn.scope === "machine" || client;
-  if (replyConfined && !killSwitchPasses(p, vpn, src, proto, sport, way)) return { open: false, path: vpn.path };
+  if (replyConfined && !killSwitchPasses(p, vpn, src, proto, sport, way)) return { open: false, path: vpn.path, leak: true };
   return v;
 }
