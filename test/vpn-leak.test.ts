@@ -130,72 +130,75 @@ describe.skipIf(!runnable).concurrent("a real WireGuard tunnel (wireguard-go), p
     });
   }, 60_000);
 
-  describe.skipIf(!vpnKnown).each(["nft", "iptables"] as const)(`the kill switch with %s${skipReason}`, (backend) => {
-    test("scope users: the confined user reaches the internet only through the tunnel, root keeps eth0", async () => {
-      const step = tracer(`${backend} users`);
-      await withLab("users", async (lab) => {
-        step("setup");
-        await apply(lab, backend, "users");
-        step("apply");
-        await expectTunnelOnly(lab, lab.confined);
-        step("tunnel only");
-        expect(await lab.connect(lab.confined, LAB.router4, LAB.tcpPort)).toBe(true); // the LAN stays reachable
-        // but not the LAN's resolver: the policy lists none there
-        const lanDns = await counted(lab, () => lab.ask(lab.confined, [
-          { name: "udp", proto: "udp", addr: LAB.router4, port: 53 }, { name: "tcp", proto: "tcp", addr: LAB.router4, port: 53 }]));
-        expect(lanDns.result).toEqual({ udp: false, tcp: false });
-        step("LAN");
-        // the client's port: forwarded by the VPN server (miniupnpd, NAT-PMP through the tunnel), open on the tunnel only
-        await lab.startMiniupnpd();
-        await lab.serve(lab.ns.host, lab.confined, [6881]);
-        const map = await lab.natpmpc(["-a", "6881", "6881", "tcp", "60"]);
-        expect(map.stdout).toMatch(/Mapped public port 6881 protocol TCP to local port 6881 liftime 60/);
-        const peer = (addr: string) => ({ name: addr, proto: "tcp" as const, addr, port: 6881 });
-        expect(await lab.ask("root", [peer(LAB.vpn4), peer(LAB.host4), peer(LAB.host6)], 1000, lab.ns.inet))
-          .toEqual({ [LAB.vpn4]: true, [LAB.host4]: false, [LAB.host6]: false });
-        step("port forwarding");
-        const root = await counted(lab, () => lab.probe("root"));
-        expect(root.result).toEqual(ALL_TRUE);
-        expect(root.inet).toMatchObject({ phys4_tcp: expect.any(Number), phys6_tcp: expect.any(Number) });
-
-        for (const way of BREAK_WAYS) {
-          await lab.break(way);
-          step(`break ${way}`);
-          const broken = await counted(lab, () => lab.probe(lab.confined));
-          step("confined probe");
-          expect(broken.result, way).toEqual(ALL_FALSE);
-          expect(leaks(broken.inet), way).toEqual({});
-          expect(leaks(broken.router), way).toEqual({});
-          const rootBroken = await counted(lab, () => lab.probe("root"));
-          step("root probe");
-          expect(rootBroken.result, way).toEqual(ALL_TRUE);
-          expect(rootBroken.inet, way).toMatchObject({ phys4_tcp: expect.any(Number), phys4_dns: expect.any(Number), phys6_udp: expect.any(Number) });
-          await lab.restore(way);
-          step("restore");
-          expect(await lab.connect(lab.confined, LAB.inet4, LAB.tcpPort), `${way}, restored`).toBe(true);
-          step("confined probe");
-        }
-      });
-    }, 90_000);
-
-    test("scope machine: everything is confined except the LAN and the endpoint", async () => {
-      await withLab("machine", async (lab) => {
-        await apply(lab, backend, "machine");
-        await expectTunnelOnly(lab, "root");
-        expect(await lab.connect("root", LAB.router4, LAB.tcpPort)).toBe(true);
-
-        for (const way of BREAK_WAYS) {
-          await lab.break(way);
-          const broken = await counted(lab, () => lab.probe("root"));
-          expect(broken.result, way).toEqual(ALL_FALSE);
-          expect(leaks(broken.inet), way).toEqual({});
-          expect(leaks(broken.router), way).toEqual({});
-          expect(await lab.connect("root", LAB.router4, LAB.tcpPort), `${way}: LAN`).toBe(true);
-          // restore waits for a new handshake where the tunnel was torn down: the endpoint stayed reachable
-          await lab.restore(way);
-          expect(await lab.connect("root", LAB.inet4, LAB.tcpPort), `${way}, restored`).toBe(true);
-        }
-      });
-    }, 90_000);
-  });
+  // One lab per backend: scope users first, then the same lab routes everything
+  // into the tunnel and the machine policy replaces the users one (a lab costs
+  // ~2 s of a loaded 2-core machine; two per backend made the file twice as slow).
+  test.skipIf(!vpnKnown).each(["nft", "iptables"] as const)(`the kill switch with %s, scope users then scope machine${skipReason}`, async (backend) => {
+    await withLab("users", async (lab) => {
+      await usersScope(lab, backend, tracer(`${backend} users`));
+      await lab.setRouting("machine");
+      await machineScope(lab, backend, tracer(`${backend} machine`));
+    });
+  }, 90_000);
 });
+
+/** scope users: the confined user reaches the internet only through the tunnel, root keeps eth0. */
+async function usersScope(lab: VpnLab, backend: string, step: (s: string) => void): Promise<void> {
+  await apply(lab, backend, "users");
+  step("apply");
+  await expectTunnelOnly(lab, lab.confined);
+  step("tunnel only");
+  expect(await lab.connect(lab.confined, LAB.router4, LAB.tcpPort), "the LAN stays reachable").toBe(true);
+  // but not the LAN's resolver: the policy lists none there
+  const lanDns = await lab.ask(lab.confined, [
+    { name: "udp", proto: "udp", addr: LAB.router4, port: 53 }, { name: "tcp", proto: "tcp", addr: LAB.router4, port: 53 }]);
+  expect(lanDns, "DNS to the LAN's resolver").toEqual({ udp: false, tcp: false });
+  step("LAN");
+  // the client's port: forwarded by the VPN server (miniupnpd, NAT-PMP through the tunnel), open on the tunnel only
+  await lab.startMiniupnpd();
+  await lab.serve(lab.ns.host, lab.confined, [6881]);
+  const map = await lab.natpmpc(["-a", "6881", "6881", "tcp", "60"]);
+  expect(map.stdout).toMatch(/Mapped public port 6881 protocol TCP to local port 6881 liftime 60/);
+  const peer = (addr: string) => ({ name: addr, proto: "tcp" as const, addr, port: 6881 });
+  expect(await lab.ask("root", [peer(LAB.vpn4), peer(LAB.host4), peer(LAB.host6)], 1000, lab.ns.inet), "a peer to the client's port")
+    .toEqual({ [LAB.vpn4]: true, [LAB.host4]: false, [LAB.host6]: false });
+  step("port forwarding");
+  const root = await counted(lab, () => lab.probe("root"));
+  expect(root.result, "root").toEqual(ALL_TRUE);
+  expect(root.inet).toMatchObject({ phys4_tcp: expect.any(Number), phys6_tcp: expect.any(Number) });
+
+  for (const way of BREAK_WAYS) {
+    await lab.break(way);
+    const broken = await counted(lab, () => lab.probe(lab.confined));
+    expect(broken.result, `users, ${way}: confined`).toEqual(ALL_FALSE);
+    expect(leaks(broken.inet), `users, ${way}: internet`).toEqual({});
+    expect(leaks(broken.router), `users, ${way}: router`).toEqual({});
+    const rootBroken = await counted(lab, () => lab.probe("root"));
+    expect(rootBroken.result, `users, ${way}: root`).toEqual(ALL_TRUE);
+    expect(rootBroken.inet, `users, ${way}: root`).toMatchObject({ phys4_tcp: expect.any(Number), phys4_dns: expect.any(Number), phys6_udp: expect.any(Number) });
+    await lab.restore(way);
+    expect(await lab.connect(lab.confined, LAB.inet4, LAB.tcpPort), `users, ${way}: restored`).toBe(true);
+    step(way);
+  }
+}
+
+/** scope machine: everything is confined except the LAN and the endpoint. */
+async function machineScope(lab: VpnLab, backend: string, step: (s: string) => void): Promise<void> {
+  await apply(lab, backend, "machine");
+  step("apply");
+  await expectTunnelOnly(lab, "root");
+  expect(await lab.connect("root", LAB.router4, LAB.tcpPort), "machine: LAN").toBe(true);
+  step("tunnel only");
+  for (const way of BREAK_WAYS) {
+    await lab.break(way);
+    const broken = await counted(lab, () => lab.probe("root"));
+    expect(broken.result, `machine, ${way}: root`).toEqual(ALL_FALSE);
+    expect(leaks(broken.inet), `machine, ${way}: internet`).toEqual({});
+    expect(leaks(broken.router), `machine, ${way}: router`).toEqual({});
+    expect(await lab.connect("root", LAB.router4, LAB.tcpPort), `machine, ${way}: LAN`).toBe(true);
+    // restore waits for a new handshake where the tunnel was torn down: the endpoint stayed reachable
+    await lab.restore(way);
+    expect(await lab.connect("root", LAB.inet4, LAB.tcpPort), `machine, ${way}: restored`).toBe(true);
+    step(way);
+  }
+}
