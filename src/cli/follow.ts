@@ -3,8 +3,10 @@
 // (clients save by writing a new file and renaming it, so the file itself may
 // vanish for a moment) and looks at the listening sockets every --interval;
 // when a client's port moves, the firewall follows in place (system/follow.ts)
-// and one line says so. Asking is cheap (a client scan and the policy parsed
-// again); the kernel is read and changed only when a port really moved.
+// and one line says so. Between looks only the namespace's listening sockets
+// are read (four small /proc files): the client scan and the policy are read
+// again only when those change or a config directory does, and the kernel is
+// read and changed only when a port really moved.
 import { watch, type FSWatcher } from "node:fs";
 import { dirname } from "node:path";
 import { SwarmgateError } from "../errors.js";
@@ -13,13 +15,20 @@ import type { Policy } from "../policy/types.js";
 import { requireRoot } from "../system/apply.js";
 import { followStep } from "../system/follow.js";
 import { DEFAULT_STATE_DIR, StateDir } from "../system/state.js";
+import { readSockets } from "../clients/sockets.js";
 import { forgetDetection, loadPolicyHere } from "./policy-path.js";
 import type { CommonOptions } from "./report.js";
 
 export interface FollowOptions extends CommonOptions { stateDir?: string; wait?: number | string; interval?: number; once?: boolean }
 
 /** Coalesces the bursts of events one save makes (new file, rename, delete). */
-const SETTLE_MS = 100;
+const SETTLE_MS = 30;
+
+/** Which ports are listened on in this namespace now: when this is unchanged, no client moved without its config. */
+function socketFingerprint(): string {
+  const sockets = [...readSockets().values()].map((s) => `${s.protocol}:${s.port}`);
+  return [...new Set(sockets)].sort().join(",");
+}
 
 const message = (e: unknown): string => (e instanceof SwarmgateError ? e.diagnostics.map((d) => `${d.line !== undefined ? `${d.file ?? ""}:${d.line}:${d.column}: ` : ""}${d.message}`).join("; ") : (e as Error).message);
 
@@ -36,6 +45,9 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
   let request = () => {};
   let inForce: Record<string, string> | undefined;
   let lastProblem = "";
+  /** A problem is said once while it lasts, and its end is said too. */
+  const problem = (why: string) => { if (why !== lastProblem) say(`keeps the ports in force: ${why}`); lastProblem = why; };
+  const recovered = () => { if (lastProblem) say("reads the clients again"); lastProblem = ""; };
   const describe = (p: Policy, key: string) => {
     const c = p.clients.find((x) => x.path === key)!;
     return `${key} ${c.name}: ${formatPortRange(c.ports)} (${c.auto!.source})`;
@@ -47,26 +59,22 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
       forgetDetection();
       policy = loadPolicyHere(path);
     } catch (e) {
-      const why = message(e);
-      if (why !== lastProblem) say(`keeps the ports in force: ${why}`);
-      lastProblem = why;
+      problem(message(e));
       return "failed";
     }
     const wanted = Object.fromEntries(policy.clients.filter((c) => c.auto).map((c) => [c.path, formatPortRange(c.ports)]));
-    if (inForce && JSON.stringify(wanted) === JSON.stringify(inForce)) return "same";
+    if (inForce && JSON.stringify(wanted) === JSON.stringify(inForce)) { recovered(); return "same"; }
     try {
       const step = await followStep(policy, options);
       const moved = Object.keys(step.ports).filter((k) => inForce?.[k] !== undefined && inForce[k] !== step.ports[k]);
       if (!inForce) say(`following ${path}: ${Object.keys(step.ports).map((k) => describe(policy, k)).join("; ") || "no client has ports: auto"}${step.outcome === "moved" ? `; the firewall was moved to them in ${step.ms.toFixed(0)} ms` : ""}`);
       else for (const k of moved) say(`${k} ${policy.clients.find((c) => c.path === k)!.name}: ${inForce[k]} → ${step.ports[k]} (${policy.clients.find((c) => c.path === k)!.auto!.source}); firewall changed in place in ${step.ms.toFixed(0)} ms`);
       inForce = step.ports;
-      lastProblem = "";
+      recovered();
       watchConfigs(policy);
       return step.outcome === "moved" ? "moved" : "same";
     } catch (e) {
-      const why = message(e);
-      if (why !== lastProblem) say(`keeps the ports in force: ${why}`);
-      lastProblem = why;
+      problem(message(e));
       return "failed";
     }
   };
@@ -102,7 +110,12 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
     }
   }
 
-  const interval = setInterval(request, (o.interval ?? 1) * 1000);
+  // The interval looks fully only when the sockets changed, or the last look failed (a config that does not read yet).
+  let sockets = socketFingerprint();
+  const interval = setInterval(() => {
+    const now = socketFingerprint();
+    if (now !== sockets || lastProblem || !inForce) { sockets = now; request(); }
+  }, (o.interval ?? 1) * 1000);
   request();
   await new Promise<void>((done) => {
     const stop = () => { clearInterval(interval); clearTimeout(settle); for (const w of watchers.values()) w.close(); done(); };
