@@ -1,0 +1,12 @@
+// One temporary directory for the whole run: every test's mkdtemp (and every
+// program a test starts, which inherits TMPDIR) lands below it, and it is
+// removed when the run ends, whether the tests passed or not.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export default function setup(): () => void {
+  const dir = mkdtempSync(join(tmpdir(), "sg-test-run-"));
+  process.env.TMPDIR = dir;
+  return () => rmSync(dir, { recursive: true, force: true });
+}
