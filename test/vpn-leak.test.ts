@@ -18,7 +18,7 @@ import { BREAK_WAYS, LAB, createVpnLab, type Routing, type User, type VpnLab } f
 const tools = ["/usr/bin/wireguard-go", "/usr/bin/wg", "/usr/bin/setpriv"];
 const runnable = process.getuid?.() === 0 && (await Promise.all(tools.map((t) => run("test", ["-x", t])))).every((r) => r.code === 0);
 
-function policyText(wg: string, scope: "users" | "machine"): string {
+function policyText(wg: string, scope: "users" | "machine", ipv6: boolean): string {
   return `version: 1
 host:
   interface: eth0
@@ -27,7 +27,7 @@ vpn:
   interface: ${wg}
   endpoints: ["${LAB.vpn4}:${LAB.port}/udp"]
 ${scope === "users" ? "  users: [nobody]\n" : ""}  scope: ${scope}
-  ipv6: false
+  ipv6: ${ipv6}
   lan: [${LAB.lan4}]
 clients:
   - name: qbittorrent
@@ -43,10 +43,10 @@ admin:
 `;
 }
 
-function writePolicy(wg: string, scope: "users" | "machine"): string {
+function writePolicy(wg: string, scope: "users" | "machine", ipv6 = false): string {
   const dir = mkdtempSync(join(tmpdir(), "sgv-policy-"));
   const file = join(dir, "policy.yaml");
-  writeFileSync(file, policyText(wg, scope));
+  writeFileSync(file, policyText(wg, scope, ipv6));
   return file;
 }
 
@@ -80,8 +80,8 @@ function tracer(name: string): (step: string) => void {
   };
 }
 
-async function withLab(routing: Routing, fn: (lab: VpnLab) => Promise<void>): Promise<void> {
-  const lab = await createVpnLab({ routing });
+async function withLab(routing: Routing, fn: (lab: VpnLab) => Promise<void>, tunnel6 = false): Promise<void> {
+  const lab = await createVpnLab({ routing, tunnel6 });
   try {
     await fn(lab);
   } finally {
@@ -90,7 +90,7 @@ async function withLab(routing: Routing, fn: (lab: VpnLab) => Promise<void>): Pr
 }
 
 async function apply(lab: VpnLab, backend: string, scope: "users" | "machine"): Promise<void> {
-  const r = await swarmgate(new Netns(lab.ns.host), ["apply", writePolicy(lab.wgHost, scope), "-b", backend, "--state-dir", mkdtempSync(join(tmpdir(), "sgv-state-"))]);
+  const r = await swarmgate(new Netns(lab.ns.host), ["apply", writePolicy(lab.wgHost, scope, lab.tunnel6), "-b", backend, "--state-dir", mkdtempSync(join(tmpdir(), "sgv-state-"))]);
   expect(r.code, r.stderr + r.stdout).toBe(0);
 }
 
@@ -139,6 +139,30 @@ describe.skipIf(!runnable).concurrent("a real WireGuard tunnel (wireguard-go), p
       await lab.setRouting("machine");
       await machineScope(lab, backend, tracer(`${backend} machine`));
     });
+  }, 90_000);
+
+  test.skipIf(!vpnKnown).each(["nft", "iptables"] as const)(`the kill switch with %s, a tunnel that carries IPv6 too (ipv6: true)${skipReason}`, async (backend) => {
+    await withLab("users", async (lab) => {
+      const step = tracer(`${backend} tunnel6`);
+      await apply(lab, backend, "users");
+      step("apply");
+      const up = await counted(lab, () => lab.probe(lab.confined));
+      expect(up.result, "tunnel6 up").toEqual(ALL_TRUE);
+      expect(up.inet).toMatchObject({ vpn4_tcp: expect.any(Number), vpn6_tcp: expect.any(Number), vpn6_udp: expect.any(Number), vpn6_dns: expect.any(Number) });
+      expect(leaks(up.inet), "tunnel6 up: internet").toEqual({});
+      expect(leaks(up.router), "tunnel6 up: router").toEqual({});
+      for (const way of BREAK_WAYS) {
+        await lab.break(way);
+        const broken = await counted(lab, () => lab.probe(lab.confined));
+        expect(broken.result, `tunnel6, ${way}: confined`).toEqual(ALL_FALSE);
+        expect(leaks(broken.inet), `tunnel6, ${way}: internet`).toEqual({});
+        expect(leaks(broken.router), `tunnel6, ${way}: router`).toEqual({});
+        expect(await lab.connect("root", LAB.inet6, LAB.tcpPort), `tunnel6, ${way}: root over IPv6`).toBe(true);
+        await lab.restore(way);
+        expect(await lab.connect(lab.confined, LAB.inet6, LAB.tcpPort), `tunnel6, ${way}: restored`).toBe(true);
+        step(way);
+      }
+    }, true);
   }, 90_000);
 });
 

@@ -17,7 +17,7 @@
 //   machine  wg-quick's full tunnel: `not fwmark 51820 lookup 100`, wireguard-go's own
 //            socket marked 51820.
 // Both keep `lookup main suppress_prefixlength 0` first, so the LAN stays on eth0.
-// The tunnel carries IPv4 only; IPv6 always takes eth0.
+// The tunnel carries IPv4 only (IPv6 then always takes eth0), or both (tunnel6).
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,6 +36,7 @@ export const LAB = {
   vpn4: "100.128.77.1", vpn6: "2001:db8:77::1", // the VPN server's outside = the endpoint
   inet4: "100.128.77.2", inet6: "2001:db8:77::2", // the echo servers
   tunServer: "10.66.0.1", tunHost: "10.66.0.2", tunNet: "10.66.0.0/24",
+  tunServer6: "fd66::1", tunHost6: "fd66::2", tunNet6: "fd66::/64", // with tunnel6
   port: 51820, table: 100, fwmark: 51820,
   tcpPort: 7001, udpPort: 7002,
 } as const;
@@ -54,6 +55,8 @@ export interface LabOptions {
   routing?: Routing;
   /** The uid routed into the tunnel with routing "users". */
   confined?: User;
+  /** Whether the tunnel carries IPv6 too (fd66::/64, masqueraded to the VPN server's outside address). */
+  tunnel6?: boolean;
 }
 
 export class VpnLab {
@@ -64,6 +67,7 @@ export class VpnLab {
   readonly dir = mkdtempSync(join(tmpdir(), "sgv-"));
   routing: Routing;
   readonly confined: User;
+  readonly tunnel6: boolean;
   private readonly procs = new Map<string, ChildProcess>();
   private miniupnpd: Miniupnpd | undefined;
   private readonly agents = new Map<string, Promise<ProbeAgent>>();
@@ -76,6 +80,7 @@ export class VpnLab {
     this.wgServer = `sgv${process.pid % 10000}${n}s`;
     this.routing = o.routing ?? "users";
     this.confined = o.confined ?? NOBODY;
+    this.tunnel6 = o.tunnel6 ?? false;
   }
 
   exec(ns: string, cmd: string, args: string[], input?: string) {
@@ -137,7 +142,7 @@ export class VpnLab {
     try {
       await this.topology();
       await this.makeKeys();
-      const sources = { host4: LAB.host4, host6: LAB.host6, vpn4: LAB.vpn4, endpointPort: LAB.port };
+      const sources = { host4: LAB.host4, host6: LAB.host6, vpn4: LAB.vpn4, vpn6: LAB.vpn6, endpointPort: LAB.port };
       await Promise.all([
         this.serve(this.ns.inet, "root", [LAB.tcpPort, 53], [LAB.udpPort, 53], [LAB.inet4, LAB.inet6]),
         this.serve(this.ns.lan, "root", [LAB.tcpPort, 53], [LAB.udpPort, 53], [LAB.router4, LAB.router6]),
@@ -187,8 +192,12 @@ export class VpnLab {
       // replies to the confined user arrive on the tunnel from addresses root would reach via eth0
       this.execChecked(host, "sysctl", ["-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]),
     ]);
-    await this.execChecked(vpn, "nft", ["-f", "-"], `table ip sgv_vpn {
-  chain post { type nat hook postrouting priority 100; policy accept; ip saddr ${LAB.tunNet} oifname "sgvout" masquerade; }
+    await this.execChecked(vpn, "nft", ["-f", "-"], `table inet sgv_vpn {
+  chain post {
+    type nat hook postrouting priority 100; policy accept;
+    ip saddr ${LAB.tunNet} oifname "sgvout" masquerade
+    ip6 saddr ${LAB.tunNet6} oifname "sgvout" masquerade
+  }
 }
 `);
   }
@@ -233,19 +242,35 @@ export class VpnLab {
     }
     const key = (s: string) => join(this.dir, `${s}.key`);
     const peer = readKey(`${key(other)}.pub`);
+    const v6 = this.tunnel6;
     const args = side === "host"
-      ? ["fwmark", String(LAB.fwmark), "peer", peer, "allowed-ips", "0.0.0.0/0", "endpoint", `${LAB.vpn4}:${LAB.port}`, "persistent-keepalive", "1"]
-      : ["listen-port", String(LAB.port), "peer", peer, "allowed-ips", `${LAB.tunHost}/32`];
+      ? ["fwmark", String(LAB.fwmark), "peer", peer, "allowed-ips", v6 ? "0.0.0.0/0,::/0" : "0.0.0.0/0", "endpoint", `${LAB.vpn4}:${LAB.port}`, "persistent-keepalive", "1"]
+      : ["listen-port", String(LAB.port), "peer", peer, "allowed-ips", v6 ? `${LAB.tunHost}/32,${LAB.tunHost6}/128` : `${LAB.tunHost}/32`];
     await this.execChecked(ns, "wg", ["set", ifname, "private-key", key(side), ...args]);
-    await this.ip(ns, "addr", "add", `${side === "host" ? LAB.tunHost : LAB.tunServer}/24`, "dev", ifname);
-    await this.ip(ns, "link", "set", ifname, "up");
+    await this.batch(ns, [
+      `addr add ${side === "host" ? LAB.tunHost : LAB.tunServer}/24 dev ${ifname}`,
+      ...(v6 ? [`addr add ${side === "host" ? LAB.tunHost6 : LAB.tunServer6}/64 dev ${ifname} nodad`] : []),
+      `link set ${ifname} up`,
+    ]);
+  }
+
+  /** The rule that sends traffic into the tunnel's table. */
+  private tunnelRule(op: "add" | "del"): string {
+    const u = this.confined.uid;
+    if (op === "del") return "rule del pref 100";
+    return this.routing === "users" ? `rule add pref 100 uidrange ${u}-${u} lookup ${LAB.table}` : `rule add pref 100 not fwmark ${LAB.fwmark} lookup ${LAB.table}`;
+  }
+
+  /** The same lines for IPv4 and, when the tunnel carries it, IPv6 (`ip -batch` lines take no -6). */
+  private async bothFamilies(lines: string[]): Promise<void> {
+    await this.batch(this.ns.host, lines);
+    if (this.tunnel6) await runChecked("ip", ["-6", "-n", this.ns.host, "-batch", "-"], { input: `${lines.join("\n")}\n` });
   }
 
   private async hostRouting(): Promise<void> {
-    const u = this.confined.uid;
-    await this.batch(this.ns.host, [
+    await this.bothFamilies([
       "rule add pref 90 lookup main suppress_prefixlength 0",
-      this.routing === "users" ? `rule add pref 100 uidrange ${u}-${u} lookup ${LAB.table}` : `rule add pref 100 not fwmark ${LAB.fwmark} lookup ${LAB.table}`,
+      this.tunnelRule("add"),
       `route add default dev ${this.wgHost} table ${LAB.table}`,
     ]);
   }
@@ -254,15 +279,11 @@ export class VpnLab {
   async setRouting(routing: Routing): Promise<void> {
     if (routing === this.routing) return;
     this.routing = routing;
-    const u = this.confined.uid;
-    await this.batch(this.ns.host, [
-      "rule del pref 100",
-      routing === "users" ? `rule add pref 100 uidrange ${u}-${u} lookup ${LAB.table}` : `rule add pref 100 not fwmark ${LAB.fwmark} lookup ${LAB.table}`,
-    ]);
+    await this.bothFamilies([this.tunnelRule("del"), this.tunnelRule("add")]);
   }
 
   private tunnelRoute(op: "add" | "del") {
-    return this.ip(this.ns.host, "route", op, "default", "dev", this.wgHost, "table", String(LAB.table));
+    return this.bothFamilies([`route ${op} default dev ${this.wgHost} table ${LAB.table}`]);
   }
 
   /** Seconds since the epoch of the host peer's latest handshake (0: none). */
@@ -296,6 +317,8 @@ export class VpnLab {
     if (way === "down") {
       // wireguard-go keeps its session across down/up: no new handshake to wait for
       await this.ip(this.ns.host, "link", "set", this.wgHost, "up");
+      // IPv6 addresses go with the link (keep_addr_on_down is 0); IPv4 ones stay
+      if (this.tunnel6) await this.ip(this.ns.host, "addr", "replace", `${LAB.tunHost6}/64`, "dev", this.wgHost, "nodad");
       await this.tunnelRoute("add");
     } else if (way === "killed") {
       rmSync(this.socket(this.wgHost), { force: true }); // SIGKILL leaves it behind
