@@ -18,10 +18,11 @@
 //            socket marked 51820.
 // Both keep `lookup main suppress_prefixlength 0` first, so the LAN stays on eth0.
 // The tunnel carries IPv4 only (IPv6 then always takes eth0), or both (tunnel6).
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 import { processAlive, run, runChecked } from "../../src/system/run.js";
 import { ProbeAgent, type Target, type User } from "./vpn-agent.js";
 import { installCounters, readCounters, type Counters } from "./vpn-counters.js";
@@ -76,8 +77,8 @@ export class VpnLab {
     const n = counter++;
     const base = `sgv-${process.pid}-${n}`;
     this.ns = { host: `${base}-host`, lan: `${base}-lan`, inet: `${base}-inet`, vpn: `${base}-vpn` };
-    this.wgHost = `sgv${process.pid % 10000}${n}h`;
-    this.wgServer = `sgv${process.pid % 10000}${n}s`;
+    this.wgHost = wgName(process.pid, n, "h");
+    this.wgServer = wgName(process.pid, n, "s");
     this.routing = o.routing ?? "users";
     this.confined = o.confined ?? NOBODY;
     this.tunnel6 = o.tunnel6 ?? false;
@@ -139,6 +140,7 @@ export class VpnLab {
 
   async setup(): Promise<this> {
     await removeStaleLabs();
+    live.add(this);
     try {
       await this.topology();
       await this.makeKeys();
@@ -337,17 +339,31 @@ export class VpnLab {
     this.miniupnpd = await startMiniupnpd({ ns: this.ns.vpn, dir: this.dir, inside: this.wgServer, outside: "sgvout", clients: LAB.tunNet });
   }
 
+  /** What destroy() does, synchronously, for a process that is exiting. */
+  destroySync(): void {
+    for (const child of [this.miniupnpd?.child, ...this.procs.values()]) {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+    for (const n of Object.values(this.ns)) spawnSync("ip", ["netns", "del", n]);
+    for (const ifname of [this.wgHost, this.wgServer]) rmSync(this.socket(ifname), { force: true });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
   /** Debian's natpmpc as root in the host, asking the VPN server through the tunnel. */
   natpmpc(args: string[]) {
     return this.exec(this.ns.host, "natpmpc", ["-g", LAB.tunServer, ...args]);
   }
 
   async destroy(): Promise<void> {
+    live.delete(this);
     await stopChild(this.miniupnpd?.child, "SIGTERM");
     for (const child of this.procs.values()) await stopChild(child, "SIGKILL");
     this.procs.clear();
     this.agents.clear();
-    for (const n of Object.values(this.ns)) await run("ip", ["netns", "del", n]);
+    for (const n of Object.values(this.ns)) {
+      await killInside(n);
+      await run("ip", ["netns", "del", n]);
+    }
     for (const ifname of [this.wgHost, this.wgServer]) rmSync(this.socket(ifname), { force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -374,10 +390,36 @@ export async function removeStaleLabs(): Promise<void> {
   const list = await run("ip", ["netns", "list"]);
   for (const line of list.stdout.split("\n")) {
     const name = line.split(" ")[0] ?? "";
-    const m = /^sgv-(\d+)-\d+-\w+$/.exec(name);
-    if (m && !processAlive(Number(m[1]))) await run("ip", ["netns", "del", name]);
+    const m = /^sgv-(\d+)-(\d+)-\w+$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    await killInside(name); // its wireguard-go would outlive the namespace
+    await run("ip", ["netns", "del", name]);
+    for (const side of ["h", "s"]) rmSync(`/var/run/wireguard/${wgName(Number(m[1]), Number(m[2]), side)}.sock`, { force: true });
   }
 }
+
+/** SIGKILLs, by pid, every process still running in one of our namespaces. */
+async function killInside(ns: string): Promise<void> {
+  const pids = (await run("ip", ["netns", "pids", ns])).stdout.split("\n").filter(Boolean).map(Number);
+  for (const pid of pids) {
+    try { process.kill(pid, "SIGKILL"); } catch { /* gone already */ }
+  }
+}
+
+/** A WireGuard interface name, unique on the machine and at most 15 characters. */
+const wgName = (pid: number, n: number, side: string) => `sgv${pid % 10000}${n}${side}`;
+
+// A test that times out keeps running in the background while vitest ends the
+// worker, and its `finally` may never come: the file's afterAll (registered
+// here, as the helper is imported while the test file is collected) destroys
+// every lab still alive, and an exiting process kills what they started.
+const live = new Set<VpnLab>();
+afterAll(async () => {
+  for (const lab of [...live]) await lab.destroy();
+});
+process.once("exit", () => {
+  for (const lab of live) lab.destroySync();
+});
 
 const readKey = (path: string) => readFileSync(path, "utf8").trim();
 
