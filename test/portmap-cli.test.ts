@@ -108,14 +108,14 @@ vpn:
   expect(status.portmap).toMatchObject({ protocol: "natpmp", externalAddress: EXTERNAL, externalPort: 41001, client: "qb" });
   expect(status.drift.inSync).toBe(true);
   // A peer beyond the gateway reaches the client through the external address: the mapping and the firewall agree.
-  const peer = inNs(w.ns.out, [process.execPath, PROBE, "try", EXTERNAL, "41001", "3000"]);
+  const peer = inNs(w.ns.out, [process.execPath, PROBE, "try", EXTERNAL, "41001", "6000"]);
   expect(await new Promise((r) => peer.on("close", r))).toBe(0);
 
   // miniupnpd restarts: a new epoch; the mapping is made again and put in force.
   await w.stopMiniupnpd();
   await w.startMiniupnpd();
-  await line(/the gateway restarted/, 20_000);
-  const again = inNs(w.ns.out, [process.execPath, PROBE, "try", EXTERNAL, "41001", "3000"]);
+  await line(/the gateway restarted/, 45_000);
+  const again = inNs(w.ns.out, [process.execPath, PROBE, "try", EXTERNAL, "41001", "6000"]);
   expect(await new Promise((r) => again.on("close", r))).toBe(0);
 
   portmap.kill("SIGTERM");

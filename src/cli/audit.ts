@@ -1,8 +1,8 @@
 // `swarmgate audit`: what exactly is open, to whom; is BitTorrent ready; lint.
 import { audit } from "../analyze/audit.js";
 import type { Exposure } from "../analyze/exposure.js";
-import { resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
-import { autoPortLines } from "./check.js";
+import { loadDetection, resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
+import { autoPortLines, wantsClientWarnings } from "./check.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 const TITLES = { inbound: "New connections accepted by this machine", forwarded: "New connections forwarded", outbound: "New connections this machine may open" } as const;
@@ -25,9 +25,10 @@ export function exposureLines(exposure: readonly Exposure[]): string[] {
   return lines;
 }
 
-export function runAudit(file: string | undefined, opts: CommonOptions): number {
+export async function runAudit(file: string | undefined, opts: CommonOptions): Promise<number> {
   const path = resolvePolicyPath(file);
-  const policy = loadPolicyHere(path);
+  const policy = await loadPolicyHere(path);
+  if (wantsClientWarnings(policy)) await loadDetection();
   const result = audit(policy);
   const clients = autoPortLines(policy);
   if (opts.json) {

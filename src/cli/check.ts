@@ -4,7 +4,7 @@ import { compile } from "../compile/index.js";
 import { clientPortWarnings } from "../analyze/client-ports.js";
 import { formatPortRange } from "../net/port.js";
 import type { Policy } from "../policy/types.js";
-import { detectHere, resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
+import { detectHere, loadDetection, resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson, type CommonOptions } from "./report.js";
 
 const HEADINGS: Record<Opening["direction"], string> = {
@@ -14,9 +14,10 @@ const HEADINGS: Record<Opening["direction"], string> = {
   outbound: "New connections this machine may open",
 };
 
-export function runCheck(file: string | undefined, opts: CommonOptions): number {
+export async function runCheck(file: string | undefined, opts: CommonOptions): Promise<number> {
   const path = resolvePolicyPath(file);
-  const policy = loadPolicyHere(path);
+  const policy = await loadPolicyHere(path);
+  if (wantsClientWarnings(policy)) await loadDetection();
   const open = openings(compile(policy));
   const auto = autoPortLines(policy);
   if (opts.json) {
@@ -41,10 +42,13 @@ export function runCheck(file: string | undefined, opts: CommonOptions): number 
 }
 
 /** `ports: auto` entries: the port found, where it came from, and what the user should know (check and audit). */
+/** A host policy with written ports is compared with the clients here (loadDetection() first). */
+export const wantsClientWarnings = (p: Policy): boolean => p.role === "host" && p.clients.length > 0 && !p.clients.some((c) => c.auto);
+
 /** And for a host policy with written ports: the clients here that use another port, or a random one. */
 export function autoPortLines(p: Policy): { text: string[]; json: { path: string; client: string; ports: string; source: string; warnings: string[] }[]; warnings: string[] } {
   const json = p.clients.flatMap((c) => (c.auto ? [{ path: `${c.path}.ports`, client: c.name, ports: formatPortRange(c.ports), source: c.auto.source, warnings: c.auto.warnings }] : []));
-  const warnings = p.role === "host" && p.clients.length > 0 && !p.clients.some((c) => c.auto) ? clientPortWarnings(p.clients, detectHere().clients) : [];
+  const warnings = wantsClientWarnings(p) ? clientPortWarnings(p.clients, detectHere().clients) : [];
   const text = [
     ...(json.length ? ["", "Ports read from the clients (ports: auto):", ...json.flatMap((a) => [`  ${a.path}  ${a.client}: ${a.ports}, from ${a.source}`, ...a.warnings.map((w) => `    warning: ${w}`)])] : []),
     ...(warnings.length ? ["", "The BitTorrent clients here:", ...warnings.map((w) => `  warning: ${w}`)] : []),

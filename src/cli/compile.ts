@@ -10,10 +10,10 @@ export interface CompileOptions extends CommonOptions {
   output?: string;
 }
 
-export function runCompile(file: string | undefined, opts: CompileOptions): number {
+export async function runCompile(file: string | undefined, opts: CompileOptions): Promise<number> {
   const backend = backendByName(opts.backend);
   const path = resolvePolicyPath(file);
-  const artifacts = backend.emit(compile(loadPolicyHere(path)), { source: path });
+  const artifacts = backend.emit(compile(await loadPolicyHere(path)), { source: path });
   if (opts.output !== undefined) {
     const out = opts.output;
     const files = artifacts.map((a) => ({ path: a.suffix ? `${out}.${a.suffix}` : out, text: a.text, mode: a.executable ? 0o755 : 0o644 }));

@@ -13,7 +13,7 @@ import type { Policy } from "../policy/types.js";
 import { placeOf } from "./explain-from.js";
 import { describeMachine, type MachineOptions } from "./machine.js";
 import { clientPortWarnings, portInUse } from "../analyze/client-ports.js";
-import { detectHere, resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
+import { detectHere, loadDetection, resolvePolicyPath, loadPolicyHere } from "./policy-path.js";
 import { printJson } from "./report.js";
 
 export interface DoctorOptions extends MachineOptions {
@@ -28,7 +28,8 @@ export interface DoctorOptions extends MachineOptions {
 export async function runDoctor(file: string | undefined, o: DoctorOptions): Promise<number> {
   if (o.live && o.from.length) throw userError("CLI_USAGE", "--live and --from both say where the ruleset comes from; give one");
   const live = o.live || o.from.length === 0;
-  const policy = file ? loadPolicyHere(resolvePolicyPath(file)) : undefined;
+  if (live) await loadDetection();
+  const policy = file ? await loadPolicyHere(resolvePolicyPath(file)) : undefined;
   const foreign: ForeignRuleset = live ? await (await import("../parse/live.js")).readLive() : await readForeign(o.from);
   const notes = [...foreign.notes];
 

@@ -36,11 +36,11 @@ function describeStep(s: TraceStep, policy: Policy) {
   };
 }
 
-export function runExplain(file: string | undefined, spec: string, opts: ExplainOptions): number {
+export async function runExplain(file: string | undefined, spec: string, opts: ExplainOptions): Promise<number> {
   // An option and the same word in the packet is an error there (parsePacket), not an override.
   const packet = parsePacket(spec, { ...(opts.state !== undefined && { state: opts.state }), ...(opts.flags !== undefined && { flags: opts.flags }), ...(opts.uid !== undefined && { uid: opts.uid }) });
   const path = resolvePolicyPath(file);
-  const policy = loadPolicyHere(path);
+  const policy = await loadPolicyHere(path);
   const result = simulate(compileForSim(compile(policy)), packet, policyEnvironment(policy, packet), { trace: true });
   const steps = result.trace.map((s) => describeStep(s, policy));
   const deciding = result.deciding && describeStep(result.deciding, policy);

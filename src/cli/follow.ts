@@ -57,7 +57,7 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
     let policy: Policy;
     try {
       forgetDetection();
-      policy = loadPolicyHere(path);
+      policy = await loadPolicyHere(path);
     } catch (e) {
       problem(message(e));
       return "failed";

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { detectClients, type Detection } from "../clients/index.js";
+import type { Detection, DetectOptions } from "../clients/index.js";
 import { userError } from "../errors.js";
 import { clientsRoot } from "./clients-root.js";
 import { resolverOf } from "../policy/auto-ports.js";
@@ -16,11 +16,21 @@ export function resolvePolicyPath(given: string | undefined): string {
   throw userError("POLICY_NOT_FOUND", `no policy given and none found at ${DEFAULT_POLICY_PATHS.join(" or ")}; pass a file, e.g. swarmgate check examples/standalone.yaml`);
 }
 
-/** The clients found on this machine (configs below --clients-root), once per command. */
+// Client detection is loaded only by the commands that need it (its modules cost a cold start some 40 ms).
+let detect: ((o: DetectOptions) => Detection) | undefined;
+export async function loadDetection(): Promise<void> {
+  detect ??= (await import("../clients/index.js")).detectClients;
+}
+
+/** Thrown from inside a policy load that meets `ports: auto` before detection is loaded: load it, then load again. */
+class DetectionNotLoaded extends Error {}
+
+/** The clients found on this machine (configs below --clients-root), once per command; loadDetection() first. */
 let detected: Detection | undefined;
 export function detectHere(): Detection {
+  if (!detect) throw new DetectionNotLoaded("client detection is not loaded");
   const root = clientsRoot();
-  return (detected ??= detectClients(root === undefined ? {} : { root }));
+  return (detected ??= detect(root === undefined ? {} : { root }));
 }
 
 /** Look again (follow asks every second). */
@@ -31,7 +41,13 @@ export function policyOptions(): LoadOptions {
   return { autoPorts: resolverOf(detectHere) };
 }
 
-/** A policy as every command loads it. */
-export function loadPolicyHere(path: string): Policy {
-  return loadPolicy(path, policyOptions());
+/** A policy as every command loads it; a policy without `ports: auto` never loads client detection. */
+export async function loadPolicyHere(path: string): Promise<Policy> {
+  try {
+    return loadPolicy(path, policyOptions());
+  } catch (e) {
+    if (!(e instanceof DetectionNotLoaded)) throw e;
+    await loadDetection();
+    return loadPolicy(path, policyOptions());
+  }
 }

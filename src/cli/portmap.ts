@@ -16,7 +16,7 @@ import { setClientPort, type ClientControl } from "../system/client-port.js";
 import { followStep } from "../system/follow.js";
 import { DEFAULT_STATE_DIR, StateDir } from "../system/state.js";
 import { formatAddress } from "../net/address.js";
-import { detectHere, loadPolicyHere } from "./policy-path.js";
+import { detectHere, loadDetection, loadPolicyHere } from "./policy-path.js";
 import type { CommonOptions } from "./report.js";
 
 export interface PortmapOptions extends CommonOptions {
@@ -63,7 +63,8 @@ export async function runPortmap(file: string | undefined, o: PortmapOptions): P
   const state = new StateDir(stateDir);
   const path = file ?? state.record()?.policy;
   if (!path) throw userError("FOLLOW_REFUSED", "nothing is applied and no policy was given: apply a policy with a vpn section first");
-  const policy = loadPolicyHere(path);
+  await loadDetection();
+  const policy = await loadPolicyHere(path);
   const pf = policy.vpn?.portForwarding;
   if (!policy.vpn || !pf) throw userError("CLI_USAGE", `${path} has no vpn.port_forwarding: portmap asks the VPN's gateway for a port only when the policy says so`);
   const gateway = o.gateway ?? (pf.gateway && formatAddress(pf.gateway));

@@ -18,7 +18,7 @@ function policyPath(given: string | undefined): string {
 
 export async function runRehearse(file: string | undefined, opts: RehearseCliOptions): Promise<number> {
   const path = policyPath(file);
-  const policy = loadPolicyHere(path);
+  const policy = await loadPolicyHere(path);
   const tty = process.stderr.isTTY;
   const progress = (m: string) => process.stderr.write(tty ? `\r\x1b[2Krehearse: ${m}…` : `rehearse: ${m}\n`);
   const result = await rehearse(policy, { backend: opts.backend, progress });

@@ -26,7 +26,7 @@ const EXIT = { confirmed: 0, "rolled back": 3, cancelled: 3, "rollback failed": 
 
 export async function runApply(file: string | undefined, o: SystemOptions & { backend?: KernelBackendName; dryRun?: boolean; force?: boolean; confirm?: number | string }): Promise<number> {
   const path = resolvePolicyPath(file);
-  const policy = loadPolicyHere(path);
+  const policy = await loadPolicyHere(path);
   const ruleset = compile(policy);
   const { applyPolicy, requireRoot } = await system.apply();
   if (o.dryRun) {
@@ -83,7 +83,7 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
   const { status } = await system.status();
   const { s, path, portmap } = await withState(stateDirOf(o), { waitMs: waitMs(o), log: say }, async (state, backends) => {
     const policyPath = file ?? state.record()?.policy;
-    const ruleset = policyPath ? compile(loadPolicyHere(resolvePolicyPath(policyPath))) : undefined;
+    const ruleset = policyPath ? compile(await loadPolicyHere(resolvePolicyPath(policyPath))) : undefined;
     return { s: await status(backends, ruleset, state.read<Pending>("pending.json"), state), path: policyPath, portmap: state.read<PortmapRecord>("portmap.json") };
   });
   const ok = s.loaded && (s.drift?.inSync ?? true);
@@ -110,7 +110,7 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
 export async function runDiff(file: string | undefined, o: SystemOptions & { backend?: KernelBackendName }): Promise<number> {
   (await system.apply()).requireRoot("diff", "reads the firewall");
   const path = resolvePolicyPath(file);
-  const ruleset = compile(loadPolicyHere(path));
+  const ruleset = compile(await loadPolicyHere(path));
   const kernel = await system.kernel();
   const backends = await kernel.installedBackends();
   const loaded = kernel.loadedIn(await kernel.readState(backends));
