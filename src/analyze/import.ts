@@ -5,12 +5,13 @@
 // outbound section, an answered ping becomes `icmp: allow`. What the policy
 // format cannot say — an opening from some source ports only (a stateless
 // rule), one that depends on a rate or a mark, a range of more than 1,024
-// ports open to anyone, a DNAT forward (this importer writes host policies)
-// — is listed, never dropped silently. Every entry carries a comment naming
+// ports open to anyone — is listed, never dropped silently. A ruleset that
+// forwards becomes a gateway policy (import-gateway.ts), which uses the
+// inbound and outbound readers here. Every entry carries a comment naming
 // the rules it came from. The difference between the two is then computed by
 // the exposure analysis on both (exposure-diff.ts).
 import { formatAddress, type Address, type Family } from "../net/address.js";
-import { formatPrefix, isHostPrefix, parsePrefix, prefixLast } from "../net/prefix.js";
+import { formatPrefix, isHostPrefix, parsePrefix, prefixContains, prefixLast, type Prefix } from "../net/prefix.js";
 import { fullRange, rangeToPrefixes, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
 
@@ -24,26 +25,30 @@ export interface ImportInput {
 
 export interface Imported { yaml: string; notExpressed: string[] }
 
+export type Says = (e: Exposure) => string;
+
 const NAMES: Record<number, string> = { 22: "ssh", 5900: "vnc", 8080: "webui", 9091: "transmission-webui", 8112: "deluge-webui", 6800: "aria2-rpc", 80: "http", 443: "https" };
 const MAX_CLIENT_RANGE = 1024;
 
-interface Opening { protocol: "tcp" | "udp"; ports: string; families: Set<Family>; from: string[]; paths: Set<string> }
+export interface Opening { protocol: "tcp" | "udp"; ports: string; families: Set<Family>; from: string[]; paths: Set<string> }
 
-const quoted = (s: string) => JSON.stringify(s);
-const comment = (paths: Iterable<string>) => { const list = [...paths].filter(Boolean); return list.length ? `  # from ${list.join(", ")}` : "  # not filtered before"; };
-const portCount = (ports: string) => ports.split(",").reduce((n, r) => { const [a, b] = r.split("-").map(Number); return n + (b ?? a!) - a! + 1; }, 0);
-const portValue = (ports: string) => (/^\d+$/.test(ports) ? ports : quoted(ports));
+export const quoted = (s: string) => JSON.stringify(s);
+export const comment = (paths: Iterable<string>) => { const list = [...paths].filter(Boolean); return list.length ? `  # from ${list.join(", ")}` : "  # not filtered before"; };
+export const portCount = (ports: string) => ports.split(",").reduce((n, r) => { const [a, b] = r.split("-").map(Number); return n + (b ?? a!) - a! + 1; }, 0);
+export const portValue = (ports: string) => (/^\d+$/.test(ports) ? ports : quoted(ports));
 
 /**
  * Sources no packet from outside can honestly have — loopback, this machine's
- * own addresses — which every swarmgate policy drops as spoofed: an opening
- * "from anywhere except these" is an opening from anywhere to a policy.
+ * own addresses, and on a gateway's WAN the LAN's networks (`inside`) — which
+ * every swarmgate policy drops as spoofed: an opening "from anywhere except
+ * these" is an opening from anywhere to a policy.
  */
-function spoofedOnly(local: Record<Family, Address>): (prefix: string) => boolean {
+export function spoofedOnly(local: Record<Family, Address>, inside: readonly Prefix[] = []): (prefix: string) => boolean {
   const own = [local[4], local[6]].map((a) => formatAddress(a));
   return (text) => {
     const p = parsePrefix(text, "interface");
     if (!p.ok) return false;
+    if (inside.some((n) => n.family === p.prefix.family && n.length <= p.prefix.length && prefixContains(n, { family: n.family, value: p.prefix.network }))) return true;
     if (p.prefix.family === 4 && p.prefix.length >= 8 && (p.prefix.network >> 24n) === 127n) return true;
     if (p.prefix.family === 6 && p.prefix.length === 128 && p.prefix.network === 1n) return true;
     return isHostPrefix(p.prefix) && own.includes(formatAddress({ family: p.prefix.family, value: p.prefix.network }));
@@ -58,7 +63,7 @@ const LOOPBACK: Record<Family, Range> = { 4: [0x7f000000n, 0x7fffffffn], 6: [1n,
  * network, and never alone, and loopback put back where it splits one (an
  * opening from ::/19 is, to the exposure, ::/19 without ::1).
  */
-function sourcesWithOwn(peers: string[], local: Record<Family, Address>, spoofed: (p: string) => boolean): string[] {
+export function sourcesWithOwn(peers: string[], local: Record<Family, Address>, spoofed: (p: string) => boolean): string[] {
   const ranges = new Map<Family, Range[]>([[4, []], [6, []]]);
   for (const t of peers) { const p = parsePrefix(t, "interface"); if (p.ok) ranges.get(p.prefix.family)!.push([p.prefix.network, prefixLast(p.prefix)]); }
   for (const a of [local[4], local[6]]) ranges.get(a.family)!.push([a.value, a.value]);
@@ -72,7 +77,7 @@ function sourcesWithOwn(peers: string[], local: Record<Family, Address>, spoofed
 }
 
 /** The prefixes of "anywhere except these". */
-function complementOf(family: Family, except: readonly string[]): string[] {
+export function complementOf(family: Family, except: readonly string[]): string[] {
   const out: Range[] = except.flatMap((t): Range[] => { const p = parsePrefix(t, "interface"); return p.ok ? [[p.prefix.network, prefixLast(p.prefix)]] : []; });
   return subtractRanges(fullRange(family), unionRanges(out)).flatMap(([a, b]) => rangeToPrefixes(family, a, b)).map(formatPrefix);
 }
@@ -90,8 +95,8 @@ const covers = (outer: string, inner: string) => rangesOf(inner).every(([a, b]) 
 export function importPolicy(input: ImportInput): Imported {
   const notExpressed: string[] = [];
   const on = input.exposure.filter((e) => e.interface === input.iface);
-  const says = (e: Exposure) => `${e.direction} ${e.families} ${e.protocol.toUpperCase()} ${e.ports} ${e.direction === "outbound" ? "to" : "from"} ${e.peers.join(", ")}${e.except ? ` except ${e.except.join(", ")}` : ""}`;
-  const inbound = importInbound(on, input, says, notExpressed);
+  const says: Says = (e) => `${e.direction} ${e.families} ${e.protocol.toUpperCase()} ${e.ports} ${e.direction === "outbound" ? "to" : "from"} ${e.peers.join(", ")}${e.except ? ` except ${e.except.join(", ")}` : ""}`;
+  const inbound = importInbound(on, input.local, spoofedOnly(input.local), says, notExpressed);
   const outAll = on.filter((x) => x.direction === "outbound" && !x.depends);
   // Announcements to the LSD groups alone: a client's `lsd: true` (there must be a client to carry it).
   const lsd = outAll.filter((e) => e.protocol === "udp" && e.ports === LSD.port && e.peers.length === 1 && LSD.groups.includes(e.peers[0]!) && !e.except);
@@ -108,40 +113,48 @@ export function importPolicy(input: ImportInput): Imported {
     `  interface: ${input.iface}`,
     `  addresses: [${quoted(formatAddress(input.local[4]))}, ${quoted(formatAddress(input.local[6]))}]`,
   ];
-  const both = (o: Opening) => (o as { both?: boolean }).both === true;
-  if (inbound.clients.size) {
-    lines.push("clients:");
-    let n = 0;
-    for (const o of inbound.clients.values()) {
-      const lsdHere = withLsd && n === 0 ? ", lsd: true" : "";
-      lines.push(`  - {name: imported${n++ || ""}, ports: ${portValue(o.ports)}${both(o) ? "" : `, protocols: [${o.protocol}]`}${lsdHere}}${comment(lsdHere ? [...o.paths, ...lsd.flatMap((e) => e.paths)] : o.paths)}`);
-    }
-  }
-  lines.push(outbound);
-  if (inbound.admin.length) {
-    lines.push("admin:");
-    const used = new Map<string, number>();
-    for (const o of inbound.admin) {
-      const base = NAMES[Number(o.ports)] ?? `port-${o.ports}`;
-      const k = used.get(base) ?? 0;
-      used.set(base, k + 1);
-      lines.push(`  - {name: ${k ? `${base}-${k + 1}` : base}, port: ${portValue(o.ports)}${both(o) ? ", protocols: [tcp, udp]" : o.protocol === "udp" ? ", protocols: [udp]" : ""}, from: [${o.from.map(quoted).join(", ")}]}${comment(o.paths)}`);
-    }
-  }
+  lines.push(...clientLines(inbound.clients, withLsd ? lsd : []), outbound, ...adminLines(inbound.admin));
   lines.push(`icmp: ${inbound.ping ? "allow" : "deny"}`);
   return { yaml: `${lines.join("\n")}\n`, notExpressed };
 }
 
+const both = (o: Opening) => (o as { both?: boolean }).both === true;
+
+/** The clients section: one client per port range; the first carries LSD when the ruleset lets its announcements out. */
+export function clientLines(clients: ReadonlyMap<string, Opening>, lsd: readonly Exposure[]): string[] {
+  if (!clients.size) return [];
+  const lines = ["clients:"];
+  let n = 0;
+  for (const o of clients.values()) {
+    const lsdHere = lsd.length > 0 && n === 0 ? ", lsd: true" : "";
+    lines.push(`  - {name: imported${n++ || ""}, ports: ${portValue(o.ports)}${both(o) ? "" : `, protocols: [${o.protocol}]`}${lsdHere}}${comment(lsdHere ? [...o.paths, ...lsd.flatMap((e) => e.paths)] : o.paths)}`);
+  }
+  return lines;
+}
+
+/** The admin section: a name from the port where it is a known service's. */
+export function adminLines(admin: readonly Opening[]): string[] {
+  if (!admin.length) return [];
+  const lines = ["admin:"];
+  const used = new Map<string, number>();
+  for (const o of admin) {
+    const base = NAMES[Number(o.ports)] ?? `port-${o.ports}`;
+    const k = used.get(base) ?? 0;
+    used.set(base, k + 1);
+    lines.push(`  - {name: ${k ? `${base}-${k + 1}` : base}, port: ${portValue(o.ports)}${both(o) ? ", protocols: [tcp, udp]" : o.protocol === "udp" ? ", protocols: [udp]" : ""}, from: [${o.from.map(quoted).join(", ")}]}${comment(o.paths)}`);
+  }
+  return lines;
+}
+
 /** Inbound: clients (anyone) and admin services (some sources), TCP and UDP merged where they agree. */
-function importInbound(on: readonly Exposure[], input: ImportInput, says: (e: Exposure) => string, notExpressed: string[]) {
-  const spoofed = spoofedOnly(input.local);
+export function importInbound(on: readonly Exposure[], local: Record<Family, Address>, spoofed: (prefix: string) => boolean, says: Says, notExpressed: string[]) {
   const familiesOf = (e: Exposure): Family[] => (e.families === "IPv4+IPv6" ? [4, 6] : [e.family]);
   const clients = new Map<string, Opening>();
   // One admin service per port range and protocol, its sources those of both families (the exposure has a line per family).
   const admin = new Map<string, Opening>();
   let ping = false;
   for (const e of on.filter((x) => x.direction === "inbound" || (x.direction === "forwarded" && x.target))) {
-    if (e.direction === "forwarded") { notExpressed.push(`${says(e)} → ${e.target}: a forward; this importer writes host policies (write a gateway section and forward[] by hand)`); continue; }
+    if (e.direction === "forwarded") { notExpressed.push(`${says(e)} → ${e.target}: a forward, which a host policy cannot have (import --gateway writes a gateway policy)`); continue; }
     if (e.sourcePorts) { notExpressed.push(`${says(e)}, source port ${e.sourcePorts} only: a stateless rule; the policy closes it (replies are let in by connection tracking)`); continue; }
     if (e.depends) { notExpressed.push(`${says(e)}, as far as ${e.depends.join("; ")} allows: the policy has no such condition and leaves it closed`); continue; }
     if (e.protocol === "icmp") { ping = true; continue; }
@@ -156,14 +169,14 @@ function importInbound(on: readonly Exposure[], input: ImportInput, says: (e: Ex
     }
     // Anyone but a few: the rest, as prefixes, when that is a list a person would keep.
     const peers = e.except ? complementOf(e.family, e.except) : e.peers;
-    if (e.except && sourcesWithOwn(peers, input.local, spoofed).length > MAX_ADMIN_SOURCES) { notExpressed.push(`${says(e)}: open to anyone but a few; the policy cannot say "except" and leaves it closed`); continue; }
+    if (e.except && sourcesWithOwn(peers, local, spoofed).length > MAX_ADMIN_SOURCES) { notExpressed.push(`${says(e)}: open to anyone but a few; the policy cannot say "except" and leaves it closed`); continue; }
     const key = `${e.ports}|${e.protocol}`;
     const o = admin.get(key) ?? { protocol: e.protocol, ports: e.ports, families: new Set(), from: [], paths: new Set() };
     o.from.push(...peers);
     for (const p of e.paths) o.paths.add(p);
     admin.set(key, o);
   }
-  for (const o of admin.values()) o.from = sourcesWithOwn(o.from, input.local, spoofed);
+  for (const o of admin.values()) o.from = sourcesWithOwn(o.from, local, spoofed);
   // TCP and UDP on the same ports from the same sources: one service with both protocols.
   const merged: Opening[] = [];
   for (const o of admin.values()) {
@@ -179,7 +192,7 @@ function importInbound(on: readonly Exposure[], input: ImportInput, says: (e: Ex
  * left unfiltered is a defect, not a wish); what is open to some destinations only becomes a
  * tracker entry with `to`, from both families.
  */
-function importOutbound(all: readonly Exposure[], lsd: readonly Exposure[], says: (e: Exposure) => string, notExpressed: string[]): string {
+export function importOutbound(all: readonly Exposure[], lsd: readonly Exposure[], says: Says, notExpressed: string[]): string {
   // The LSD announcements are a client's, not the outbound section's; they still open what they open.
   const outAll = all.filter((e) => !lsd.includes(e));
   const out = outAll.filter((x) => x.family === 4 || x.families === "IPv4+IPv6");

@@ -169,16 +169,19 @@ Exit status 0 when every check passes and nothing is an error, 1 otherwise, 2 fo
 
 program.command("import")
   .summary("write a policy from the firewall this machine has (or files hold), with the exact difference")
-  .description(`Read the ruleset the kernel holds (--live, the default; root) or the output of iptables-save, ip6tables-save, ipset save and nft -j list ruleset (--from), and write a swarmgate host policy of what it lets in and out on the interface peers arrive on: ports open to anyone become clients, ports open to a few sources admin services, what this machine may open the outbound section. Then print the exact difference in exposure between the ruleset and the policy (what the policy closes that was open, what it opens that was closed), and what a policy cannot say. Changes nothing in the kernel.`)
+  .description(`Read the ruleset the kernel holds (--live, the default; root) or the output of iptables-save, ip6tables-save, ipset save and nft -j list ruleset (--from), and write a swarmgate host policy of what it lets in and out on the interface peers arrive on: ports open to anyone become clients, ports open to a few sources admin services, what this machine may open the outbound section. A ruleset that forwards (or --gateway) gives a gateway policy: the WAN, the LAN, masquerade, and a forward entry per LAN host that peers reach through DNAT. Then print the exact difference in exposure between the ruleset and the policy (what the policy closes that was open, what it opens that was closed), and what a policy cannot say. Changes nothing in the kernel.`)
   .option("--live", "read the machine's own ruleset (the default when no --from is given; root)")
   .option("--from <file>", "a ruleset file: iptables-save, ip6tables-save, ipset save or nft -j output (repeatable)", collect, [])
   .option("-o, --output <file>", "write the policy there (whole or not at all); without it, print it")
   .option("--interface <iface>", "the interface peers arrive on (default: the default route's with --live, or the one the rules name most)")
   .option("--local <iface=address>", "an address of this machine (repeatable)", collect, [])
   .option("--route <prefix=iface>", "where routing sends a destination (repeatable)", collect, [])
+  .option("--gateway", "write a gateway policy (the default when the ruleset forwards: DNAT on an interface, or forward accepts between two)")
+  .option("--lan <iface>", "a gateway's LAN interface (default: the route's to the forwarded hosts)")
+  .option("--lan-network <prefix>", "a gateway's LAN network, one per family (default: the route's on the LAN interface)", collect, [])
   .option("--json", "print a JSON object instead of text")
-  .addHelpText("after", "\nExamples:\n  sudo swarmgate import -o policy.yaml\n  swarmgate import --from iptables-save.txt --from ip6tables-save.txt --local eth0=192.168.0.50")
-  .action(async (opts: { json?: boolean; live?: boolean; from: string[]; output?: string; interface?: string; local: string[]; route: string[] }) =>
+  .addHelpText("after", "\nExamples:\n  sudo swarmgate import -o policy.yaml\n  swarmgate import --from iptables-save.txt --from ip6tables-save.txt --local eth0=192.168.0.50\n  swarmgate import --from iptables-save.txt --interface eth1 --lan br-lan --lan-network 192.168.1.0/24")
+  .action(async (opts: { json?: boolean; live?: boolean; from: string[]; output?: string; interface?: string; local: string[]; route: string[]; gateway?: boolean; lan?: string; lanNetwork: string[] }) =>
     guard(opts.json, async () => (await import("./import.js")).runImport(opts)));
 
 program.command("clients")

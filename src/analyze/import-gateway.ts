@@ -1,0 +1,208 @@
+// A swarmgate gateway policy from a ruleset another tool wrote for a NAT
+// router, read off its exact exposure on the WAN and the LAN: each connection
+// peers may open from the WAN to a LAN host that DNAT chose becomes a
+// forward[] entry (with host6 where IPv6 reaches the same ports of one
+// address), masquerade comes from the postrouting rules, the gateway's own
+// openings become clients and admin services as a host's do, what it may open
+// itself the outbound section. What a gateway policy cannot say — a forward
+// that matches the LAN host as the source (the classic wrong direction), a
+// forward from some peers only, a DNAT that changes the port, one whose
+// connections the forward hook drops, a port opened on the LAN interface to
+// sources outside the LAN — is listed, never dropped silently.
+import { formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
+import { formatPrefix, prefixContains, prefixLast, type Prefix } from "../net/prefix.js";
+import { rangeToPrefixes, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
+import type { Exposure } from "./exposure.js";
+import type { Dnat, GatewayNat } from "./gateway-nat.js";
+import { adminLines, clientLines, comment, importInbound, importOutbound, quoted, spoofedOnly, type Imported, type Says } from "./import.js";
+import { describeAddresses } from "./exposure-diff.js";
+
+export interface GatewayImportInput {
+  exposure: readonly Exposure[];
+  wan: string;
+  lan: string;
+  lanNetwork: Prefix;
+  lanNetwork6?: Prefix;
+  nat: GatewayNat;
+  local: Record<Family, Address>;
+  /** Where the ruleset came from, and where the WAN and LAN were learnt, for the file's comments. */
+  source: string;
+  learnt?: { wan?: string; lan?: string };
+}
+
+type Proto = "tcp" | "udp";
+interface Wanted { host: Address; protocol: Proto; ranges: [number, number][]; paths: Set<string> }
+
+const rangesOf = (ports: string): [number, number][] => ports.split(",").map((r) => { const [a, b] = r.split("-").map(Number); return [a!, b ?? a!]; });
+const portText = ([a, b]: [number, number]) => (a === b ? `${a}` : `"${a}-${b}"`);
+const mergeRanges = (rs: [number, number][]) => {
+  const out: [number, number][] = [];
+  for (const [a, b] of [...rs].sort((x, y) => x[0] - y[0])) { const l = out[out.length - 1]; if (l && a <= l[1] + 1) l[1] = Math.max(l[1], b); else out.push([a, b]); }
+  return out;
+};
+
+/** A target that is one address (a DNAT'd host, or one destination routed through). */
+function oneAddress(target: string | undefined): Address | undefined {
+  return target && !target.includes(",") && !target.includes("/") && !target.startsWith("anywhere") ? parseAddress(target) : undefined;
+}
+
+function asRanges(family: Family, e: Exposure): Range[] {
+  const list = (xs: readonly string[]) => xs.flatMap((t): Range[] => { const p = parseAddress(t.split("/")[0]!); if (!p) return []; const len = Number(t.split("/")[1] ?? (family === 4 ? 32 : 128)); const pre: Prefix = { family, network: p.value, length: len }; return [[p.value, prefixLast(pre)]]; });
+  if (e.peers[0] === "anywhere") return subtractRanges([[0n, family === 4 ? (1n << 32n) - 1n : (1n << 128n) - 1n]], unionRanges(list(e.except ?? [])));
+  return unionRanges(list(e.peers));
+}
+
+const inside = (net: Prefix | undefined, rs: Range[]) => net !== undefined && rs.length > 0 && rs.every(([a, b]) => a >= net.network && b <= prefixLast(net));
+/** Every port of `inner` is in `outer`. */
+const covers = (outer: string, inner: string) => rangesOf(inner).every(([a, b]) => rangesOf(outer).some(([c, d]) => c <= a && b <= d));
+const perFamily = (e: Exposure): Exposure[] => (e.families === "IPv4+IPv6" ? [{ ...e, family: 4, families: "IPv4" }, { ...e, family: 6, families: "IPv6" }] : [e]);
+
+export function importGatewayPolicy(input: GatewayImportInput): Imported {
+  const notExpressed: string[] = [];
+  const says: Says = (e) => `${e.direction} ${e.families} ${e.protocol.toUpperCase()} ${e.ports} ${e.direction === "outbound" ? "to" : "from"} ${e.peers.join(", ")}${e.except ? ` except ${e.except.join(", ")}` : ""}${e.target ? ` → ${e.target}` : ""}`;
+  const lanOf: Record<Family, Prefix | undefined> = { 4: input.lanNetwork, 6: input.lanNetwork6 };
+  const nets = [input.lanNetwork, ...(input.lanNetwork6 ? [input.lanNetwork6] : [])];
+  const masq = masquerade(input, notExpressed);
+  const forwards = importForwards(input, lanOf, says, notExpressed);
+  const { inbound, outbound } = gatewayOwn(input, lanOf, nets, says, notExpressed);
+  const learnt = (what: string | undefined) => (what ? `  # ${what}` : "");
+  const lines = [
+    `# Imported by swarmgate from ${input.source}: a NAT gateway — what that ruleset forwards from ${input.wan}`,
+    `# to the hosts on ${input.lan}, and lets in and out of the gateway itself, as far as a swarmgate policy can`,
+    "# say it. Read it before you apply it: swarmgate import printed what this policy closes that was open,",
+    "# and what it opens that was closed.",
+    "version: 1",
+    "gateway:",
+    `  wan: ${input.wan}${learnt(input.learnt?.wan)}`,
+    `  lan: ${input.lan}${learnt(input.learnt?.lan)}`,
+    `  lan_network: ${quoted(formatPrefix(input.lanNetwork))}`,
+    ...(input.lanNetwork6 ? [`  lan_network6: ${quoted(formatPrefix(input.lanNetwork6))}`] : []),
+    `  masquerade: ${masq.on}${masq.paths.length ? comment(masq.paths) : "  # no masquerade or SNAT of the LAN network out of the WAN"}`,
+    ...(forwards.length ? ["forward:", ...forwards] : []),
+    ...clientLines(inbound.clients, []),
+    outbound,
+    ...adminLines(inbound.admin),
+    `icmp: ${inbound.ping ? "allow" : "deny"}`,
+  ];
+  return { yaml: `${lines.join("\n")}\n`, notExpressed };
+}
+
+/** Masquerade (or SNAT) of the LAN network leaving by the WAN. */
+function masquerade(input: GatewayImportInput, notExpressed: string[]): { on: boolean; paths: string[] } {
+  const net = input.lanNetwork;
+  const out = input.nat.masquerades.filter((m) => m.oif === undefined || m.oif === input.wan);
+  const covering = out.filter((m) => m.saddr.length === 0 || m.saddr.some((p) => p.family === 4 && p.length <= net.length && prefixContains(p, { family: 4, value: net.network })));
+  if (covering.length) return { on: true, paths: covering.map((m) => m.path) };
+  const partial = out.filter((m) => m.saddr.some((p) => p.family === 4 && (prefixContains(net, { family: 4, value: p.network }))));
+  for (const m of partial) notExpressed.push(`masquerade of ${m.saddr.map(formatPrefix).join(", ")} only, out of ${input.wan} (${m.path}): a policy masquerades the whole LAN network or nothing; it leaves masquerade off`);
+  return { on: false, paths: [] };
+}
+
+/** The DNATs that send a forwarded line's connections to its host: the same host, protocol and ports. */
+function dnatsFor(nat: GatewayNat, host: Address, protocol: Proto, ports: [number, number][]): Dnat[] {
+  return nat.dnats.filter((d) => d.to.family === host.family && d.to.value === host.value && (d.protocol === undefined || d.protocol === protocol)
+    && (d.dports.length === 0 || d.dports.some((r) => ports.some(([a, b]) => r.first <= b && a <= r.last))));
+}
+
+/** forward[]: the WAN's forwarded lines to one DNAT'd LAN host, open to every peer; IPv6 to one host on the same ports as host6. */
+function importForwards(input: GatewayImportInput, lanOf: Record<Family, Prefix | undefined>, says: Says, notExpressed: string[]): string[] {
+  const spoofed = spoofedOnly(input.local, [input.lanNetwork, ...(input.lanNetwork6 ? [input.lanNetwork6] : [])]);
+  const wanted = new Map<string, Wanted>();
+  const v6 = new Map<string, Wanted>();
+  for (const e of input.exposure.filter((x) => x.direction === "forwarded" && x.interface === input.wan && x.protocol !== "icmp")) {
+    const protocol = e.protocol as Proto;
+    const host = oneAddress(e.target);
+    const peers = asRanges(e.family, e);
+    if (inside(lanOf[e.family], peers) || (e.family === 4 && host && peers.length === 1 && peers[0]![0] === host.value && peers[0]![1] === host.value)) {
+      notExpressed.push(`${says(e)}${e.sourcePorts ? `, source port ${e.sourcePorts} only` : ""}: a forward in the wrong direction — it matches the LAN host as the source, which only that host's answers have (and which a gateway policy drops as spoofed on ${input.wan}), not the peers' connections DNAT sends to it [${e.paths.join(", ")}]`);
+      continue;
+    }
+    if (e.sourcePorts) { notExpressed.push(`${says(e)}, source port ${e.sourcePorts} only: a stateless forward; a policy forwards a host's ports to every peer or not at all, and leaves it closed`); continue; }
+    if (e.depends) { notExpressed.push(`${says(e)}, as far as ${e.depends.join("; ")} allows: a policy has no such condition and leaves it closed`); continue; }
+    if (!host || (e.family === 4 && !input.nat.dnats.some((d) => d.to.family === 4 && d.to.value === host.value))) {
+      notExpressed.push(`${says(e)}: forwarded through to ${e.target} without DNAT to one LAN host (a DNAT that does not ask for the gateway's own address, or plain routing); a policy forwards only what peers send to the gateway, and leaves it closed`);
+      continue;
+    }
+    if (!(e.peers[0] === "anywhere" && (e.except ?? []).every(spoofed))) { notExpressed.push(`${says(e)}: forwarded from some peers only; a policy forwards to every peer and leaves it closed`); continue; }
+    const net = lanOf[e.family];
+    if (e.family === 4 && net && !prefixContains(net, host)) { notExpressed.push(`${says(e)}: ${formatAddress(host)} is outside the LAN network ${formatPrefix(net)}, where a policy's forwards go`); continue; }
+    const ports = rangesOf(e.ports);
+    const dnats = e.family === 4 ? dnatsFor(input.nat, host, protocol, ports) : [];
+    const moved = dnats.filter((d) => d.port !== undefined && !(d.dports.length === 1 && d.dports[0]!.first === d.port && d.dports[0]!.last === d.port));
+    if (moved.length) { notExpressed.push(`${says(e)}: the DNAT changes the port (${moved.map((d) => `to ${d.port} at ${d.path}`).join(", ")}); a policy forwards a port to the same port, and leaves it closed`); continue; }
+    if (dnats.some((d) => d.sourceLimited)) { notExpressed.push(`${says(e)}: the DNAT rewrites connections from some sources only (${dnats.filter((d) => d.sourceLimited).map((d) => d.path).join(", ")}); a policy forwards to every peer and leaves it closed`); continue; }
+    const into = e.family === 4 ? wanted : v6;
+    const key = `${formatAddress(host)}|${protocol}`;
+    const w = into.get(key) ?? { host, protocol, ranges: [], paths: new Set<string>() };
+    w.ranges.push(...ports);
+    for (const p of [...dnats.map((d) => d.path), ...e.paths]) if (p) w.paths.add(p);
+    into.set(key, w);
+  }
+  const entries = forwardEntries(wanted);
+  for (const w of v6.values()) {
+    for (const r of mergeRanges(w.ranges)) {
+      const e = entries.find((x) => x.range[0] === r[0] && x.range[1] === r[1] && x.protocols.includes(w.protocol) && (x.host6 === undefined || x.host6.value === w.host.value));
+      if (e && (x6Protocols(v6, w.host, r).join() === e.protocols.join())) { e.host6 = w.host; w.paths.forEach((p) => e.paths.add(p)); continue; }
+      notExpressed.push(`forwarded IPv6 ${w.protocol.toUpperCase()} ${portText(r).replace(/"/g, "")} from anywhere → ${formatAddress(w.host)}: a policy forwards IPv6 only to a host6 beside an IPv4 forward of the same ports and protocols, and leaves it closed`);
+    }
+  }
+  // A DNAT whose connections no forward accepts: the port forward the script meant, broken.
+  for (const d of input.nat.dnats) {
+    if (d.to.family !== 4 || !d.iif || d.iif !== input.wan) continue;
+    const host = formatAddress(d.to);
+    const done = entries.some((x) => x.host.value === d.to.value && (d.protocol === undefined || x.protocols.includes(d.protocol)) && d.dports.every((r) => x.range[0] <= r.first && r.last <= x.range[1]));
+    if (done) continue;
+    const what = `${d.protocol?.toUpperCase() ?? "every protocol"} ${d.dports.map((r) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`)).join(",") || "every port"}`;
+    notExpressed.push(`DNAT of ${what} to ${host} (${d.path}): no forward rule accepts the connections it rewrites as a policy would, so the policy does not forward them; if peers should reach ${host}, add {host: ${host}, ports: ${d.dports[0] ? (d.dports[0].first === d.dports[0].last ? d.dports[0].first : `"${d.dports[0].first}-${d.dports[0].last}"`) : "…"}${d.protocol ? `, protocols: [${d.protocol}]` : ""}} under forward:`);
+  }
+  return entries.map((x) => `  - {host: ${quoted(formatAddress(x.host))}${x.host6 ? `, host6: ${quoted(formatAddress(x.host6))}` : ""}, ports: ${portText(x.range)}${x.protocols.length === 2 ? "" : `, protocols: [${x.protocols[0]}]`}}${comment(x.paths)}`);
+}
+
+/** The protocols by which IPv6 reaches host on exactly range r. */
+function x6Protocols(v6: Map<string, Wanted>, host: Address, r: [number, number]): Proto[] {
+  return (["tcp", "udp"] as const).filter((p) => mergeRanges(v6.get(`${formatAddress(host)}|${p}`)?.ranges ?? []).some(([a, b]) => a === r[0] && b === r[1]));
+}
+
+interface Entry { host: Address; host6?: Address; range: [number, number]; protocols: Proto[]; paths: Set<string> }
+
+/** One entry per host and port range, TCP and UDP together where both are forwarded on it. */
+function forwardEntries(wanted: Map<string, Wanted>): Entry[] {
+  const out: Entry[] = [];
+  for (const w of wanted.values()) {
+    for (const r of mergeRanges(w.ranges)) {
+      const twin = out.find((x) => x.host.value === w.host.value && x.range[0] === r[0] && x.range[1] === r[1]);
+      if (twin) { twin.protocols.push(w.protocol); twin.protocols.sort(); w.paths.forEach((p) => twin.paths.add(p)); } else out.push({ host: w.host, range: r, protocols: [w.protocol], paths: new Set(w.paths) });
+    }
+  }
+  return out.sort((a, b) => (a.host.value < b.host.value ? -1 : a.host.value > b.host.value ? 1 : a.range[0] - b.range[0]));
+}
+
+/**
+ * The gateway's own openings. A policy's admin services and clients are open on every interface, by source:
+ * on the WAN, sources in the LAN are dropped as spoofed anyway; on the LAN, what is open to sources outside
+ * the LAN network cannot be said, so it is opened from the LAN network only (and said so).
+ */
+function gatewayOwn(input: GatewayImportInput, lanOf: Record<Family, Prefix | undefined>, nets: Prefix[], says: Says, notExpressed: string[]) {
+  const spoofedLan = (t: string) => { const a = parseAddress(t.split("/")[0]!); return a !== undefined && nets.some((n) => prefixContains(n, a) && n.length <= Number(t.split("/")[1] ?? 128)); };
+  const wanIn = input.exposure.filter((e) => e.direction === "inbound" && e.interface === input.wan)
+    .map((e) => (e.except ? { ...e, except: e.except.filter((x) => !spoofedLan(x)) } : e))
+    .map((e) => { if (e.except?.length === 0) delete (e as { except?: string[] }).except; return e; });
+  // What is open to anyone on the WAN (a client) is open on the LAN too: the LAN's line says nothing more.
+  const toAnyone = (e: Exposure) => wanIn.some((w) => w.protocol === e.protocol && (w.family === e.family || w.families === "IPv4+IPv6") && w.peers[0] === "anywhere" && !w.except?.length && covers(w.ports, e.ports));
+  const lanIn: Exposure[] = [];
+  for (const e of input.exposure.filter((x) => x.direction === "inbound" && x.interface === input.lan).flatMap(perFamily).filter((x) => x.protocol === "icmp" || !toAnyone(x))) {
+    if (e.protocol === "icmp" || e.sourcePorts || e.depends) { lanIn.push(e); continue; }
+    const net = lanOf[e.family];
+    const peers = asRanges(e.family, e);
+    if (!net) { notExpressed.push(`${says(e)} on ${input.lan}: the LAN's IPv${e.family} network is not known (give --lan-network), so a policy cannot open it on the LAN alone, and leaves it closed`); continue; }
+    const within: Range[] = subtractRanges(peers, subtractRanges(peers, [[net.network, prefixLast(net)]]));
+    const outside = subtractRanges(peers, within).flatMap(([a, b]) => rangeToPrefixes(e.family, a, b)).map(formatPrefix).filter((t) => !spoofedOnly(input.local)(t));
+    if (outside.length) notExpressed.push(`${says(e)} on ${input.lan}, from ${describeAddresses(e.family, unionRanges(subtractRanges(peers, within)))} outside the LAN network: a policy names sources, not interfaces; it opens it from the LAN network only`);
+    if (!within.length) continue;
+    lanIn.push({ ...e, peers: within.flatMap(([a, b]) => rangeToPrefixes(e.family, a, b)).map(formatPrefix), except: undefined } as Exposure);
+  }
+  for (const e of lanIn) if (e.except === undefined) delete (e as { except?: string[] }).except;
+  const inbound = importInbound([...wanIn, ...lanIn], input.local, spoofedOnly(input.local), says, notExpressed);
+  const outAll = input.exposure.filter((x) => x.direction === "outbound" && x.interface === input.wan && !x.depends);
+  return { inbound, outbound: importOutbound(outAll, [], says, notExpressed) };
+}
