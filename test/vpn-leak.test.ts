@@ -3,8 +3,10 @@
 // packets are counted on the far side, where a leak would arrive with the
 // host's own addresses. First the harness shows a leak without swarmgate (so
 // these tests can fail), then the policy is applied in the host with each
-// backend and the tunnel is broken in four ways. Runs the built CLI (dist/).
-import { mkdtempSync, writeFileSync } from "node:fs";
+// backend (scope users, then scope machine; and a tunnel that carries IPv6)
+// and the tunnel is broken in four ways. Runs the built CLI (dist/).
+// SGV_TRACE=1 prints each step's time and the counters that grew.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -15,7 +17,7 @@ import type { Counters } from "./helpers/vpn-counters.js";
 import { grown } from "./helpers/vpn-counters.js";
 import { BREAK_WAYS, LAB, createVpnLab, type Routing, type User, type VpnLab } from "./helpers/vpn-lab.js";
 
-const tools = ["/usr/bin/wireguard-go", "/usr/bin/wg", "/usr/bin/setpriv"];
+const tools = ["/usr/bin/wireguard-go", "/usr/bin/wg", "/usr/bin/setpriv", "/usr/sbin/miniupnpd", "/usr/bin/natpmpc"];
 const runnable = process.getuid?.() === 0 && (await Promise.all(tools.map((t) => run("test", ["-x", t])))).every((r) => r.code === 0);
 
 function policyText(wg: string, scope: "users" | "machine", ipv6: boolean): string {
@@ -43,15 +45,22 @@ admin:
 `;
 }
 
-function writePolicy(wg: string, scope: "users" | "machine", ipv6 = false): string {
-  const dir = mkdtempSync(join(tmpdir(), "sgv-policy-"));
-  const file = join(dir, "policy.yaml");
+function writePolicy(dir: string, wg: string, scope: "users" | "machine", ipv6 = false): string {
+  const file = join(dir, `policy-${scope}.yaml`);
   writeFileSync(file, policyText(wg, scope, ipv6));
   return file;
 }
 
 // Whether the CLI knows the vpn: section yet (the lead is adding it): the policy tests run once it does.
-const check = runnable ? await run(process.execPath, [MAIN, "check", writePolicy("wg0", "users")]) : undefined;
+async function checkVpn() {
+  const dir = mkdtempSync(join(tmpdir(), "sgv-check-"));
+  try {
+    return await run(process.execPath, [MAIN, "check", writePolicy(dir, "wg0", "users")]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const check = runnable ? await checkVpn() : undefined;
 const vpnKnown = check !== undefined && !/unknown key "vpn"/.test(check.stderr);
 const skipReason = vpnKnown ? "" : ` [skipped: \`swarmgate check\` does not accept the vpn: section yet: ${check?.stderr.split("\n")[0] ?? "not root or tools missing"}]`;
 
@@ -90,7 +99,8 @@ async function withLab(routing: Routing, fn: (lab: VpnLab) => Promise<void>, tun
 }
 
 async function apply(lab: VpnLab, backend: string, scope: "users" | "machine"): Promise<void> {
-  const r = await swarmgate(new Netns(lab.ns.host), ["apply", writePolicy(lab.wgHost, scope, lab.tunnel6), "-b", backend, "--state-dir", mkdtempSync(join(tmpdir(), "sgv-state-"))]);
+  const policy = writePolicy(lab.dir, lab.wgHost, scope, lab.tunnel6);
+  const r = await swarmgate(new Netns(lab.ns.host), ["apply", policy, "-b", backend, "--state-dir", join(lab.dir, "state")]);
   expect(r.code, r.stderr + r.stdout).toBe(0);
 }
 
