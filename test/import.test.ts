@@ -12,7 +12,8 @@ import { cli, ROOT } from "./helpers/cli.js";
 const FIXTURES = join(ROOT, "test/fixtures/foreign");
 const from = (name: string) => ["ipset.txt", "nft.json", "iptables-save.txt", "ip6tables-save.txt"].map((f) => join(FIXTURES, name, f)).filter(existsSync).flatMap((f) => ["--from", f]);
 interface Line { direction: string; family: number; protocol: string; ports: string; peers: string; was?: string }
-interface Result { ok: boolean; policy: string; closes: Line[]; opens: Line[]; notExpressed: string[] }
+interface Line { interface?: string; target?: string }
+interface Result { ok: boolean; role: string; policy: string; closes: Line[]; opens: Line[]; notExpressed: string[] }
 
 async function importJson(name: string, args: string[]): Promise<Result> {
   const r = await cli(["import", ...from(name), "--json", ...args]);
@@ -40,6 +41,58 @@ test("the classic script: stateless openings and open IPv6 are closed, DNS over 
   expect(r.closes).toContainEqual(expect.objectContaining({ direction: "inbound", family: 6, protocol: "tcp", ports: "1-6880", peers: "anywhere", was: "open: nothing filtered it" }));
   expect(r.opens).toEqual([{ direction: "outbound", family: 4, protocol: "tcp", ports: "53", peers: "anywhere" }]);
   expect(r.notExpressed).toContainEqual(expect.stringMatching(/^inbound IPv4 UDP 1-1023 from anywhere, source port 53 only: a stateless rule/));
+});
+
+// Gateways: a ruleset that forwards gives a gateway policy, judged on the WAN and the LAN, forwards included.
+const forwardsOf = (p: ReturnType<typeof parsePolicy>) => p.forward.map((f) => ({ host: f.host, host6: f.host6, ports: f.ports, protocols: f.protocols }));
+
+test.each(["swarmgate-gateway-nft", "swarmgate-gateway-iptables"])("round trip: %s imports to examples/gateway.yaml's gateway and forwards, the same exposure on both interfaces", async (name) => {
+  const r = await importJson(name, ["--route", "192.168.1.0/24=lan0", "--local", "ppp0=203.0.113.1", "--local", "ppp0=2001:db8:ffff::1"]);
+  expect(r.role).toBe("gateway");
+  expect(r.closes).toEqual([]);
+  expect(r.opens).toEqual([]);
+  const policy = parsePolicy(r.policy, "imported.yaml");
+  const example = parsePolicy(readFileSync(join(ROOT, "examples/gateway.yaml"), "utf8"), "gateway.yaml");
+  expect(policy.gateway).toEqual(example.gateway);
+  expect(forwardsOf(policy)).toEqual(forwardsOf(example));
+  expect(policy.admin.map((a) => [a.name, a.ports, a.from])).toEqual(example.admin.map((a) => [a.name, a.ports, a.from]));
+  expect(r.policy).toMatch(/- \{host: "192\.168\.1\.4", ports: "6900-6909", protocols: \[tcp\]\}  # from \S*(nft\.json: table inet swarmgate chain prerouting rule 3|iptables-save\.txt:61)/);
+});
+
+test("--lan and --lan-network say what a route would", async () => {
+  const name = "swarmgate-gateway-nft";
+  const [a, b] = await Promise.all([
+    importJson(name, ["--route", "192.168.1.0/24=lan0", "--local", "ppp0=203.0.113.1"]),
+    importJson(name, ["--lan", "lan0", "--lan-network", "192.168.1.0/24", "--local", "ppp0=203.0.113.1"]),
+  ]);
+  expect(forwardsOf(parsePolicy(b.policy))).toEqual(forwardsOf(parsePolicy(a.policy)));
+  expect([b.closes, b.opens]).toEqual([[], []]);
+});
+
+test("a gateway whose LAN is not known: a usage error naming --lan and --lan-network, nothing written", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-import-"));
+  const r = await cli(["import", ...from("gateway-wrong-direction"), "-o", join(dir, "p.yaml")]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/error\[CLI_USAGE\]: this ruleset forwards, and the LAN behind eth1 is not known: give --lan IFACE --lan-network PREFIX/);
+  expect(existsSync(join(dir, "p.yaml"))).toBe(false);
+});
+
+test("the wrong-direction gateway: the working forward is imported, the broken one and the wrong-direction rules are listed, each closing named", async () => {
+  const r = await importJson("gateway-wrong-direction", ["--route", "192.168.1.0/24=br-lan", "--local", "eth1=203.0.113.1"]);
+  const policy = parsePolicy(r.policy, "imported.yaml");
+  expect(policy.gateway).toMatchObject({ wan: "eth1", lan: "br-lan", masquerade: true });
+  expect(policy.forward.map((f) => [f.host.value, f.ports.first, f.ports.last, f.protocols])).toEqual([[0xc0a80114n, 51413, 51413, ["tcp", "udp"]]]);
+  expect(policy.admin.map((a) => [a.name, a.protocols])).toEqual([["ssh", ["tcp"]], ["port-53", ["tcp", "udp"]], ["http", ["tcp"]], ["port-67", ["udp"]]]);
+  expect(r.policy).toMatch(/masquerade: true  # from \S*gateway-wrong-direction\/iptables-save\.txt:29\n/);
+  // The forward rules that name 192.168.1.10 as the source, and the DNATs whose connections nothing accepts.
+  for (const [proto, line] of [["TCP", 13], ["UDP", 14]] as const) {
+    expect(r.notExpressed).toContainEqual(expect.stringMatching(new RegExp(`^forwarded IPv4 ${proto} \\S+ from 192\\.168\\.1\\.10, source port 6881 only \\(\\S*iptables-save\\.txt:${line}\\): a forward in the wrong direction`)));
+    expect(r.notExpressed).toContainEqual(expect.stringMatching(new RegExp(`^DNAT of ${proto} 6881 to 192\\.168\\.1\\.10 \\(\\S*iptables-save\\.txt:${line + 12}\\): no forward rule accepts`)));
+    expect(r.closes).toContainEqual(expect.objectContaining({ interface: "eth1", direction: "forwarded", protocol: proto.toLowerCase(), peers: "192.168.1.10", was: expect.stringMatching(new RegExp(`^open through a stateless rule, from source port 6881 \\(\\S*iptables-save\\.txt:${line}\\)$`)) }));
+  }
+  // IPv6, never filtered, is closed on both interfaces; nothing is opened.
+  for (const iface of ["eth1", "br-lan"]) expect(r.closes).toContainEqual(expect.objectContaining({ interface: iface, direction: "inbound", family: 6, protocol: "tcp", ports: "1-65535", was: "open: nothing filtered it" }));
+  expect(r.opens).toEqual([]);
 });
 
 test("-o writes a policy that swarmgate check accepts, whole", async () => {

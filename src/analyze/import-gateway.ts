@@ -109,12 +109,18 @@ function importForwards(input: GatewayImportInput, lanOf: Record<Family, Prefix 
   const spoofed = spoofedOnly(input.local, [input.lanNetwork, ...(input.lanNetwork6 ? [input.lanNetwork6] : [])]);
   const wanted = new Map<string, Wanted>();
   const v6 = new Map<string, Wanted>();
+  // Forwards in the wrong direction, one note per rule set and source: they open many port lines each.
+  const wrong = new Map<string, { e: Exposure; protocols: Set<string>; ranges: [number, number][] }>();
   for (const e of input.exposure.filter((x) => x.direction === "forwarded" && x.interface === input.wan && x.protocol !== "icmp")) {
     const protocol = e.protocol as Proto;
     const host = oneAddress(e.target);
     const peers = asRanges(e.family, e);
     if (inside(lanOf[e.family], peers) || (e.family === 4 && host && peers.length === 1 && peers[0]![0] === host.value && peers[0]![1] === host.value)) {
-      notExpressed.push(`${says(e)}${e.sourcePorts ? `, source port ${e.sourcePorts} only` : ""}: a forward in the wrong direction — it matches the LAN host as the source, which only that host's answers have (and which a gateway policy drops as spoofed on ${input.wan}), not the peers' connections DNAT sends to it [${e.paths.join(", ")}]`);
+      const key = `${e.family}|${e.peers.join()}|${e.sourcePorts ?? ""}|${e.paths.join()}`;
+      const w = wrong.get(key) ?? { e, protocols: new Set<string>(), ranges: [] as [number, number][] };
+      w.protocols.add(e.protocol.toUpperCase());
+      w.ranges.push(...rangesOf(e.ports));
+      wrong.set(key, w);
       continue;
     }
     if (e.sourcePorts) { notExpressed.push(`${says(e)}, source port ${e.sourcePorts} only: a stateless forward; a policy forwards a host's ports to every peer or not at all, and leaves it closed`); continue; }
@@ -137,6 +143,10 @@ function importForwards(input: GatewayImportInput, lanOf: Record<Family, Prefix 
     w.ranges.push(...ports);
     for (const p of [...dnats.map((d) => d.path), ...e.paths]) if (p) w.paths.add(p);
     into.set(key, w);
+  }
+  for (const { e, protocols, ranges } of wrong.values()) {
+    const ports = mergeRanges(ranges).map((r) => portText(r).replace(/"/g, "")).join(",");
+    notExpressed.push(`forwarded IPv${e.family} ${[...protocols].join("+")} ${ports} from ${e.peers.join(", ")}${e.sourcePorts ? `, source port ${e.sourcePorts} only` : ""} (${e.paths.join(", ")}): a forward in the wrong direction — it matches the LAN host as the source, which only that host's answers have (and which a gateway policy drops as spoofed on ${input.wan}), not the peers' connections DNAT sends to it; the policy leaves it closed`);
   }
   const entries = forwardEntries(wanted);
   for (const w of v6.values()) {
