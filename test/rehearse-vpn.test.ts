@@ -105,6 +105,49 @@ describe("a ruleset without the kill switch is caught by the leak flows", () => 
   });
 });
 
+test("a kill switch without its DNS rule leaks DNS to the LAN resolver, and only that is caught", async () => {
+  const policy = parsePolicy(USERS, "vpn-users.yaml");
+  const ruleset = compile(policy);
+  const noDnsDrop: Ruleset = { tables: ruleset.tables.map((t) => ({ ...t, chains: t.chains.map((c) => (c.name !== "vpn_confined" ? c : { ...c,
+    rules: c.rules.filter((r) => !(r.verdict.kind === "drop" && r.matches.some((m) => m.kind === "dport"))) })) })) };
+  const r = await rehearse(policy, { backend: "nft", ruleset: noDnsDrop });
+  expect(r.flows.filter((f) => !f.ok).map((f) => f.what).sort()).toEqual([
+    "leak: user nobody TCP 192.168.50.1:53 via eth0 (DNS server)",
+    "leak: user nobody UDP 192.168.50.1:53 via eth0 (DNS server)",
+  ]);
+});
+
+const EDGE = `version: 1
+host:
+  addresses: [192.168.50.2/24, "2001:db8:50::2/64"]
+clients:
+  - {name: transmission, ports: 51413}
+  - {name: aria2, ports: "6881-6885", protocols: [tcp]}
+outbound:
+  peers: true
+  trackers: [80, 443, 6969]
+  dns: [192.168.50.53, "2001:db8:50::53"]
+admin:
+  - {name: webui, port: 9091, from: [192.168.50.0/24]}
+icmp: deny
+vpn:
+  interface: tun0
+  endpoints: ["100.128.77.1:1194/tcp", "[2001:db8:77::1]:51820/udp"]
+  users: [nobody, 4242]
+  ipv6: true
+`;
+
+test("no interface named, a tun interface, two confined users (one without a passwd entry), IPv6 through the tunnel, a TCP endpoint", async () => {
+  const r = await rehearse(parsePolicy(EDGE, "vpn-edge.yaml"), { backend: "nft" });
+  expect(failures(r)).toBe("");
+  expect(flow(r, "peer → client aria2, TCP 6885 via tun0 (IPv6)")).toMatchObject({ expect: "open", answeredBy: "host" });
+  expect(flow(r, "user 4242 TCP [2001:db8:100::7]:6969 via tun0 (tracker)")).toMatchObject({ expect: "open", answeredBy: "tunnel", uid: 4242 });
+  expect(flow(r, "leak: user 4242 UDP [2001:db8:100::7]:6969 via eth0 (tracker)")).toMatchObject({ expect: "closed", observed: "closed" });
+  expect(flow(r, "user nobody TCP 100.128.77.1:1194 via eth0 (the tunnel's endpoint)")).toMatchObject({ expect: "open", answeredBy: "internet" });
+  expect(flow(r, "user nobody UDP [2001:db8:77::1]:51820 via eth0 (the tunnel's endpoint)")).toMatchObject({ expect: "open", answeredBy: "internet" });
+  expect(flow(r, "leak: user nobody UDP [2001:db8:50::53]:53 via eth0 (DNS server)")).toMatchObject({ expect: "closed", observed: "closed" });
+});
+
 test("the command names the leak flows, in text and in --json", async () => {
   const dir = mkdtempSync(join(tmpdir(), "sg-vpn-"));
   try {

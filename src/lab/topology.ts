@@ -95,7 +95,8 @@ function adminSources(policy: Policy): string[] {
 
 function hostTopology(policy: Policy): Topology {
   const host = policy.host!;
-  const iface = host.interface ?? "eth0";
+  // Without an interface named, the host's is eth0 — unless that is the tunnel's name.
+  const iface = host.interface ?? (policy.vpn?.interface === "eth0" ? "eth1" : "eth0");
   const mine = host.addresses.map((x) => `${formatAddress(x.address)}/${x.network.length === FULL[x.address.family] ? (x.address.family === 4 ? 24 : 64) : x.network.length}`);
   const firewall = { 4: "", 6: "" } as Record<Family, string>;
   for (const f of [4, 6] as Family[]) {
