@@ -34,10 +34,23 @@ function serve(tcpPorts, udpPorts, addrs) {
   }
 }
 
+// A probe's packets all belong to its own counting window: a TCP probe that got
+// its echo closes the connection and waits for the close (FIN both ways) before
+// it answers, and a UDP socket stays open a while to swallow late duplicate
+// echoes (else the kernel answers them with port-unreachables, counted later).
 function tcpProbe(addr, port, ms) {
   return new Promise((resolve) => {
     const s = createConnection({ host: addr, port });
-    const finish = (ok) => { clearTimeout(timer); s.destroy(); resolve(ok); };
+    let done = false;
+    const finish = (ok) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (!ok) { s.destroy(); resolve(false); return; }
+      const cap = setTimeout(() => { s.destroy(); resolve(true); }, 300);
+      s.once("close", () => { clearTimeout(cap); resolve(true); });
+      s.end();
+    };
     const timer = setTimeout(() => finish(false), ms);
     s.on("connect", () => s.write("sgv\n"));
     s.on("data", () => finish(true));
@@ -49,7 +62,14 @@ function udpProbe(addr, port, ms) {
   return new Promise((resolve) => {
     const sock = createSocket(addr.includes(":") ? "udp6" : "udp4");
     const timers = [];
-    const finish = (ok) => { for (const t of timers) clearTimeout(t); sock.close(); resolve(ok); };
+    let done = false;
+    const finish = (ok) => {
+      if (done) return;
+      done = true;
+      for (const t of timers) clearTimeout(t);
+      setTimeout(() => sock.close(), 1000);
+      resolve(ok);
+    };
     sock.on("message", () => finish(true));
     sock.on("error", () => {}); // EPERM from a dropping output hook: keep waiting for the timeout
     const send = () => sock.send("sgv", port, addr, () => {});
