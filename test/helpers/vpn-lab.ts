@@ -18,15 +18,18 @@
 //            socket marked 51820.
 // Both keep `lookup main suppress_prefixlength 0` first, so the LAN stays on eth0.
 // The tunnel carries IPv4 only (IPv6 then always takes eth0), or both (tunnel6).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
-import { processAlive, run, runChecked } from "../../src/system/run.js";
+import { run, runChecked } from "../../src/system/run.js";
 import { ProbeAgent, type Target, type User } from "./vpn-agent.js";
+import { deleteNamespacesSync, killInside, live, removeStaleLabs } from "./vpn-cleanup.js";
+
+export { removeStaleLabs };
 import { installCounters, readCounters, type Counters } from "./vpn-counters.js";
 import { startMiniupnpd, stopChild, type Miniupnpd } from "./vpn-miniupnpd.js";
+import { latestHandshake, makeKeys, readKey, startWireguardGo, wgName, wgSocket } from "./vpn-wireguard.js";
 
 export const LAB = {
   lan4: "192.168.50.0/24", lan6: "2001:db8:50::/64",
@@ -49,7 +52,6 @@ export type { Target, User };
 export const NOBODY: User = { uid: 65534, gid: 65534 }; // Debian: nobody / nogroup
 
 const PROBE = join(import.meta.dirname, "vpn-probe.mjs");
-const WG_ENV = { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: "1" };
 let counter = 0;
 
 export interface LabOptions {
@@ -143,7 +145,7 @@ export class VpnLab {
     live.add(this);
     try {
       await this.topology();
-      await this.makeKeys();
+      await makeKeys(this.dir, ["host", "server"]);
       const sources = { host4: LAB.host4, host6: LAB.host6, vpn4: LAB.vpn4, vpn6: LAB.vpn6, endpointPort: LAB.port };
       await Promise.all([
         this.serve(this.ns.inet, "root", [LAB.tcpPort, 53], [LAB.udpPort, 53], [LAB.inet4, LAB.inet6]),
@@ -219,29 +221,10 @@ export class VpnLab {
     });
   }
 
-  private socket(ifname: string) { return `/var/run/wireguard/${ifname}.sock`; }
-
-  private async makeKeys(): Promise<void> {
-    for (const side of ["host", "server"]) {
-      const key = join(this.dir, `${side}.key`);
-      writeFileSync(key, (await runChecked("wg", ["genkey"])).stdout, { mode: 0o600 });
-      writeFileSync(`${key}.pub`, (await runChecked("wg", ["pubkey"], { input: readKey(key) })).stdout);
-    }
-  }
-
   /** Starts wireguard-go (foreground) for one side and configures it with wg. */
   async startTunnel(side: "host" | "server"): Promise<void> {
     const [ns, ifname, other] = side === "host" ? [this.ns.host, this.wgHost, "server"] : [this.ns.vpn, this.wgServer, "host"];
-    rmSync(this.socket(ifname), { force: true });
-    const child = spawn("ip", ["netns", "exec", ns, "wireguard-go", "-f", ifname], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...WG_ENV } });
-    let log = "";
-    child.stdout!.on("data", (d) => { log += d; });
-    child.stderr!.on("data", (d) => { log += d; });
-    this.procs.set(`wg-${side}`, child);
-    for (let i = 0; !existsSync(this.socket(ifname)); i++) {
-      if (i > 100 || child.exitCode !== null) throw new Error(`wireguard-go ${ifname} did not start: ${log}`);
-      await sleep(20);
-    }
+    this.procs.set(`wg-${side}`, await startWireguardGo(ns, ifname));
     const key = (s: string) => join(this.dir, `${s}.key`);
     const peer = readKey(`${key(other)}.pub`);
     const v6 = this.tunnel6;
@@ -289,9 +272,8 @@ export class VpnLab {
   }
 
   /** Seconds since the epoch of the host peer's latest handshake (0: none). */
-  async latestHandshake(): Promise<number> {
-    const r = await this.exec(this.ns.host, "wg", ["show", this.wgHost, "latest-handshakes"]);
-    return Number(r.stdout.trim().split(/\s+/)[1] ?? 0);
+  latestHandshake(): Promise<number> {
+    return latestHandshake(this.ns.host, this.wgHost);
   }
 
   /** Waits for a handshake newer than `since` (seconds since the epoch). */
@@ -323,7 +305,6 @@ export class VpnLab {
       if (this.tunnel6) await this.ip(this.ns.host, "addr", "replace", `${LAB.tunHost6}/64`, "dev", this.wgHost, "nodad");
       await this.tunnelRoute("add");
     } else if (way === "killed") {
-      rmSync(this.socket(this.wgHost), { force: true }); // SIGKILL leaves it behind
       await this.startTunnel("host");
       await this.tunnelRoute("add");
       await this.waitHandshake(since);
@@ -344,8 +325,8 @@ export class VpnLab {
     for (const child of [this.miniupnpd?.child, ...this.procs.values()]) {
       if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     }
-    for (const n of Object.values(this.ns)) spawnSync("ip", ["netns", "del", n]);
-    for (const ifname of [this.wgHost, this.wgServer]) rmSync(this.socket(ifname), { force: true });
+    deleteNamespacesSync(Object.values(this.ns));
+    for (const ifname of [this.wgHost, this.wgServer]) rmSync(wgSocket(ifname), { force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -364,7 +345,7 @@ export class VpnLab {
       await killInside(n);
       await run("ip", ["netns", "del", n]);
     }
-    for (const ifname of [this.wgHost, this.wgServer]) rmSync(this.socket(ifname), { force: true });
+    for (const ifname of [this.wgHost, this.wgServer]) rmSync(wgSocket(ifname), { force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -384,43 +365,5 @@ const PROBES: Target[] = [
 export function createVpnLab(o: LabOptions = {}): Promise<VpnLab> {
   return new VpnLab(o).setup();
 }
-
-/** Removes sgv-<pid>-* namespaces whose creating process no longer exists. */
-export async function removeStaleLabs(): Promise<void> {
-  const list = await run("ip", ["netns", "list"]);
-  for (const line of list.stdout.split("\n")) {
-    const name = line.split(" ")[0] ?? "";
-    const m = /^sgv-(\d+)-(\d+)-\w+$/.exec(name);
-    if (!m || processAlive(Number(m[1]))) continue;
-    await killInside(name); // its wireguard-go would outlive the namespace
-    await run("ip", ["netns", "del", name]);
-    for (const side of ["h", "s"]) rmSync(`/var/run/wireguard/${wgName(Number(m[1]), Number(m[2]), side)}.sock`, { force: true });
-  }
-}
-
-/** SIGKILLs, by pid, every process still running in one of our namespaces. */
-async function killInside(ns: string): Promise<void> {
-  const pids = (await run("ip", ["netns", "pids", ns])).stdout.split("\n").filter(Boolean).map(Number);
-  for (const pid of pids) {
-    try { process.kill(pid, "SIGKILL"); } catch { /* gone already */ }
-  }
-}
-
-/** A WireGuard interface name, unique on the machine and at most 15 characters. */
-const wgName = (pid: number, n: number, side: string) => `sgv${pid % 10000}${n}${side}`;
-
-// A test that times out keeps running in the background while vitest ends the
-// worker, and its `finally` may never come: the file's afterAll (registered
-// here, as the helper is imported while the test file is collected) destroys
-// every lab still alive, and an exiting process kills what they started.
-const live = new Set<VpnLab>();
-afterAll(async () => {
-  for (const lab of [...live]) await lab.destroy();
-});
-process.once("exit", () => {
-  for (const lab of live) lab.destroySync();
-});
-
-const readKey = (path: string) => readFileSync(path, "utf8").trim();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
