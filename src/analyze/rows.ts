@@ -40,8 +40,9 @@ export function setDescriber(): Describe {
     const inside = runs(cells, selected);
     const key = `${family}:${inside.map(([a, b]) => `${a.toString(36)}-${b.toString(36)}`).join(",")}`;
     let text = memo.get(key);
-    if (!text) { text = describeRuns(family, inside, cells.end); memo.set(key, text); }
-    return { peers: [...text.peers], ...(text.except && { except: [...text.except] }) };
+    // Shared, frozen: thousands of port cells describe the same set, and no reader changes one.
+    if (!text) { text = Object.freeze(describeRuns(family, inside, cells.end)); Object.freeze(text.peers); if (text.except) Object.freeze(text.except); memo.set(key, text); }
+    return text;
   };
 }
 

@@ -13,6 +13,8 @@ import type { KernelBackend, Owned, Step, StepOutput } from "./kernel-types.js";
 const FAMILIES = [["v4", "iptables"], ["v6", "ip6tables"]] as const;
 const COUNTS = /^\[(\d+):(\d+)\] /;
 const COMMENT = /--comment (?:"((?:[^"\\]|\\.)*)"|(\S+))/;
+/** A comment as written, without the backslashes iptables-save puts before quotes (it prints ' as \'). */
+const unescapeComment = (text: string): string => text.replace(/\\(.)/g, "$1");
 
 interface TableObjects { chains: string[]; rules: string[]; jumps: string[] }
 
@@ -153,7 +155,7 @@ function signature(owned: Owned): Record<string, string[]> {
         lines.push(`${table} chain ${chain}`);
         for (const r of t.rules.map((x) => x.replace(COUNTS, "")).filter((x) => x.startsWith(`-A ${chain} `))) {
           const c = COMMENT.exec(r);
-          lines.push(`  rule ${c ? (c[1] ?? c[2]) : r} ${/ -j (\S+)/.exec(r)?.[1] ?? ""}`);
+          lines.push(`  rule ${c ? unescapeComment(c[1] ?? c[2]!) : r} ${/ -j (\S+)/.exec(r)?.[1] ?? ""}`);
         }
       }
       lines.push(...t.jumps.map((j) => `${table} jump ${j}`).sort());
@@ -171,7 +173,7 @@ function counters(owned: Owned) {
         const m = COUNTS.exec(line);
         const rule = line.replace(COUNTS, "");
         const c = COMMENT.exec(rule);
-        out.push({ chain: rule.split(" ")[1]!, rule, comment: c ? (c[1] ?? c[2]!) : rule, packets: Number(m?.[1] ?? 0), bytes: Number(m?.[2] ?? 0) });
+        out.push({ chain: rule.split(" ")[1]!, rule, comment: c ? unescapeComment(c[1] ?? c[2]!) : rule, packets: Number(m?.[1] ?? 0), bytes: Number(m?.[2] ?? 0) });
       }
     }
   }

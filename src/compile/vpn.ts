@@ -62,7 +62,7 @@ export function vpnChain(p: Policy, vpn: VpnSection): Chain {
   }
   for (const e of vpn.endpoints) {
     rules.push(rule([daddr(e.address.family, [hostPrefix(e.address)]), dport(e.protocol, [{ first: e.port, last: e.port }])], RETURN, `${path}.endpoints`,
-      `vpn: the tunnel's endpoint ${words.prefixes([hostPrefix(e.address)])} ${words.proto(e.protocol)} ${e.port}`));
+      `vpn: the tunnel endpoint ${words.prefixes([hostPrefix(e.address)])} ${words.proto(e.protocol)} ${e.port}`));
   }
   rules.push(rule([], DROP, path, `vpn: confined traffic outside the tunnel ${vpn.interface} dropped (kill switch)`));
   return { name: VPN_CHAIN, rules };
@@ -71,7 +71,7 @@ export function vpnChain(p: Policy, vpn: VpnSection): Chain {
 /** The tunnel's endpoints, reachable through the physical interface, so that the tunnel can come up. */
 export function vpnEndpoints(vpn: VpnSection, scope: Match[]): Rule[] {
   return vpn.endpoints.map((e) => rule([...scope, daddr(e.address.family, [hostPrefix(e.address)]), dport(e.protocol, [{ first: e.port, last: e.port }])], ACCEPT, `${vpn.path}.endpoints`,
-    `vpn: to the tunnel's endpoint ${words.prefixes([hostPrefix(e.address)])} ${words.proto(e.protocol)} ${e.port}`));
+    `vpn: to the tunnel endpoint ${words.prefixes([hostPrefix(e.address)])} ${words.proto(e.protocol)} ${e.port}`));
 }
 
 /** The outbound rules again, through the tunnel: the tunnel is this machine's way to the internet too. */
