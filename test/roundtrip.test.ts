@@ -12,6 +12,9 @@ import { describe, expect, test } from "vitest";
 import { exposure, type ExposureSpace } from "../src/analyze/exposure.js";
 import { exposureDiff, type DiffLine } from "../src/analyze/exposure-diff.js";
 import { importPolicy } from "../src/analyze/import.js";
+import { importGatewayPolicy } from "../src/analyze/import-gateway.js";
+import { readGatewayNat } from "../src/analyze/gateway-nat.js";
+import type { Policy } from "../src/policy/types.js";
 import { kernelBackend } from "../src/backend/registry.js";
 import { compile } from "../src/compile/index.js";
 import type { Ruleset } from "../src/ir/ruleset.js";
@@ -71,8 +74,8 @@ describe.each(["nft", "iptables"] as const)("compile → load → read back → 
   });
 });
 
-// Gateways: import writes host policies only (forwards are listed as what it cannot say), so their round
-// trip stops at the reading: the ruleset read back from the kernel has the policy's exposure, forwards included.
+// Gateways: the ruleset read back from the kernel has the policy's exposure, forwards included; imported, it gives
+// a gateway policy whose exposure is the original's on both interfaces, forwarded connections included.
 const gateways = fc.sample(gatewayPolicy, { numRuns: Math.max(2, RUNS / 2), seed: SEED + 2 });
 
 describe.each(["nft", "iptables"] as const)("gateway: compile → load → read back, %s", (backendName) => {
@@ -91,6 +94,33 @@ describe.each(["nft", "iptables"] as const)("gateway: compile → load → read 
     // Each forward is judged, not an empty report compared with another.
     expect(original.filter((e) => e.direction === "forwarded" && e.target).length >= Math.min(1, policy.forward.length)).toBe(true);
     for (const iface of gwSpace.interfaces) expect([context, iface, show(exposureDiff(original, back, iface))]).toEqual([context, iface, []]);
+    const imported = importGateway(policy, read, back);
+    const again = exposure(compile(parsePolicy(imported.yaml, "imported.yaml")), gwEnv, gwSpace);
+    for (const iface of gwSpace.interfaces) expect([context, iface, imported.yaml, show(exposureDiff(original, again, iface))]).toEqual([context, iface, imported.yaml, []]);
+  });
+});
+
+/** A gateway's ruleset imported as the CLI does, with the policy's WAN, LAN, networks and routes known (as --lan, --lan-network and --route say them). */
+function importGateway(policy: Policy, ruleset: Ruleset, judged: ReturnType<typeof exposure>) {
+  const gw = policy.gateway!;
+  const { space } = policySpace(policy);
+  return importGatewayPolicy({ exposure: judged, wan: gw.wan, lan: gw.lan, lanNetwork: gw.lanNetwork, ...(gw.lanNetwork6 && { lanNetwork6: gw.lanNetwork6 }), nat: readGatewayNat(ruleset), lanRoutes: space.routes, local: space.local, source: "test" });
+}
+
+describe("gateway import gives back what a policy says (no kernel)", () => {
+  test("100 generated gateway policies: the same exposure on the WAN and the LAN, forwards included", () => {
+    const many = fc.sample(gatewayPolicy, { numRuns: 100, seed: SEED + 3 });
+    for (const [i, generated] of many.entries()) {
+      const policy = parsePolicy(JSON.stringify(generated), `gateway-${i}.json`);
+      const compiled = compile(policy);
+      const { space: gwSpace, env: gwEnv } = policySpace(policy);
+      const original = exposure(compiled, gwEnv, gwSpace);
+      const imported = importGateway(policy, compiled, original);
+      const again = exposure(compile(parsePolicy(imported.yaml, "imported.yaml")), gwEnv, gwSpace);
+      const context = `seed ${SEED + 3}, case ${i}: ${JSON.stringify(generated)}`;
+      for (const iface of gwSpace.interfaces) expect([context, iface, imported.yaml, show(exposureDiff(original, again, iface))]).toEqual([context, iface, imported.yaml, []]);
+      expect([context, imported.notExpressed]).toEqual([context, []]);
+    }
   });
 });
 

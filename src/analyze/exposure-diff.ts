@@ -110,7 +110,7 @@ export function exposureDiff(before: readonly Exposure[], after: readonly Exposu
 const portText = (protocol: string, first: number, last: number) => (protocol === "icmp" ? "echo-request" : first === last ? `${first}` : `${first}-${last}`);
 
 /** A forwarded line's target as address ranges: "anywhere", "anywhere except …", or prefixes. */
-function targetRanges(family: Family, target: string): Range[] {
+export function targetRanges(family: Family, target: string): Range[] {
   const list = (text: string) => text.split(", ").flatMap((t): Range[] => { const p = parsePrefix(t, "interface"); return p.ok && p.prefix.family === family ? [[p.prefix.network, prefixLast(p.prefix)]] : []; });
   if (target === "anywhere") return fullRange(family);
   if (target.startsWith("anywhere except ")) return subtractRanges(fullRange(family), unionRanges(list(target.slice("anywhere except ".length))));

@@ -14,8 +14,8 @@ import { formatPrefix, prefixContains, prefixLast, type Prefix } from "../net/pr
 import { rangeToPrefixes, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
 import type { Dnat, GatewayNat } from "./gateway-nat.js";
-import { adminLines, clientLines, comment, importInbound, importOutbound, quoted, spoofedOnly, type Imported, type Says } from "./import.js";
-import { describeAddresses } from "./exposure-diff.js";
+import { adminLines, clientLines, comment, importInbound, importOutbound, quoted, spoofedOnly, type Imported, type Opening, type Says } from "./import.js";
+import { describeAddresses, targetRanges } from "./exposure-diff.js";
 
 export interface GatewayImportInput {
   exposure: readonly Exposure[];
@@ -24,6 +24,8 @@ export interface GatewayImportInput {
   lanNetwork: Prefix;
   lanNetwork6?: Prefix;
   nat: GatewayNat;
+  /** Every network routed to the LAN interface (the LAN networks first): where a forward's target can be. */
+  lanRoutes: readonly Prefix[];
   local: Record<Family, Address>;
   /** Where the ruleset came from, and where the WAN and LAN were learnt, for the file's comments. */
   source: string;
@@ -41,9 +43,13 @@ const mergeRanges = (rs: [number, number][]) => {
   return out;
 };
 
-/** A target that is one address (a DNAT'd host, or one destination routed through). */
-function oneAddress(target: string | undefined): Address | undefined {
-  return target && !target.includes(",") && !target.includes("/") && !target.startsWith("anywhere") ? parseAddress(target) : undefined;
+/**
+ * Where a forwarded line's connections go on the LAN: its target (which the exposure words as the destinations
+ * accepted together with those never asked, this machine's own and those routed back out) within the LAN's routes.
+ */
+function onLan(family: Family, target: string | undefined, lanRoutes: readonly Prefix[]): Range[] {
+  const lan = unionRanges(lanRoutes.filter((p) => p.family === family).map((p): Range => [p.network, prefixLast(p)]));
+  return target === undefined ? [] : subtractRanges(targetRanges(family, target), subtractRanges(targetRanges(family, target), lan));
 }
 
 function asRanges(family: Family, e: Exposure): Range[] {
@@ -113,7 +119,12 @@ function importForwards(input: GatewayImportInput, lanOf: Record<Family, Prefix 
   const wrong = new Map<string, { e: Exposure; protocols: Set<string>; ranges: [number, number][] }>();
   for (const e of input.exposure.filter((x) => x.direction === "forwarded" && x.interface === input.wan && x.protocol !== "icmp")) {
     const protocol = e.protocol as Proto;
-    const host = oneAddress(e.target);
+    // An IPv6 line DNAT'd to an IPv4 host is the simulator's reading of an inet table's `dnat ip to` on an IPv6
+    // packet, which the kernel never forwards; a policy's own DNAT gives it again, so there is nothing to say.
+    const other = e.target !== undefined ? parseAddress(e.target) : undefined;
+    if (other && other.family !== e.family) continue;
+    const dests = onLan(e.family, e.target, input.lanRoutes);
+    const host = dests.length === 1 && dests[0]![0] === dests[0]![1] ? { family: e.family, value: dests[0]![0] } as Address : undefined;
     const peers = asRanges(e.family, e);
     if (inside(lanOf[e.family], peers) || (e.family === 4 && host && peers.length === 1 && peers[0]![0] === host.value && peers[0]![1] === host.value)) {
       const key = `${e.family}|${e.peers.join()}|${e.sourcePorts ?? ""}|${e.paths.join()}`;
@@ -126,7 +137,7 @@ function importForwards(input: GatewayImportInput, lanOf: Record<Family, Prefix 
     if (e.sourcePorts) { notExpressed.push(`${says(e)}, source port ${e.sourcePorts} only: a stateless forward; a policy forwards a host's ports to every peer or not at all, and leaves it closed`); continue; }
     if (e.depends) { notExpressed.push(`${says(e)}, as far as ${e.depends.join("; ")} allows: a policy has no such condition and leaves it closed`); continue; }
     if (!host || (e.family === 4 && !input.nat.dnats.some((d) => d.to.family === 4 && d.to.value === host.value))) {
-      notExpressed.push(`${says(e)}: forwarded through to ${e.target} without DNAT to one LAN host (a DNAT that does not ask for the gateway's own address, or plain routing); a policy forwards only what peers send to the gateway, and leaves it closed`);
+      notExpressed.push(`${says(e)}: forwarded to ${dests.length ? describeAddresses(e.family, dests) : "no LAN network"}, not to one LAN host by DNAT (a DNAT that does not ask for the gateway's own address, or plain routing); a policy forwards only what peers send to the gateway, and leaves it closed`);
       continue;
     }
     if (!(e.peers[0] === "anywhere" && (e.except ?? []).every(spoofed))) { notExpressed.push(`${says(e)}: forwarded from some peers only; a policy forwards to every peer and leaves it closed`); continue; }
@@ -199,20 +210,86 @@ function gatewayOwn(input: GatewayImportInput, lanOf: Record<Family, Prefix | un
     .map((e) => { if (e.except?.length === 0) delete (e as { except?: string[] }).except; return e; });
   // What is open to anyone on the WAN (a client) is open on the LAN too: the LAN's line says nothing more.
   const toAnyone = (e: Exposure) => wanIn.some((w) => w.protocol === e.protocol && (w.family === e.family || w.families === "IPv4+IPv6") && w.peers[0] === "anywhere" && !w.except?.length && covers(w.ports, e.ports));
+  const spoofed = spoofedOnly(input.local);
   const lanIn: Exposure[] = [];
-  for (const e of input.exposure.filter((x) => x.direction === "inbound" && x.interface === input.lan).flatMap(perFamily).filter((x) => x.protocol === "icmp" || !toAnyone(x))) {
+  const lanSources = new Map<string, Prefix[]>();
+  const sameKind = (w: Exposure, e: Exposure) => w.protocol === e.protocol && (w.family === e.family || w.families === "IPv4+IPv6");
+  // Ports the WAN DNATs to a LAN host: a policy's admin service there is reached from the LAN only, whatever its sources.
+  const dnatted = (e: Exposure) => input.nat.dnats.some((d) => (d.iif === undefined || d.iif === input.wan) && (d.protocol === undefined || d.protocol === e.protocol)
+    && !d.sourceLimited && (d.dports.length === 0 || rangesOf(e.ports).every(([a, b]) => d.dports.some((r) => r.first <= a && b <= r.last))));
+  /** A LAN line cut where the WAN's lines and DNATs of its kind begin and end, so that each piece is compared with one WAN. */
+  const pieces = (e: Exposure): Exposure[] => {
+    if (e.protocol === "icmp") return [e];
+    const cuts = new Set<number>();
+    for (const w of wanIn.filter((x) => sameKind(x, e))) for (const [a, b] of rangesOf(w.ports)) { cuts.add(a); cuts.add(b + 1); }
+    for (const d of input.nat.dnats) for (const r of d.dports) { cuts.add(r.first); cuts.add(r.last + 1); }
+    return cutAt(e, cuts);
+  };
+  for (const e of input.exposure.filter((x) => x.direction === "inbound" && x.interface === input.lan).flatMap(perFamily).flatMap(pieces).filter((x) => x.protocol === "icmp" || !toAnyone(x))) {
     if (e.protocol === "icmp" || e.sourcePorts || e.depends) { lanIn.push(e); continue; }
     const net = lanOf[e.family];
     const peers = asRanges(e.family, e);
-    if (!net) { notExpressed.push(`${says(e)} on ${input.lan}: the LAN's IPv${e.family} network is not known (give --lan-network), so a policy cannot open it on the LAN alone, and leaves it closed`); continue; }
-    const within: Range[] = subtractRanges(peers, subtractRanges(peers, [[net.network, prefixLast(net)]]));
-    const outside = subtractRanges(peers, within).flatMap(([a, b]) => rangeToPrefixes(e.family, a, b)).map(formatPrefix).filter((t) => !spoofedOnly(input.local)(t));
-    if (outside.length) notExpressed.push(`${says(e)} on ${input.lan}, from ${describeAddresses(e.family, unionRanges(subtractRanges(peers, within)))} outside the LAN network: a policy names sources, not interfaces; it opens it from the LAN network only`);
-    if (!within.length) continue;
-    lanIn.push({ ...e, peers: within.flatMap(([a, b]) => rangeToPrefixes(e.family, a, b)).map(formatPrefix), except: undefined } as Exposure);
+    // Sources the WAN lets in on these ports too are an admin service's sources already (a policy's are on every interface).
+    const onWan = dnatted(e) ? peers : unionRanges(wanIn.filter((w) => sameKind(w, e) && covers(w.ports, e.ports)).flatMap((w) => asRanges(e.family, w)));
+    const within: Range[] = net ? subtractRanges(peers, subtractRanges(peers, [[net.network, prefixLast(net)]])) : [];
+    const rest = subtractRanges(subtractRanges(peers, within), onWan);
+    // Loopback and this machine's own addresses: a gateway policy drops them on the WAN only, so on the LAN they stay.
+    const restPrefixes = rest.flatMap(([a, b]) => rangeToPrefixes(e.family, a, b));
+    const loose = restPrefixes.filter((p) => !spoofed(formatPrefix(p)));
+    if (loose.length) {
+      notExpressed.push(net
+        ? `${says(e)} on ${input.lan}, from ${describeAddresses(e.family, unionRanges(loose.map((p): Range => [p.network, prefixLast(p)])))} outside the LAN network: a policy names sources, not interfaces; it opens it from the LAN network only`
+        : `${says(e)} on ${input.lan}: the LAN's IPv${e.family} network is not known (give --lan-network), so a policy cannot open it on the LAN alone, and leaves it closed`);
+    }
+    const kept = unionRanges([...within, ...subtractRanges(peers, subtractRanges(peers, onWan)), ...restPrefixes.filter((p) => spoofed(formatPrefix(p))).map((p): Range => [p.network, prefixLast(p)])]);
+    if (!kept.length) continue;
+    const prefixes = kept.flatMap(([a, b]) => rangeToPrefixes(e.family, a, b));
+    lanIn.push({ ...e, peers: prefixes.map(formatPrefix), except: undefined } as Exposure);
+    const key = `${e.ports}|${e.protocol}`;
+    lanSources.set(key, [...(lanSources.get(key) ?? []), ...prefixes]);
   }
   for (const e of lanIn) if (e.except === undefined) delete (e as { except?: string[] }).except;
-  const inbound = importInbound([...wanIn, ...lanIn], input.local, spoofedOnly(input.local), says, notExpressed);
+  // Admin services of one protocol are cut where any begins or ends (a policy's may not overlap), and joined again below.
+  const adminLike = (e: Exposure) => e.protocol !== "icmp" && !e.sourcePorts && !e.depends && !(e.peers[0] === "anywhere" && (e.except ?? []).every(spoofed));
+  const all = [...wanIn, ...lanIn];
+  const cuts = { tcp: new Set<number>(), udp: new Set<number>(), icmp: new Set<number>() };
+  for (const e of all.filter(adminLike)) for (const [a, b] of rangesOf(e.ports)) { cuts[e.protocol].add(a); cuts[e.protocol].add(b + 1); }
+  const inbound = importInbound(all.flatMap((e) => (adminLike(e) ? cutAt(e, cuts[e.protocol]) : [e])), input.local, spoofed, says, notExpressed);
+  // The host reader leaves loopback and own addresses out of an admin service's sources (a host drops them as
+  // spoofed); a gateway lets them in on the LAN, so they are put back where the LAN lets them in.
+  for (const o of inbound.admin) {
+    const extra = [o.protocol, ...((o as { both?: boolean }).both ? [o.protocol === "tcp" ? "udp" : "tcp"] : [])].flatMap((p) => lanSources.get(`${o.ports}|${p}`) ?? []);
+    if (extra.length) o.from = normalize([...o.from.flatMap((t) => { const a = parseAddress(t.split("/")[0]!); return a ? [{ family: a.family, network: a.value, length: Number(t.split("/")[1] ?? (a.family === 4 ? 32 : 128)) } as Prefix] : []; }), ...extra]);
+  }
+  inbound.admin = joinAdjacent(inbound.admin);
   const outAll = input.exposure.filter((x) => x.direction === "outbound" && x.interface === input.wan && !x.depends);
   return { inbound, outbound: importOutbound(outAll, [], says, notExpressed) };
+}
+
+/** Prefixes as the fewest, IPv4 first. */
+function normalize(list: Prefix[]): string[] {
+  return ([4, 6] as const).flatMap((f) => unionRanges(list.filter((p) => p.family === f).map((p): Range => [p.network, prefixLast(p)])).flatMap(([a, b]) => rangeToPrefixes(f, a, b)).map(formatPrefix));
+}
+
+/** A line cut into one line per port range between cuts. */
+function cutAt(e: Exposure, cuts: ReadonlySet<number>): Exposure[] {
+  return rangesOf(e.ports).flatMap(([a, b]) => {
+    const at = [a, ...[...cuts].filter((c) => c > a && c <= b).sort((x, y) => x - y), b + 1];
+    return at.slice(0, -1).map((first, i) => ({ ...e, ports: first === at[i + 1]! - 1 ? `${first}` : `${first}-${at[i + 1]! - 1}` }));
+  });
+}
+
+/** Admin services on adjacent ports with the same protocols and sources: one. */
+function joinAdjacent(admin: Opening[]): Opening[] {
+  const key = (o: Opening) => `${o.protocol}|${(o as { both?: boolean }).both === true}|${o.from.join()}`;
+  const out: Opening[] = [];
+  for (const o of [...admin].sort((x, y) => rangesOf(x.ports)[0]![0] - rangesOf(y.ports)[0]![0])) {
+    const [a, b] = rangesOf(o.ports)[0]!;
+    const prev = out.find((p) => key(p) === key(o) && rangesOf(p.ports)[0]![1] + 1 === a);
+    if (!prev) { out.push({ ...o, paths: new Set(o.paths) }); continue; }
+    const first = rangesOf(prev.ports)[0]![0];
+    prev.ports = `${first}-${b}`;
+    o.paths.forEach((p) => prev.paths.add(p));
+  }
+  return out;
 }

@@ -11,7 +11,7 @@
 // the rules it came from. The difference between the two is then computed by
 // the exposure analysis on both (exposure-diff.ts).
 import { formatAddress, type Address, type Family } from "../net/address.js";
-import { formatPrefix, isHostPrefix, parsePrefix, prefixContains, prefixLast, type Prefix } from "../net/prefix.js";
+import { formatPrefix, parsePrefix, prefixLast, type Prefix } from "../net/prefix.js";
 import { fullRange, rangeToPrefixes, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
 
@@ -37,6 +37,9 @@ export const comment = (paths: Iterable<string>) => { const list = [...paths].fi
 export const portCount = (ports: string) => ports.split(",").reduce((n, r) => { const [a, b] = r.split("-").map(Number); return n + (b ?? a!) - a! + 1; }, 0);
 export const portValue = (ports: string) => (/^\d+$/.test(ports) ? ports : quoted(ports));
 
+// Loopback sources, which every swarmgate policy drops as spoofed.
+const LOOPBACK: Record<Family, Range> = { 4: [0x7f000000n, 0x7fffffffn], 6: [1n, 1n] };
+
 /**
  * Sources no packet from outside can honestly have — loopback, this machine's
  * own addresses, and on a gateway's WAN the LAN's networks (`inside`) — which
@@ -44,19 +47,17 @@ export const portValue = (ports: string) => (/^\d+$/.test(ports) ? ports : quote
  * these" is an opening from anywhere to a policy.
  */
 export function spoofedOnly(local: Record<Family, Address>, inside: readonly Prefix[] = []): (prefix: string) => boolean {
-  const own = [local[4], local[6]].map((a) => formatAddress(a));
+  const spoofed: Record<Family, Range[]> = { 4: [LOOPBACK[4]], 6: [LOOPBACK[6]] };
+  for (const a of [local[4], local[6]]) spoofed[a.family].push([a.value, a.value]);
+  for (const n of inside) spoofed[n.family].push([n.network, prefixLast(n)]);
+  const merged = { 4: unionRanges(spoofed[4]), 6: unionRanges(spoofed[6]) };
+  // Every address of the prefix is one of them (a prefix may span two: ::/127 is :: in a LAN and ::1).
   return (text) => {
     const p = parsePrefix(text, "interface");
-    if (!p.ok) return false;
-    if (inside.some((n) => n.family === p.prefix.family && n.length <= p.prefix.length && prefixContains(n, { family: n.family, value: p.prefix.network }))) return true;
-    if (p.prefix.family === 4 && p.prefix.length >= 8 && (p.prefix.network >> 24n) === 127n) return true;
-    if (p.prefix.family === 6 && p.prefix.length === 128 && p.prefix.network === 1n) return true;
-    return isHostPrefix(p.prefix) && own.includes(formatAddress({ family: p.prefix.family, value: p.prefix.network }));
+    return p.ok && subtractRanges([[p.prefix.network, prefixLast(p.prefix)]], merged[p.prefix.family]).length === 0;
   };
 }
 
-// Loopback sources, which every swarmgate policy drops as spoofed.
-const LOOPBACK: Record<Family, Range> = { 4: [0x7f000000n, 0x7fffffffn], 6: [1n, 1n] };
 
 /**
  * A source list with this machine's own addresses put back where they split a

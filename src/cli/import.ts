@@ -49,7 +49,7 @@ export async function runImport(o: ImportOptions): Promise<number> {
     const env = gatewayEnvironment(machine, lan.routes);
     const space: ExposureSpace = { interfaces: [machine.iface, lan.lan], local: machine.local, forwards: true, routes: lan.routes.map((r) => r.prefix), own: [machine.local[4], machine.local[6], ...machine.addresses.map((a) => a.address)] };
     const before = exposure(foreign.ruleset, env, space);
-    const imported = importGatewayPolicy({ exposure: before, wan: machine.iface, lan: lan.lan, lanNetwork: lan.lanNetwork, ...(lan.lanNetwork6 && { lanNetwork6: lan.lanNetwork6 }), nat, local: machine.local, source, learnt: { wan: o.interface ? "" : nat.dnats.length ? "the interface the DNAT rules take packets from" : "", lan: lan.learnt } });
+    const imported = importGatewayPolicy({ exposure: before, wan: machine.iface, lan: lan.lan, lanNetwork: lan.lanNetwork, ...(lan.lanNetwork6 && { lanNetwork6: lan.lanNetwork6 }), nat, lanRoutes: lan.routes.filter((r) => r.iface === lan.lan).map((r) => r.prefix), local: machine.local, source, learnt: { wan: o.interface ? "" : nat.dnats.length ? "the interface the DNAT rules take packets from" : "", lan: lan.learnt } });
     judged = { imported, before, env, space, interfaces: [machine.iface, lan.lan] };
   } else {
     const space = { interfaces: [machine.iface], local: machine.local, forwards: false, routes: [], own: [machine.local[4], machine.local[6]] };
