@@ -82,7 +82,7 @@ test("the wrong-direction gateway: the working forward is imported, the broken o
   const policy = parsePolicy(r.policy, "imported.yaml");
   expect(policy.gateway).toMatchObject({ wan: "eth1", lan: "br-lan", masquerade: true });
   expect(policy.forward.map((f) => [f.host.value, f.ports.first, f.ports.last, f.protocols])).toEqual([[0xc0a80114n, 51413, 51413, ["tcp", "udp"]]]);
-  expect(policy.admin.map((a) => [a.name, a.protocols])).toEqual([["ssh", ["tcp"]], ["port-53", ["tcp", "udp"]], ["http", ["tcp"]], ["port-67", ["udp"]]]);
+  expect(policy.admin.map((a) => [a.name, a.protocols])).toEqual([["ssh", ["tcp"]], ["port-53", ["tcp", "udp"]], ["port-67", ["udp"]], ["http", ["tcp"]]]);
   expect(r.policy).toMatch(/masquerade: true  # from \S*gateway-wrong-direction\/iptables-save\.txt:29\n/);
   // The forward rules that name 192.168.1.10 as the source, and the DNATs whose connections nothing accepts.
   for (const [proto, line] of [["TCP", 13], ["UDP", 14]] as const) {
