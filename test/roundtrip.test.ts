@@ -78,7 +78,7 @@ describe.each(["nft", "iptables"] as const)("compile → load → read back → 
 // a gateway policy whose exposure is the original's on both interfaces, forwarded connections included.
 const gateways = fc.sample(gatewayPolicy, { numRuns: Math.max(2, RUNS / 2), seed: SEED + 2 });
 
-describe.each(["nft", "iptables"] as const)("gateway: compile → load → read back, %s", (backendName) => {
+describe.each(["nft", "iptables"] as const)("gateway: compile → load → read back → import, %s", (backendName) => {
   test.each(gateways.map((c, i) => [i, c] as const))("generated gateway %i", async (i, generated) => {
     const text = JSON.stringify(generated, null, 1);
     const policy = parsePolicy(text, `gateway-${i}.json`);
