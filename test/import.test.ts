@@ -2,11 +2,12 @@
 // difference in exposure between the two. On swarmgate's own output (read
 // back from the kernel by test/fixtures/foreign/capture.mjs) the policy is the
 // same as the one compiled, to the address: nothing closes, nothing opens.
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 import { parsePolicy } from "../src/policy/load.js";
+import { withNetns } from "../src/system/netns.js";
 import { cli, ROOT } from "./helpers/cli.js";
 
 const FIXTURES = join(ROOT, "test/fixtures/foreign");
@@ -93,6 +94,60 @@ test("the wrong-direction gateway: the working forward is imported, the broken o
   // IPv6, never filtered, is closed on both interfaces; nothing is opened.
   for (const iface of ["eth1", "br-lan"]) expect(r.closes).toContainEqual(expect.objectContaining({ interface: iface, direction: "inbound", family: 6, protocol: "tcp", ports: "1-65535", was: "open: nothing filtered it" }));
   expect(r.opens).toEqual([]);
+});
+
+// What a gateway policy cannot say, in a ruleset the kernel held: loaded by iptables-restore into a throwaway
+// namespace and read back with iptables-save (the file import reads is the real tool's output).
+const LIMITS = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i eth1 -p tcp --dport 16881 -j DNAT --to-destination 192.168.1.5:6881
+-A PREROUTING -i eth1 -s 198.51.100.0/24 -p udp --dport 7000 -j DNAT --to-destination 192.168.1.6
+-A PREROUTING -i eth1 -p tcp --dport 7100:7109 -j DNAT --to-destination 192.168.1.7
+-A PREROUTING -i eth1 -p tcp --dport 7200 -j DNAT --to-destination 192.168.1.8
+-A POSTROUTING -s 192.168.1.0/25 -o eth1 -j MASQUERADE
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -s 192.168.1.0/24 -i br-lan -o eth1 -j ACCEPT
+-A FORWARD -d 192.168.1.5/32 -i eth1 -o br-lan -p tcp --dport 6881 -j ACCEPT
+-A FORWARD -d 192.168.1.6/32 -i eth1 -o br-lan -p udp --dport 7000 -j ACCEPT
+-A FORWARD -s 203.0.113.0/24 -d 192.168.1.7/32 -i eth1 -o br-lan -p tcp --dport 7100:7109 -j ACCEPT
+-A FORWARD -d 192.168.1.8/32 -i eth1 -o br-lan -p tcp --dport 7200 -j ACCEPT
+COMMIT
+`;
+
+test("a gateway's forwards a policy cannot say: a DNAT that changes the port, forwards from some peers only, a masquerade of part of the LAN", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-import-"));
+  const saved = join(dir, "iptables-save.txt");
+  await withNetns(1, async (ns) => {
+    await ns.execChecked("iptables-restore", [], { input: LIMITS });
+    writeFileSync(saved, (await ns.execChecked("iptables-save", [])).stdout);
+  });
+  const r = await cli(["import", "--from", saved, "--json", "--interface", "eth1", "--lan", "br-lan", "--lan-network", "192.168.1.0/24", "--local", "eth1=203.0.113.1"]);
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout) as Result;
+  const policy = parsePolicy(out.policy, "imported.yaml");
+  expect(policy.forward.map((f) => [f.host.value & 0xffn, f.ports.first, f.ports.last, f.protocols])).toEqual([[8n, 7200, 7200, ["tcp"]]]);
+  expect(policy.gateway?.masquerade).toBe(false);
+  const said = out.notExpressed.join("\n");
+  expect(said).toMatch(/^forwarded IPv4 TCP 16881 from anywhere → 192\.168\.1\.5: the DNAT changes the port \(to 6881 at \S*iptables-save\.txt:\d+\)/m);
+  expect(said).toMatch(/^forwarded IPv4 UDP 7000 from 198\.51\.100\.0\/24 → 192\.168\.1\.6: forwarded from some peers only/m);
+  expect(said).toMatch(/^forwarded IPv4 TCP 7100-7109 from 203\.0\.113\.0\/24 → 192\.168\.1\.7: forwarded from some peers only/m);
+  expect(said).toMatch(/^masquerade of 192\.168\.1\.0\/25 only, out of eth1/m);
+  // What was said about a host is not said again as a DNAT nothing accepts.
+  expect(said).not.toMatch(/^DNAT of/m);
+  for (const [protocol, ports] of [["tcp", "16881"], ["udp", "7000"], ["tcp", "7100-7109"]]) {
+    expect(out.closes).toContainEqual(expect.objectContaining({ interface: "eth1", direction: "forwarded", protocol, ports }));
+  }
+  // The forward that a policy says exactly stays open: nothing from anywhere to 192.168.1.8 is closed.
+  expect(out.closes.filter((l) => l.ports === "7200" && l.target === "192.168.1.8" && (l as { peers?: string }).peers === "anywhere")).toEqual([]);
 });
 
 test("-o writes a policy that swarmgate check accepts, whole", async () => {

@@ -117,6 +117,7 @@ function importForwards(input: GatewayImportInput, lanOf: Record<Family, Prefix 
   const v6 = new Map<string, Wanted>();
   // Forwards in the wrong direction, one note per rule set and source: they open many port lines each.
   const wrong = new Map<string, { e: Exposure; protocols: Set<string>; ranges: [number, number][] }>();
+  const said = new Set<bigint>();
   for (const e of input.exposure.filter((x) => x.direction === "forwarded" && x.interface === input.wan && x.protocol !== "icmp")) {
     const protocol = e.protocol as Proto;
     // An IPv6 line DNAT'd to an IPv4 host is the simulator's reading of an inet table's `dnat ip to` on an IPv6
@@ -134,20 +135,23 @@ function importForwards(input: GatewayImportInput, lanOf: Record<Family, Prefix 
       wrong.set(key, w);
       continue;
     }
-    if (e.sourcePorts) { notExpressed.push(`${says(e)}, source port ${e.sourcePorts} only: a stateless forward; a policy forwards a host's ports to every peer or not at all, and leaves it closed`); continue; }
-    if (e.depends) { notExpressed.push(`${says(e)}, as far as ${e.depends.join("; ")} allows: a policy has no such condition and leaves it closed`); continue; }
-    if (!host || (e.family === 4 && !input.nat.dnats.some((d) => d.to.family === 4 && d.to.value === host.value))) {
-      notExpressed.push(`${says(e)}: forwarded to ${dests.length ? describeAddresses(e.family, dests) : "no LAN network"}, not to one LAN host by DNAT (a DNAT that does not ask for the gateway's own address, or plain routing); a policy forwards only what peers send to the gateway, and leaves it closed`);
+    // What is said about a host here is said instead of "no forward accepts its DNAT" below.
+    const say = (text: string) => { notExpressed.push(text); if (host) said.add(host.value); };
+    if (e.sourcePorts) { say(`${says(e)}, source port ${e.sourcePorts} only: a stateless forward; a policy forwards a host's ports to every peer or not at all, and leaves it closed`); continue; }
+    if (e.depends) { say(`${says(e)}, as far as ${e.depends.join("; ")} allows: a policy has no such condition and leaves it closed`); continue; }
+    // IPv4 reaches a LAN host through DNAT of its ports; without one, the line is routing to that address.
+    if (!host || (e.family === 4 && dnatsFor(input.nat, host, protocol, rangesOf(e.ports)).length === 0)) {
+      say(`${says(e)}: forwarded to ${dests.length ? describeAddresses(e.family, dests) : "no LAN network"}, not by DNAT of what peers send to the gateway (routing to LAN addresses, or a DNAT that does not ask for the gateway's own address); a policy forwards only what peers send to the gateway, and leaves it closed`);
       continue;
     }
-    if (!(e.peers[0] === "anywhere" && (e.except ?? []).every(spoofed))) { notExpressed.push(`${says(e)}: forwarded from some peers only; a policy forwards to every peer and leaves it closed`); continue; }
+    if (!(e.peers[0] === "anywhere" && (e.except ?? []).every(spoofed))) { say(`${says(e)}: forwarded from some peers only; a policy forwards to every peer and leaves it closed`); continue; }
     const net = lanOf[e.family];
-    if (e.family === 4 && net && !prefixContains(net, host)) { notExpressed.push(`${says(e)}: ${formatAddress(host)} is outside the LAN network ${formatPrefix(net)}, where a policy's forwards go`); continue; }
+    if (e.family === 4 && net && !prefixContains(net, host)) { say(`${says(e)}: ${formatAddress(host)} is outside the LAN network ${formatPrefix(net)}, where a policy's forwards go`); continue; }
     const ports = rangesOf(e.ports);
     const dnats = e.family === 4 ? dnatsFor(input.nat, host, protocol, ports) : [];
     const moved = dnats.filter((d) => d.port !== undefined && !(d.dports.length === 1 && d.dports[0]!.first === d.port && d.dports[0]!.last === d.port));
-    if (moved.length) { notExpressed.push(`${says(e)}: the DNAT changes the port (${moved.map((d) => `to ${d.port} at ${d.path}`).join(", ")}); a policy forwards a port to the same port, and leaves it closed`); continue; }
-    if (dnats.some((d) => d.sourceLimited)) { notExpressed.push(`${says(e)}: the DNAT rewrites connections from some sources only (${dnats.filter((d) => d.sourceLimited).map((d) => d.path).join(", ")}); a policy forwards to every peer and leaves it closed`); continue; }
+    if (moved.length) { say(`${says(e)}: the DNAT changes the port (${moved.map((d) => `to ${d.port} at ${d.path}`).join(", ")}); a policy forwards a port to the same port, and leaves it closed`); continue; }
+    if (dnats.some((d) => d.sourceLimited)) { say(`${says(e)}: the DNAT rewrites connections from some sources only (${dnats.filter((d) => d.sourceLimited).map((d) => d.path).join(", ")}); a policy forwards to every peer and leaves it closed`); continue; }
     const into = e.family === 4 ? wanted : v6;
     const key = `${formatAddress(host)}|${protocol}`;
     const w = into.get(key) ?? { host, protocol, ranges: [], paths: new Set<string>() };
@@ -169,7 +173,7 @@ function importForwards(input: GatewayImportInput, lanOf: Record<Family, Prefix 
   }
   // A DNAT whose connections no forward accepts: the port forward the script meant, broken.
   for (const d of input.nat.dnats) {
-    if (d.to.family !== 4 || !d.iif || d.iif !== input.wan) continue;
+    if (d.to.family !== 4 || !d.iif || d.iif !== input.wan || said.has(d.to.value)) continue;
     const host = formatAddress(d.to);
     const done = entries.some((x) => x.host.value === d.to.value && (d.protocol === undefined || x.protocols.includes(d.protocol)) && d.dports.every((r) => x.range[0] <= r.first && r.last <= x.range[1]));
     if (done) continue;
