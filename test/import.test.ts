@@ -96,6 +96,20 @@ test("the wrong-direction gateway: the working forward is imported, the broken o
   expect(r.opens).toEqual([]);
 });
 
+test("a hand-written nftables router: its DNAT'd forward imported, the port-changing one, the DNAT of routed traffic and the LAN forward from anywhere said", async () => {
+  const r = await importJson("nft-handwritten", ["--route", "192.168.1.0/24=br-lan", "--local", "eth0=203.0.113.7"]);
+  expect(r.role).toBe("gateway");
+  const policy = parsePolicy(r.policy, "imported.yaml");
+  expect(policy.gateway).toMatchObject({ wan: "eth0", lan: "br-lan", masquerade: true });
+  expect(policy.forward.map((f) => [f.host.value & 0xffn, f.ports.first, f.protocols])).toEqual([[50n, 51413, ["tcp", "udp"]]]);
+  expect(r.policy).toMatch(/- \{host: "192\.168\.1\.50", ports: 51413\}  # from \S*nft\.json: table ip nat chain prerouting rule 1, \S*nft\.json: table inet filter chain forward rule 3\n/);
+  const said = r.notExpressed.join("\n");
+  expect(said).toMatch(/^forwarded IPv4 TCP 2222 from anywhere → 192\.168\.1\.2: the DNAT changes the port \(to 22 at \S*nft\.json: table ip nat chain prerouting rule 2\)/m);
+  expect(said).toMatch(/^forwarded IPv4 (TCP|UDP) 51413 from anywhere → anywhere: forwarded to 192\.168\.1\.0\/24, not by DNAT of what peers send to the gateway/m);
+  expect(said).toMatch(/^forwarded IPv4 TCP\+UDP\+ICMP from br-lan, from anywhere except 192\.168\.1\.0\/24 \(\S*nft\.json: table inet filter chain forward rule 2\): sources outside the LAN network/m);
+  expect(r.closes).toContainEqual(expect.objectContaining({ interface: "br-lan", direction: "forwarded", protocol: "tcp", ports: "1-65535", peers: "anywhere except 192.168.1.0/24" }));
+});
+
 // What a gateway policy cannot say, in a ruleset the kernel held: loaded by iptables-restore into a throwaway
 // namespace and read back with iptables-save (the file import reads is the real tool's output).
 const LIMITS = `*nat

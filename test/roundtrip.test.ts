@@ -1,9 +1,10 @@
-// Round trip (issue 9): a generated host policy is compiled, loaded through
-// each backend's own plan into a throwaway namespace, read back from what the
-// kernel then holds (nft -j list ruleset, iptables-save, ip6tables-save, as
-// --live reads it), and imported; the exposure of the ruleset read back, and
-// of the imported policy compiled again, must both equal the exposure of the
-// original policy — an empty difference either way.
+// Round trip (issue 9): a generated host or gateway policy is compiled, loaded
+// through each backend's own plan into a throwaway namespace, read back from
+// what the kernel then holds (nft -j list ruleset, iptables-save,
+// ip6tables-save, as --live reads it), and imported; the exposure of the
+// ruleset read back, and of the imported policy compiled again, must both
+// equal the exposure of the original policy — an empty difference either way
+// (for a gateway, on the WAN and the LAN, forwarded connections included).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
