@@ -28,11 +28,15 @@
 //      portmap's lines show the restart and the retries, the mapping is back at
 //      the gateway afterwards, and a second download (from another address)
 //      succeeds.
-//   3. natpmpc and portmap agree on the external address; both get exactly the
+//   3. The gateway loses its state (restarted without its lease file, its
+//      rules gone) and another user of the host takes the client's external
+//      port first: portmap gets a new port, moves the firewall and the client
+//      there, the old port closes, and a third download uses the new port.
+//   4. natpmpc and portmap agree on the external address; both get exactly the
 //      lifetime they ask for; lifetime 0 deletes.
 // Each step's time and portmap's "firewall … ms, client set in … ms" figures
 // are printed at the end (the issue's budget: in force within 1 s of the reply).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, test } from "vitest";
@@ -51,6 +55,7 @@ const runnable = process.getuid?.() === 0 && PROGRAMS.every(onPath);
 const PEER_PORT = 6881;
 /** A second peer on the internet side, from an address the client has not met. */
 const SECOND_PEER = "100.128.77.3";
+const THIRD_PEER = "100.128.77.4";
 /** portmap's requested lifetime: renewals every 4 s, and a drop window longer than a whole lifetime fits the file's budget. */
 const LIFETIME = 8;
 /**
@@ -140,9 +145,10 @@ async function portmapThroughTunnel(kind: SeederKind): Promise<string> {
     const inet = new Netns(lab.ns.inet);
     const vpn = new Netns(lab.ns.vpn);
     const [torrent] = await Promise.all([
-      makeTorrent(sb.dir("data"), announceUrl(LAB.inet4)),
+      makeTorrent(sb.dir("data"), announceUrl(LAB.inet4), 2_000_000),
       lab.startMiniupnpd(),
       lab.ip(lab.ns.inet, "addr", "add", `${SECOND_PEER}/24`, "dev", "sgvvpn"),
+      lab.ip(lab.ns.inet, "addr", "add", `${THIRD_PEER}/24`, "dev", "sgvvpn"),
     ]);
     await startTracker(sb, inet, LAB.inet4, [torrent.infoHash]);
     step("lab, miniupnpd, torrent, tracker");
@@ -267,27 +273,62 @@ async function portmapThroughTunnel(kind: SeederKind): Promise<string> {
     fileArrived(second, `${LAB.vpn4}:${back}`, report);
     step(`download 2 from ${SECOND_PEER} (${second.seconds.toFixed(1)} s)`);
 
+    // The gateway loses its state (a VPN server rebooted: no lease file, no rules) and someone else gets the
+    // client's external port first (natpmpc as another user of the host, while root's requests are held back
+    // in the host): portmap must move everything to the new port, and the old one must close.
+    const lost = log.all.length;
+    const mini2 = (lab as unknown as { miniupnpd?: { child: Parameters<typeof stopChild>[0] } }).miniupnpd;
+    await stopChild(mini2?.child, "SIGTERM");
+    rmSync(join(lab.dir, "leases"), { force: true });
+    for (const chain of ["miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"]) await vpn.execChecked("nft", ["flush", "chain", "inet", "filter", chain]);
+    await host.execChecked("nft", ["-f", "-"], { input: `table inet sgq_hold {\n  chain out { type filter hook output priority -10; policy accept; meta skuid 0 udp dport 5351 drop; }\n}\n` });
+    await lab.startMiniupnpd();
+    for (const proto of ["tcp", "udp"]) {
+      const taken = await lab.execAs(lab.confined, "natpmpc", ["-g", LAB.tunServer, "-a", String(back), "16882", proto, "60"]);
+      expect(taken.stdout, report()).toMatch(new RegExp(`Mapped public port ${back} protocol ${proto.toUpperCase()} to local port 16882`));
+    }
+    await host.execChecked("nft", ["delete", "table", "inet", "sgq_hold"]);
+    const held = performance.now();
+    const movedLine = await log.next(/→ client \w+ listens on \d+; firewall/, 30_000, lost);
+    const mm = /\(([\d.]+):(\d+)\) → client \w+ listens on (\d+); firewall (changed in place|already open) in (\d+) ms, client set in (\d+) ms/.exec(movedLine.text);
+    expect(mm, report()).not.toBeNull();
+    const third = Number(mm![2]);
+    expect(third, report()).not.toBe(back);
+    expect(mm![4], report()).toBe("changed in place");
+    const movedMs = Number(mm![5]) + Number(mm![6]);
+    timings.push(`gateway state lost, port ${back} taken: portmap's line ${((movedLine.at - held) / 1000).toFixed(2)} s after root's requests flowed again; ${back} → ${third}: firewall ${mm![5]} ms, client set ${mm![6]} ms: ${movedMs} ms, ${movedMs < BUDGET_MS ? "within" : "OVER"} the issue's ${BUDGET_MS} ms`);
+    expect(movedMs, report()).toBeLessThan(LIMIT_MS);
+    expect(await kernelPorts(host), report()).toBe(String(third));
+    await until(`${kind} to listen on ${third} and leave ${back}`, 5000, async () => ((await listening(host, third)) && !(await listening(host, back)) ? true : undefined));
+    const fromInet = await lab.ask("root", [{ name: "old", proto: "tcp", addr: LAB.tunHost, port: back }], 1000, lab.ns.vpn);
+    expect(fromInet.old, `the old port ${back} still answers through the tunnel${report()}`).toBe(false);
+    await seeder.reannounce(torrent);
+    const thirdDl = await leech(sb, inet, torrent, { timeoutMs: 30_000, args: [`--interface=${THIRD_PEER}`] });
+    fileArrived(thirdDl, `${LAB.vpn4}:${third}`, report);
+    step(`gateway state lost: moved to ${third}; download 3 from ${THIRD_PEER} (${thirdDl.seconds.toFixed(1)} s)`);
+
     // natpmpc against the same server: the same external address; the lifetime granted is the one asked; 0 deletes.
     const info = await lab.natpmpc([]);
     expect(info.stdout, report()).toMatch(new RegExp(`Public IP address : ${LAB.vpn4.replace(/\./g, "\\.")}\\b`));
     const epoch = Number(/epoch = (\d+)/.exec(info.stdout)?.[1]);
     const st2 = JSON.parse((await swarmgate(host, ["status", policy, "--json", ...common])).stdout) as { portmap?: { externalAddress: string; lifetime: number; renewsInSeconds: number; ageSeconds: number } };
-    expect(st2.portmap?.externalAddress, report()).toBe(LAB.vpn4);
+    expect(st2.portmap, report()).toMatchObject({ externalAddress: LAB.vpn4, externalPort: third, lifetime: LIFETIME });
     const short = await lab.natpmpc(["-a", "20001", "20001", "tcp", "7"]);
     expect(short.stdout, report()).toMatch(/Mapped public port 20001 protocol TCP to local port 20001 liftime 7\b/);
-    const gone = await lab.natpmpc(["-a", String(PEER_PORT), "16881", "tcp", "0"]);
-    sb.note("natpmpc -a 6881 16881 tcp 0", gone.stdout);
-    expect(await gatewayRules(vpn), report()).not.toContain(`tcp ${PEER_PORT} → ${LAB.tunHost}:16881`);
-    timings.push(`natpmpc: public IP ${LAB.vpn4} (status: ${st2.portmap?.externalAddress}), epoch ${epoch} s after the restart; asked 7 s, granted 7 s; 0 deleted its mapping; status --json: age ${st2.portmap?.ageSeconds} s, renewsInSeconds ${st2.portmap?.renewsInSeconds} (portmap renews every ${LIFETIME / 2} s)`);
+    expect(await gatewayRules(vpn), report()).toContain(`tcp 20001 → ${LAB.tunHost}:20001`);
+    const gone = await lab.natpmpc(["-a", "20001", "20001", "tcp", "0"]);
+    sb.note("natpmpc -a 20001 20001 tcp 0", gone.stdout);
+    expect(await gatewayRules(vpn), report()).not.toContain(`tcp 20001 → ${LAB.tunHost}:20001`);
+    timings.push(`natpmpc: public IP ${LAB.vpn4} (status: ${st2.portmap?.externalAddress}), epoch ${epoch} s after the last start; asked 7 s, granted 7 s (portmap: asked ${LIFETIME}, status says ${st2.portmap?.lifetime}); 0 deleted its mapping; status --json: age ${st2.portmap?.ageSeconds} s, renewsInSeconds ${st2.portmap?.renewsInSeconds} (portmap renews every ${LIFETIME / 2} s)`);
     step("natpmpc comparison");
 
     // Stopping portmap deletes its mappings at the gateway.
     await pm.stop(5000);
     expect(log.all.at(-1)?.text, report()).toMatch(/stopped; the mapping is deleted/);
-    expect((await gatewayRules(vpn)).filter((r) => r.includes(`${LAB.tunHost}:${back}`)), report()).toEqual([]);
+    expect((await gatewayRules(vpn)).filter((r) => r.includes(`${LAB.tunHost}:${third}`)), report()).toEqual([]);
     step("portmap stopped, mappings deleted");
     void restarted;
-    return [`${kind}: ${((performance.now() - t0) / 1000).toFixed(1)} s in all`, ...timings, "portmap's lines:", ...log.all.map(fmt)].join("\n");
+    return [`${kind}: ${((performance.now() - t0) / 1000).toFixed(1)} s in all`, ...timings, "portmap's lines:", ...log.all.map(fmt), ...(process.env.SGQ_TRACE ? [sb.report()] : [])].join("\n");
   } catch (e) {
     const msg = (e as Error).message;
     throw new Error(msg.includes("--- timings") ? msg : `${msg}${report()}`, { cause: e });
@@ -300,7 +341,7 @@ async function portmapThroughTunnel(kind: SeederKind): Promise<string> {
 
 // Side by side: a lab and a swarm each, ~40 s alone on the 2-core machine.
 describe.skipIf(!runnable).concurrent("portmap through a real WireGuard tunnel, the real miniupnpd and a real swarm", () => {
-  test.each(["qbittorrent", "transmission"] as const)("%s as the confined user: mapped, moved, opened, a download; after a gateway restart and dropped replies, a second one", async (kind) => {
+  test.each(["qbittorrent", "transmission"] as const)("%s as the confined user: mapped, moved, opened, a download; after a gateway restart and dropped replies a second one; after the gateway lost its state a new port and a third", async (kind) => {
     console.log(await portmapThroughTunnel(kind));
   }, 110_000);
 });
