@@ -15,7 +15,7 @@ import type { Exposure } from "./exposure.js";
 import { describeAddresses } from "./exposure-diff.js";
 import type { GatewayNat } from "./gateway-nat.js";
 import { adminLines, clientLines, comment, importInbound, importOutbound, quoted, spoofedOnly, type Imported, type Opening, type Says } from "./import.js";
-import { asRanges, covers, importForwards, lanForwards, perFamily, rangesOf } from "./import-forwards.js";
+import { asRanges, importForwards, lanForwards, perFamily, rangesOf } from "./import-forwards.js";
 
 export interface GatewayImportInput {
   exposure: readonly Exposure[];
@@ -75,85 +75,147 @@ function masquerade(input: GatewayImportInput, notExpressed: string[]): { on: bo
   return { on: false, paths: [] };
 }
 
+/** WAN inbound lines of one kind (protocol and family), ports parsed once. */
+interface WanLine { first: number; last: number; w: Exposure; addrs?: Range[] }
+type Kind = string;
+const kindOf = (protocol: string, family: Family): Kind => `${protocol}|${family}`;
+
+interface WanIndex { lines: Map<Kind, WanLine[]>; cuts: Map<Kind, number[]>; anyone: Map<Kind, [number, number][]> }
+
+/** The WAN's lines by kind, where they begin and end (and the DNATs' ports), and what is open to anyone. */
+function indexWan(wanIn: readonly Exposure[], dnats: GatewayNat["dnats"]): WanIndex {
+  const lines = new Map<Kind, WanLine[]>();
+  const anyone = new Map<Kind, [number, number][]>();
+  for (const w of wanIn) {
+    for (const f of w.families === "IPv4+IPv6" ? [4, 6] as const : [w.family]) {
+      const k = kindOf(w.protocol, f);
+      const open = w.peers[0] === "anywhere" && !w.except?.length;
+      for (const [first, last] of rangesOf(w.ports)) {
+        (lines.get(k) ?? lines.set(k, []).get(k)!).push({ first, last, w });
+        if (open) (anyone.get(k) ?? anyone.set(k, []).get(k)!).push([first, last]);
+      }
+    }
+  }
+  const dnatCuts = dnats.flatMap((d) => d.dports.flatMap((r) => [r.first, r.last + 1]));
+  const cuts = new Map<Kind, number[]>();
+  for (const protocol of ["tcp", "udp"]) for (const f of [4, 6] as const) {
+    const k = kindOf(protocol, f);
+    cuts.set(k, [...new Set([...(lines.get(k) ?? []).flatMap((l) => [l.first, l.last + 1]), ...dnatCuts])].sort((x, y) => x - y));
+  }
+  return { lines, cuts, anyone };
+}
+
+/** A line cut into one line per port range between cuts (sorted). */
+function cutAt(e: Exposure, cuts: readonly number[]): Exposure[] {
+  return rangesOf(e.ports).flatMap(([a, b]) => {
+    let i = lowerBound(cuts, a + 1);
+    const at = [a];
+    for (; i < cuts.length && cuts[i]! <= b; i++) at.push(cuts[i]!);
+    at.push(b + 1);
+    if (at.length === 2) return [rangesOf(e.ports).length === 1 ? e : { ...e, ports: a === b ? `${a}` : `${a}-${b}` }];
+    return at.slice(0, -1).map((first, j) => ({ ...e, ports: first === at[j + 1]! - 1 ? `${first}` : `${first}-${at[j + 1]! - 1}` }));
+  });
+}
+
+/** The first index whose value is at least v. */
+function lowerBound(sorted: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (sorted[mid]! < v) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+
+/** LAN sources kept for an admin service, by protocol and port range, to be put back into its sources. */
+interface LanSources { protocol: string; first: number; last: number; prefixes: Prefix[] }
+
 /**
- * The gateway's own openings. A policy's admin services and clients are open on every interface, by source:
- * on the WAN, sources in the LAN are dropped as spoofed anyway; on the LAN, what is open to sources outside
- * the LAN network cannot be said, so it is opened from the LAN network only (and said so).
+ * The LAN's inbound lines as a policy can say them. A policy's admin services and clients are open on every
+ * interface, by source: what the LAN lets in from sources the WAN lets in too (or on ports the WAN DNATs away), from
+ * the LAN network, or from loopback and own addresses (dropped as spoofed on the WAN only) is kept; what it lets in
+ * from other sources cannot be said, and is opened from the LAN network only (and said so).
  */
-function gatewayOwn(input: GatewayImportInput, lanOf: Record<Family, Prefix | undefined>, nets: Prefix[], says: Says, notExpressed: string[]) {
-  const spoofedLan = (t: string) => { const a = parseAddress(t.split("/")[0]!); return a !== undefined && nets.some((n) => prefixContains(n, a) && n.length <= Number(t.split("/")[1] ?? 128)); };
-  const wanIn = input.exposure.filter((e) => e.direction === "inbound" && e.interface === input.wan)
-    .map((e) => (e.except ? { ...e, except: e.except.filter((x) => !spoofedLan(x)) } : e))
-    .map((e) => { if (e.except?.length === 0) delete (e as { except?: string[] }).except; return e; });
-  // What is open to anyone on the WAN (a client) is open on the LAN too: the LAN's line says nothing more.
-  const toAnyone = (e: Exposure) => wanIn.some((w) => w.protocol === e.protocol && (w.family === e.family || w.families === "IPv4+IPv6") && w.peers[0] === "anywhere" && !w.except?.length && covers(w.ports, e.ports));
+function lanInbound(input: GatewayImportInput, lanOf: Record<Family, Prefix | undefined>, index: WanIndex, says: Says, notExpressed: string[]) {
   const spoofed = spoofedOnly(input.local);
   const lanIn: Exposure[] = [];
-  const lanSources = new Map<string, Prefix[]>();
-  const sameKind = (w: Exposure, e: Exposure) => w.protocol === e.protocol && (w.family === e.family || w.families === "IPv4+IPv6");
+  const kept: LanSources[] = [];
   // Ports the WAN DNATs to a LAN host: a policy's admin service there is reached from the LAN only, whatever its sources.
-  const dnatted = (e: Exposure) => input.nat.dnats.some((d) => (d.iif === undefined || d.iif === input.wan) && (d.protocol === undefined || d.protocol === e.protocol)
-    && !d.sourceLimited && (d.dports.length === 0 || rangesOf(e.ports).every(([a, b]) => d.dports.some((r) => r.first <= a && b <= r.last))));
-  /** A LAN line cut where the WAN's lines and DNATs of its kind begin and end, so that each piece is compared with one WAN. */
-  const pieces = (e: Exposure): Exposure[] => {
-    if (e.protocol === "icmp") return [e];
-    const cuts = new Set<number>();
-    for (const w of wanIn.filter((x) => sameKind(x, e))) for (const [a, b] of rangesOf(w.ports)) { cuts.add(a); cuts.add(b + 1); }
-    for (const d of input.nat.dnats) for (const r of d.dports) { cuts.add(r.first); cuts.add(r.last + 1); }
-    return cutAt(e, cuts);
-  };
-  for (const e of input.exposure.filter((x) => x.direction === "inbound" && x.interface === input.lan).flatMap(perFamily).flatMap(pieces).filter((x) => x.protocol === "icmp" || !toAnyone(x))) {
+  const dnatted = (e: Exposure, [a, b]: [number, number]) => input.nat.dnats.some((d) => (d.iif === undefined || d.iif === input.wan) && (d.protocol === undefined || d.protocol === e.protocol)
+    && !d.sourceLimited && (d.dports.length === 0 || d.dports.some((r) => r.first <= a && b <= r.last)));
+  const covered = (list: [number, number][] | undefined, [a, b]: [number, number]) => (list ?? []).some(([c, d]) => c <= a && b <= d);
+  const lines = input.exposure.filter((x) => x.direction === "inbound" && x.interface === input.lan).flatMap(perFamily);
+  for (const e of lines.flatMap((x) => (x.protocol === "icmp" ? [x] : cutAt(x, index.cuts.get(kindOf(x.protocol, x.family)) ?? [])))) {
     if (e.protocol === "icmp" || e.sourcePorts || e.depends) { lanIn.push(e); continue; }
+    const range = rangesOf(e.ports)[0]!;
+    const k = kindOf(e.protocol, e.family);
+    // What is open to anyone on the WAN (a client) is open on the LAN too: the LAN's line says nothing more.
+    if (covered(index.anyone.get(k), range)) continue;
     const net = lanOf[e.family];
     const peers = asRanges(e.family, e);
-    // Sources the WAN lets in on these ports too are an admin service's sources already (a policy's are on every interface).
-    const onWan = dnatted(e) ? peers : unionRanges(wanIn.filter((w) => sameKind(w, e) && covers(w.ports, e.ports)).flatMap((w) => asRanges(e.family, w)));
+    // Sources the WAN lets in on these ports too are an admin service's sources already. The pieces are cut at every
+    // WAN line's ends, so a WAN line covers one when it holds its first port.
+    const onWan = dnatted(e, range) ? peers : unionRanges((index.lines.get(k) ?? []).filter((l) => l.first <= range[0] && range[0] <= l.last).flatMap((l) => (l.addrs ??= asRanges(e.family, l.w))));
     const within: Range[] = net ? subtractRanges(peers, subtractRanges(peers, [[net.network, prefixLast(net)]])) : [];
-    const rest = subtractRanges(subtractRanges(peers, within), onWan);
-    // Loopback and this machine's own addresses: a gateway policy drops them on the WAN only, so on the LAN they stay.
-    const restPrefixes = rest.flatMap(([a, b]) => rangeToPrefixes(e.family, a, b));
+    const restPrefixes = subtractRanges(subtractRanges(peers, within), onWan).flatMap(([a, b]) => rangeToPrefixes(e.family, a, b));
     const loose = restPrefixes.filter((p) => !spoofed(formatPrefix(p)));
     if (loose.length) {
       notExpressed.push(net
         ? `${says(e)} on ${input.lan}, from ${describeAddresses(e.family, unionRanges(loose.map((p): Range => [p.network, prefixLast(p)])))} outside the LAN network: a policy names sources, not interfaces; it opens it from the LAN network only`
         : `${says(e)} on ${input.lan}: the LAN's IPv${e.family} network is not known (give --lan-network), so a policy cannot open it on the LAN alone, and leaves it closed`);
     }
-    const kept = unionRanges([...within, ...subtractRanges(peers, subtractRanges(peers, onWan)), ...restPrefixes.filter((p) => spoofed(formatPrefix(p))).map((p): Range => [p.network, prefixLast(p)])]);
-    if (!kept.length) continue;
-    const prefixes = kept.flatMap(([a, b]) => rangeToPrefixes(e.family, a, b));
-    lanIn.push({ ...e, peers: prefixes.map(formatPrefix), except: undefined } as Exposure);
-    const key = `${e.ports}|${e.protocol}`;
-    lanSources.set(key, [...(lanSources.get(key) ?? []), ...prefixes]);
+    const keep = unionRanges([...within, ...subtractRanges(peers, subtractRanges(peers, onWan)), ...restPrefixes.filter((p) => spoofed(formatPrefix(p))).map((p): Range => [p.network, prefixLast(p)])]);
+    if (!keep.length) continue;
+    const prefixes = keep.flatMap(([a, b]) => rangeToPrefixes(e.family, a, b));
+    const { except: _, ...line } = e;
+    lanIn.push({ ...line, peers: prefixes.map(formatPrefix) });
+    kept.push({ protocol: e.protocol, first: range[0], last: range[1], prefixes });
   }
-  for (const e of lanIn) if (e.except === undefined) delete (e as { except?: string[] }).except;
+  return { lanIn, kept };
+}
+
+/** The gateway's own openings: clients and admin services from the WAN and the LAN, and the outbound section. */
+function gatewayOwn(input: GatewayImportInput, lanOf: Record<Family, Prefix | undefined>, nets: Prefix[], says: Says, notExpressed: string[]) {
+  const spoofedLan = (t: string) => { const a = parseAddress(t.split("/")[0]!); return a !== undefined && nets.some((n) => prefixContains(n, a) && n.length <= Number(t.split("/")[1] ?? 128)); };
+  // On the WAN, sources in the LAN are dropped as spoofed by a gateway policy: "anyone but the LAN" is anyone.
+  const wanIn = input.exposure.filter((e) => e.direction === "inbound" && e.interface === input.wan).map((e) => {
+    if (!e.except) return e;
+    const { except, ...line } = e;
+    const left = except.filter((x) => !spoofedLan(x));
+    return left.length ? { ...line, except: left } : line;
+  });
+  const index = indexWan(wanIn, input.nat.dnats);
+  const { lanIn, kept } = lanInbound(input, lanOf, index, says, notExpressed);
+  const spoofed = spoofedOnly(input.local);
   // Admin services of one protocol are cut where any begins or ends (a policy's may not overlap), and joined again below.
   const adminLike = (e: Exposure) => e.protocol !== "icmp" && !e.sourcePorts && !e.depends && !(e.peers[0] === "anywhere" && (e.except ?? []).every(spoofed));
   const all = [...wanIn, ...lanIn];
   const cuts = { tcp: new Set<number>(), udp: new Set<number>(), icmp: new Set<number>() };
   for (const e of all.filter(adminLike)) for (const [a, b] of rangesOf(e.ports)) { cuts[e.protocol].add(a); cuts[e.protocol].add(b + 1); }
-  const inbound = importInbound(all.flatMap((e) => (adminLike(e) ? cutAt(e, cuts[e.protocol]) : [e])), input.local, spoofed, says, notExpressed);
-  // The host reader leaves loopback and own addresses out of an admin service's sources (a host drops them as
-  // spoofed); a gateway lets them in on the LAN, so they are put back where the LAN lets them in.
-  for (const o of inbound.admin) {
-    const extra = [o.protocol, ...((o as { both?: boolean }).both ? [o.protocol === "tcp" ? "udp" : "tcp"] : [])].flatMap((p) => lanSources.get(`${o.ports}|${p}`) ?? []);
-    if (extra.length) o.from = normalize([...o.from.flatMap((t) => { const a = parseAddress(t.split("/")[0]!); return a ? [{ family: a.family, network: a.value, length: Number(t.split("/")[1] ?? (a.family === 4 ? 32 : 128)) } as Prefix] : []; }), ...extra]);
-  }
+  const sorted = { tcp: [...cuts.tcp].sort((x, y) => x - y), udp: [...cuts.udp].sort((x, y) => x - y), icmp: [] };
+  const inbound = importInbound(all.flatMap((e) => (adminLike(e) ? cutAt(e, sorted[e.protocol]) : [e])), input.local, spoofed, says, notExpressed);
+  putBackLan(inbound.admin, kept);
   inbound.admin = joinAdjacent(inbound.admin);
   const outAll = input.exposure.filter((x) => x.direction === "outbound" && x.interface === input.wan && !x.depends);
   return { inbound, outbound: importOutbound(outAll, [], says, notExpressed) };
 }
 
+/**
+ * The host reader leaves loopback and own addresses out of an admin service's sources (a host drops them as
+ * spoofed); a gateway lets them in on the LAN, so they are put back where the LAN lets them in.
+ */
+function putBackLan(admin: Opening[], kept: readonly LanSources[]): void {
+  for (const o of admin) {
+    const [a, b] = rangesOf(o.ports)[0]!;
+    const protocols = (o as { both?: boolean }).both ? ["tcp", "udp"] : [o.protocol];
+    const extra = kept.filter((k) => protocols.includes(k.protocol) && k.first <= a && b <= k.last).flatMap((k) => k.prefixes);
+    if (!extra.length) continue;
+    const own = o.from.flatMap((t): Prefix[] => { const x = parseAddress(t.split("/")[0]!); return x ? [{ family: x.family, network: x.value, length: Number(t.split("/")[1] ?? (x.family === 4 ? 32 : 128)) }] : []; });
+    o.from = normalize([...own, ...extra]);
+  }
+}
+
 /** Prefixes as the fewest, IPv4 first. */
 function normalize(list: Prefix[]): string[] {
   return ([4, 6] as const).flatMap((f) => unionRanges(list.filter((p) => p.family === f).map((p): Range => [p.network, prefixLast(p)])).flatMap(([a, b]) => rangeToPrefixes(f, a, b)).map(formatPrefix));
-}
-
-/** A line cut into one line per port range between cuts. */
-function cutAt(e: Exposure, cuts: ReadonlySet<number>): Exposure[] {
-  return rangesOf(e.ports).flatMap(([a, b]) => {
-    const at = [a, ...[...cuts].filter((c) => c > a && c <= b).sort((x, y) => x - y), b + 1];
-    return at.slice(0, -1).map((first, i) => ({ ...e, ports: first === at[i + 1]! - 1 ? `${first}` : `${first}-${at[i + 1]! - 1}` }));
-  });
 }
 
 /** Admin services on adjacent ports with the same protocols and sources: one. */
