@@ -152,6 +152,11 @@ function unacceptedDnats(input: GatewayImportInput, entries: Entry[], said: Read
     const done = entries.some((x) => x.host.value === d.to.value && (d.protocol === undefined || x.protocols.includes(d.protocol)) && d.dports.every((r) => x.range[0] <= r.first && r.last <= x.range[1]));
     if (done) continue;
     const what = `${d.protocol?.toUpperCase() ?? "every protocol"} ${d.dports.map((r) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`)).join(",") || "every port"}`;
+    // A target off the LAN's routes was never asked about: say so rather than blame the forward hook.
+    if (!input.lanRoutes.some((p) => prefixContains(p, d.to))) {
+      notExpressed.push(`DNAT of ${what} to ${host} (${d.path}): ${host} is not on the LAN (${input.lan}) as far as the routes known say, so its forward was not judged; give --route PREFIX=${input.lan} or --lan-network with the network holding it`);
+      continue;
+    }
     notExpressed.push(`DNAT of ${what} to ${host} (${d.path}): no forward rule accepts the connections it rewrites as a policy would, so the policy does not forward them; if peers should reach ${host}, add {host: ${host}, ports: ${d.dports[0] ? (d.dports[0].first === d.dports[0].last ? d.dports[0].first : `"${d.dports[0].first}-${d.dports[0].last}"`) : "…"}${d.protocol ? `, protocols: [${d.protocol}]` : ""}} under forward:`);
   }
 }
