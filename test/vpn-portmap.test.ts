@@ -313,13 +313,14 @@ async function portmapThroughTunnel(kind: SeederKind): Promise<string> {
     const epoch = Number(/epoch = (\d+)/.exec(info.stdout)?.[1]);
     const st2 = JSON.parse((await swarmgate(host, ["status", policy, "--json", ...common])).stdout) as { portmap?: { externalAddress: string; lifetime: number; renewsInSeconds: number; ageSeconds: number } };
     expect(st2.portmap, report()).toMatchObject({ externalAddress: LAB.vpn4, externalPort: third, lifetime: LIFETIME });
+    const statusLine = (await swarmgate(host, ["status", policy, ...common])).stdout.split("\n").find((l) => l.startsWith("port mapping:")) ?? "(no port mapping line)";
     const short = await lab.natpmpc(["-a", "20001", "20001", "tcp", "7"]);
     expect(short.stdout, report()).toMatch(/Mapped public port 20001 protocol TCP to local port 20001 liftime 7\b/);
     expect(await gatewayRules(vpn), report()).toContain(`tcp 20001 → ${LAB.tunHost}:20001`);
     const gone = await lab.natpmpc(["-a", "20001", "20001", "tcp", "0"]);
     sb.note("natpmpc -a 20001 20001 tcp 0", gone.stdout);
     expect(await gatewayRules(vpn), report()).not.toContain(`tcp 20001 → ${LAB.tunHost}:20001`);
-    timings.push(`natpmpc: public IP ${LAB.vpn4} (status: ${st2.portmap?.externalAddress}), epoch ${epoch} s after the last start; asked 7 s, granted 7 s (portmap: asked ${LIFETIME}, status says ${st2.portmap?.lifetime}); 0 deleted its mapping; status --json: age ${st2.portmap?.ageSeconds} s, renewsInSeconds ${st2.portmap?.renewsInSeconds} (portmap renews every ${LIFETIME / 2} s)`);
+    timings.push(`natpmpc: public IP ${LAB.vpn4} (status: ${st2.portmap?.externalAddress}), epoch ${epoch} s after the last start; asked 7 s, granted 7 s (portmap: asked ${LIFETIME}, status says ${st2.portmap?.lifetime}); 0 deleted its mapping; status --json: age ${st2.portmap?.ageSeconds} s, renewsInSeconds ${st2.portmap?.renewsInSeconds} (portmap renews every ${LIFETIME / 2} s); status: ${statusLine}`);
     step("natpmpc comparison");
 
     // Stopping portmap deletes its mappings at the gateway.
