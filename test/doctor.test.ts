@@ -123,3 +123,10 @@ test("--exposure: what is open to whom over every table, conditions included", a
   const f2b = (await doctor("fail2ban-like", ["--local", "eth0=192.168.0.70", "--exposure"])).report as unknown as { exposure: { ports: string; protocol: string; direction: string; depends?: string[] }[] };
   expect(f2b.exposure.find((e) => e.direction === "inbound" && e.protocol === "tcp" && e.ports === "6881")!.depends![0]).toMatch(/^-m hashlimit --hashlimit-above 20\/sec .* \[.*iptables-save\.txt:35\]$/);
 });
+
+test("--exposure on firewalld: a verdict that depends only between drop and reject is no opening (it crashed)", async () => {
+  const { code, report } = await doctor("firewalld", ["--local", "eth0=192.168.0.80", "--exposure"]);
+  expect([0, 1]).toContain(code);
+  const exposure = (report as unknown as { exposure: { direction: string; interface: string }[] }).exposure;
+  expect(exposure.length).toBeGreaterThan(0);
+});

@@ -84,8 +84,11 @@ function judge(s: Slice, p: Packet): Judged {
   if (s.branches) {
     const all = simulateAll(s.sim, p, s.env);
     if (all.verdict !== "accept" && all.verdict !== "depends") return DROPPED;
-    // Reported by the first way it is accepted, with every condition met on the way.
-    r = all.branches.find((b) => b.result.verdict === "accept")!.result;
+    // Reported by the first way it is accepted, with every condition met on the way. A verdict that
+    // depends only between ways of not getting in (drop or reject, as firewalld's rules have it) is no opening.
+    const accepted = all.branches.find((b) => b.result.verdict === "accept");
+    if (!accepted) return DROPPED;
+    r = accepted.result;
     if (all.verdict === "depends") depends = all.conditions.map((c) => `${c.condition.text}${c.rule ? ` [${c.rule.origin.path}]` : ""}`);
   } else {
     r = simulate(s.sim, p, s.env);
