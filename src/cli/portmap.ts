@@ -24,8 +24,13 @@ export interface PortmapOptions extends CommonOptions {
   hook?: string[]; credentials?: string; url?: string;
 }
 
-/** What `swarmgate status` shows of the mapping (portmap.json in the state directory). */
-export interface PortmapRecord { protocol: string; gateway: string; externalAddress: string; externalPort: number; internalPort: number; lifetime: number; obtainedAt: string; renewAt: string; pid: number; client: string }
+/** What `swarmgate status` shows of the mapping (portmap.json in the state directory), rewritten at every renewal and failure. */
+export interface PortmapRecord {
+  protocol: string; gateway: string; externalAddress: string; externalPort: number; internalPort: number; lifetime: number;
+  obtainedAt: string; renewAt: string; pid: number; client: string;
+  /** Failed rounds since the last answer, and the last error; absent when the last round was answered. */
+  failures?: number; lastError?: string;
+}
 
 const message = (e: unknown): string => (e instanceof SwarmgateError ? e.diagnostics.map((d) => d.message).join("; ") : (e as Error).message);
 
@@ -83,12 +88,21 @@ export async function runPortmap(file: string | undefined, o: PortmapOptions): P
     const fw = performance.now();
     await setClientPort(ctl, m.externalPort);
     const done = performance.now();
-    const record: PortmapRecord = { protocol: m.protocol, gateway, externalAddress: m.externalAddress, externalPort: m.externalPort, internalPort: m.internalPort, lifetime: m.lifetime,
-      obtainedAt: new Date(Date.now() - (performance.now() - started)).toISOString(), renewAt: new Date(Date.now() + Math.max(0, m.renewAt - Date.now())).toISOString(), pid: process.pid, client: client.name };
-    try { state.write("portmap.json", record); } catch { /* status only; the mapping works without it */ }
+    record(m);
     say(`${source} → client ${client.name} listens on ${m.externalPort}; firewall ${step.outcome === "moved" ? "changed in place" : "already open"} in ${(fw - started).toFixed(0)} ms, client set in ${(done - fw).toFixed(0)} ms`);
   };
 
+  /** The record status reads: the mapping in force, its next renewal, and any failures since. */
+  let last: PortmapRecord | undefined;
+  const record = (m: Mapping | undefined, failure?: { failures: number; error: string; retryInMs: number }) => {
+    const now = Date.now();
+    if (m) last = { protocol: m.protocol, gateway, externalAddress: m.externalAddress, externalPort: m.externalPort, internalPort: m.internalPort, lifetime: m.lifetime,
+      obtainedAt: new Date(now).toISOString(), renewAt: new Date(now + (m.renewAt - m.obtainedAt)).toISOString(), pid: process.pid, client: client.name };
+    if (!last) return;
+    const { failures: _f, lastError: _e, ...answered } = last;
+    last = failure ? { ...answered, failures: failure.failures, lastError: failure.error, renewAt: new Date(now + failure.retryInMs).toISOString() } : answered;
+    try { state.write("portmap.json", last); } catch { /* status only; the mapping works without it */ }
+  };
   let mapper: PortMapper | undefined;
   let stopping = false;
   // Peers reach the external port and the client announces the port it listens on: the two must be one. A gateway
@@ -96,6 +110,9 @@ export async function runPortmap(file: string | undefined, o: PortmapOptions): P
   const start = (internalPort: number, realigned: number) => {
     const m = startPortMapper({
       gateway, internalPort, protocol: o.protocol ?? pf.protocol, ...(o.lifetime !== undefined && { lifetime: o.lifetime }),
+      // A round of 5 sends (about 8 s) rather than RFC 6886's 9 (over two minutes): with a 60 s lifetime a lost
+      // renewal must be retried, and said, while the mapping still lives; failed rounds back off up to 30 s.
+      natpmpTries: 5, retryMaxMs: 30_000,
       onMapping: async (mapping) => {
         if (mapping.externalPort !== internalPort && realigned < 2 && !stopping) {
           say(`the gateway maps ${mapping.externalPort} to ${internalPort}: asking for ${mapping.externalPort} → ${mapping.externalPort}, so that the port the client announces is the one peers reach`);
@@ -105,7 +122,8 @@ export async function runPortmap(file: string | undefined, o: PortmapOptions): P
         await putInForce(mapping);
       },
       onEvent: (e) => {
-        if (e.type === "retry") say(`no mapping yet (${e.error}); trying again in ${(e.delayMs / 1000).toFixed(0)} s (failure ${e.failures})`);
+        if (e.type === "renewed") record(e.mapping);
+        if (e.type === "retry") { record(undefined, { failures: e.failures, error: e.error, retryInMs: e.delayMs }); say(`no answer from the gateway (${e.error}); trying again in ${(e.delayMs / 1000).toFixed(0)} s (failure ${e.failures})`); }
         else if (e.type === "gateway-restart") say(`the gateway restarted (${e.reason}): mapping again`);
         else if (e.type === "fallback") say(`falling back to NAT-PMP (${e.reason})`);
       },

@@ -90,7 +90,7 @@ export async function runStatus(file: string | undefined, o: SystemOptions): Pro
   const mapping = portmap && { ...portmap, ageSeconds: Math.round((Date.now() - Date.parse(portmap.obtainedAt)) / 1000), renewsInSeconds: Math.round((Date.parse(portmap.renewAt) - Date.now()) / 1000) };
   if (o.json) { printJson({ ok, policy: path, ...s, ...(mapping && { portmap: mapping }) }); return ok ? 0 : 1; }
   const lines: string[] = [];
-  if (mapping) lines.push(`port mapping: ${mapping.protocol === "pcp" ? "PCP" : "NAT-PMP"} at ${mapping.gateway}: ${mapping.externalAddress}:${mapping.externalPort} → client ${mapping.client}, obtained ${mapping.ageSeconds} s ago, renews in ${Math.max(0, mapping.renewsInSeconds)} s (swarmgate portmap, pid ${mapping.pid})`);
+  if (mapping) lines.push(`port mapping: ${mapping.protocol === "pcp" ? "PCP" : "NAT-PMP"} at ${mapping.gateway}: ${mapping.externalAddress}:${mapping.externalPort} → client ${mapping.client}, obtained ${mapping.ageSeconds} s ago, ${mapping.failures ? `NOT ANSWERED for ${mapping.failures} round(s) (${mapping.lastError}), next try` : "renews"} in ${Math.max(0, mapping.renewsInSeconds)} s (swarmgate portmap, pid ${mapping.pid})`);
   if (s.pending) lines.push(s.pending.confirmed ? `confirmed: ${s.pending.policy}` : `waiting for "swarmgate confirm" of ${s.pending.policy}: ${s.pending.secondsLeft} s left (until ${s.pending.deadline})`);
   if (!s.loaded) { process.stdout.write([...lines, "swarmgate is not loaded"].join("\n") + "\n"); return 1; }
   lines.push(`swarmgate is loaded (${s.backend})${s.drift ? (s.drift.inSync ? `, in sync with ${path}` : `, but it DRIFTED from what ${path} compiles to`) : ""}`);

@@ -34,6 +34,8 @@ async function qbittorrent(c: ClientControl, port: number): Promise<void> {
   }
   const r = await post(`${base}/api/v2/app/setPreferences`, new URLSearchParams({ json: JSON.stringify({ listen_port: port }) }).toString(), headers);
   if (!r.ok) throw new Error(`qBittorrent's Web API answered HTTP ${r.status}${r.status === 403 ? " (log in: give credentials, or set WebUI\\LocalHostAuth=false)" : ""}`);
+  // Trackers learn the new port at once, not at the next regular announce (best effort: the port is set either way).
+  await post(`${base}/api/v2/torrents/reannounce`, "hashes=all", headers).catch(() => undefined);
 }
 
 async function transmission(c: ClientControl, port: number): Promise<void> {
@@ -49,6 +51,8 @@ async function transmission(c: ClientControl, port: number): Promise<void> {
   }
   const answer = r.ok ? ((await r.json()) as { result?: string }) : undefined;
   if (answer?.result !== "success") throw new Error(`Transmission's RPC answered ${r.ok ? `"${answer?.result}"` : `HTTP ${r.status}`}`);
+  // Trackers learn the new port at once (best effort).
+  await post(url, JSON.stringify({ method: "torrent-reannounce", arguments: {} }), headers).catch(() => undefined);
 }
 
 function hook(command: string[], port: number): Promise<void> {
