@@ -8,7 +8,7 @@ import { SwarmgateError } from "../src/errors.js";
 import type { Ruleset } from "../src/ir/ruleset.js";
 import { formatAddress, parseAddress } from "../src/net/address.js";
 import { anyPrefix } from "../src/net/prefix.js";
-import { loadPolicy } from "../src/policy/load.js";
+import { loadPolicy, parsePolicy } from "../src/policy/load.js";
 import { compileForSim } from "../src/sim/compiled.js";
 import { staticEnvironment } from "../src/sim/environment.js";
 import { policyEnvironment } from "../src/sim/policy-environment.js";
@@ -145,4 +145,13 @@ describe("netfilter semantics beyond what the compiler emits", () => {
     expect(r.verdict).toBe("drop");
     expect(r.trace.map((s) => s.table)).toEqual(["inet early", "inet late"]);
   });
+});
+
+test("an IPv4 DNAT never takes an IPv6 packet: the gateway's own IPv6 service on a forwarded port stays its own (found by the audit property)", () => {
+  const p = parsePolicy(JSON.stringify({ version: 1, gateway: { wan: "ppp0", lan: "lan0", lan_network: "250.0.0.0/8", lan_network6: "123::/33", masquerade: false },
+    forward: [{ host: "250.0.0.2", host6: "123::2", ports: 2624, protocols: ["tcp"] }], admin: [{ name: "admin0", port: "2624-2630", from: ["::/16"] }] }), "cx.json");
+  const spec = "tcp [0:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:40000 -> [2001:db8::1]:2624 in ppp0";
+  const r = simulate(compileForSim(compile(p)), parsePacket(spec), policyEnvironment(p, parsePacket(spec)));
+  expect(r).toMatchObject({ verdict: "accept", path: "input" });
+  expect(r.translated).toBeUndefined();
 });

@@ -154,6 +154,13 @@ function compileRule(rule: Rule, index: number): SimRule {
       if (!make) throw userError("SIM_UNSUPPORTED", `unsupported match ${m.kind} in rule ${index + 1} (${rule.origin.intent})`);
       return make(m);
     });
+  // A translation to an address of one family (nft's `dnat ip to …`, iptables' per-family tables) only
+  // ever takes packets of that family: an IPv6 packet passes an IPv4 DNAT by, as the kernel lets it.
+  const v = rule.verdict;
+  if ((v.kind === "dnat" || v.kind === "snat") && v.to) {
+    const family = v.to.family;
+    preds.push((c) => c.family === family);
+  }
   return { rule, index, test: conjunction(preds), verdict: rule.verdict };
 }
 
