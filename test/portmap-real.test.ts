@@ -73,17 +73,18 @@ describe.skipIf(!usable)("portmap against the real miniupnpd", () => {
   it("re-maps after miniupnpd restarts (its epoch starts again)", async () => {
     const d = mapper({ protocol: "natpmp" });
     await d.waitFor(isEvent("changed"));
-    // let the epoch grow so that the reset is unmistakable
-    while (((await d.state()).gatewayEpoch ?? 0) < 3) await sleep(500);
+    // let the epoch grow so that the reset is unmistakable, even on a loaded machine
+    while (((await d.state()).gatewayEpoch ?? 0) < 6) await sleep(500);
+    const before = (await d.state()).gatewayEpoch!;
     const from = d.events.length;
     await world.stopMiniupnpd();
     await world.startMiniupnpd(["min_lifetime=2"]);
-    const restart = await d.waitFor(isEvent("gateway-restart"), 6000, from);
+    const restart = await d.waitFor(isEvent("gateway-restart"), 10_000, from);
     expect(restart.event.reason).toMatch(/^epoch \d+ s, expected about \d+ s$/);
-    await d.waitFor(isEvent("renewed"), 4000, d.events.indexOf(restart));
-    expect((await d.state()).gatewayEpoch).toBeLessThan(3);
+    await d.waitFor(isEvent("renewed"), 6000, d.events.indexOf(restart));
+    expect((await d.state()).gatewayEpoch).toBeLessThan(before);
     const ref = await world.natpmpc([]);
-    expect(ref.epoch).toBeLessThan(4);
+    expect(ref.epoch).toBeLessThan(before);
     expect((await world.dnats()).filter((x) => x.port === 6881)).toHaveLength(2);
     await d.stop();
   });
@@ -118,9 +119,12 @@ describe.skipIf(!usable)("portmap against the real miniupnpd", () => {
     const from = d.events.length;
     await world.stopMiniupnpd();
     await world.startMiniupnpd(["min_lifetime=2"]);
-    await d.waitFor(isEvent("gateway-restart"), 6000, from);
+    await d.waitFor(isEvent("gateway-restart"), 10_000, from);
     await d.stop();
-    expect((await world.dnats()).filter((x) => x.port === 6881)).toEqual([]);
+    // The deletions reach the gateway even when its answers come after stop() stopped waiting (a loaded machine).
+    let left = (await world.dnats()).filter((x) => x.port === 6881);
+    for (let i = 0; i < 20 && left.length; i++) { await sleep(250); left = (await world.dnats()).filter((x) => x.port === 6881); }
+    expect(left).toEqual([]);
   });
 
   it("PCP lifetimes are clamped to min_lifetime (default 120 s); NAT-PMP's are granted as asked", async () => {
