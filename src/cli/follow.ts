@@ -110,12 +110,17 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
     }
   }
 
-  // The interval looks fully only when the sockets changed, or the last look failed (a config that does not read yet).
+  // A client that moves through its API may not write its config (Transmission 3.00 does not): the sockets
+  // tell, so they are read often — four small /proc files — and the full look runs only when they changed,
+  // or when the last look failed (a config that does not read yet).
   let sockets = socketFingerprint();
+  let lastRetry = 0;
   const interval = setInterval(() => {
     const now = socketFingerprint();
-    if (now !== sockets || lastProblem || !inForce) { sockets = now; request(); }
-  }, (o.interval ?? 1) * 1000);
+    // A failed look is tried again at most once a second: a broken config must not cost a full look every tick.
+    const retry = (lastProblem !== "" || !inForce) && Date.now() - lastRetry >= 1000;
+    if (now !== sockets || retry) { sockets = now; if (retry) lastRetry = Date.now(); request(); }
+  }, (o.interval ?? 0.25) * 1000);
   request();
   await new Promise<void>((done) => {
     const stop = () => { clearInterval(interval); clearTimeout(settle); for (const w of watchers.values()) w.close(); done(); };

@@ -230,7 +230,11 @@ program.command("follow")
   .summary("keep the firewall on the ports the BitTorrent clients use (ports: auto), changing it in place")
   .description(`Watch the configs of the clients whose ports the applied policy reads (ports: auto) and the sockets they listen on; when a client's port moves, move the firewall to it in place — one element swap in nft's port set, or the client's rules replaced where they stand with iptables — so that no other rule is reloaded, no counter reset and no connection dropped. Each change is one line. A config that no longer reads, a port that cannot be told, or a policy edited beyond its ports keeps the ports in force and says why. Runs until SIGTERM; install it as a service with swarmgate install --follow. Needs root.`)
   .argument("[policy]", "the applied policy (default: the one last applied)")
-  .option("--interval <seconds>", "how often to look at the listening sockets, 1-3600 (default 1)", integer("--interval", 1, 3600, " of seconds"))
+  .option("--interval <seconds>", "how often to look at the listening sockets, 0.1-3600 (default 0.25)", (value: string) => {
+    const n = Number(value);
+    if (!/^\d{1,4}(\.\d{1,3})?$/.test(value) || n < 0.1 || n > 3600) throw userError("CLI_USAGE", `--interval takes seconds from 0.1 to 3600, not "${displayValue(value)}"`);
+    return n;
+  })
   .option("--once", "look once, move the firewall if a port moved, and exit")
   .option(...STATE).option(...WAIT)
   .option("--json", "one JSON object per line instead of text")
