@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A client's port change reaching the kernel: `swarmgate follow` (running)
-// against a full `swarmgate apply` of the same policy, side by side, for both
+// against a full `swarmgate apply` of the same policy, in turns, for both
 // backends, inside throwaway network namespaces (never this machine's own
 // firewall). The client is a qBittorrent config under a --clients-root, saved
 // the way qBittorrent saves it (qBittorrent_new.conf written, the old file
@@ -12,9 +12,10 @@
 //   follow: write → kernel, split with follow's own log line, which it prints
 //           as soon as the in-place step returns and which says how long that
 //           step took ("firewall changed in place in N ms": the policy
-//           compiled, the kernel read and checked, the journal, the change,
-//           the read-back). So the step started at (line − N): before that is
-//           noticing the write (inotify, follow's settle delay, or its 1 s
+//           compiled, the lock, the journal, the change, the kernel read back
+//           and checked — with iptables, also the read before the change).
+//           So the step started at (line − N): before that is noticing the
+//           write (inotify and follow's settle delay, or its 0.25 s socket
 //           poll), the client scan and the policy loaded again; from there to
 //           the kernel is the step's part before the change is in force.
 //   apply:  the config written, then `swarmgate apply` started at once (so it
@@ -111,7 +112,7 @@ admin:
   - {name: ssh, port: 22, from: [192.0.2.7]}
 `;
 
-/** Gaps between changes: spread over follow's 1 s socket poll rather than in step with it (fixed, so runs compare). */
+/** Gaps between changes: spread over follow's socket poll rather than in step with it (fixed, so runs compare). */
 const gap = (i) => 250 + ((i * 379) % 700);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -139,13 +140,12 @@ async function world(backend, method) {
   return { ns, confDir, policy, common, monitor };
 }
 
-async function runFollow(backend) {
+/** follow running in its own namespace; `change(i)` moves the client's port and times it. */
+async function followWorld(backend) {
   const w = await world(backend, "follow");
   const follow = start(w.ns, process.execPath, [main, "follow", w.policy, ...w.common]);
   await lineOf(follow, /following /, 0, 15_000);
-  const rows = [];
-  for (let i = 1; i <= CHANGES; i++) {
-    await sleep(gap(i));
+  const change = async (i) => {
     const port = BASE_PORT + i;
     const [m, f] = [w.monitor.lines.length, follow.lines.length];
     const t0 = performance.now();
@@ -154,14 +154,17 @@ async function runFollow(backend) {
     const line = await lineOf(follow, new RegExp(`→ ${port} .*in place in (\\d+) ms`), f);
     const inPlace = Number(/in place in (\d+) ms/.exec(line.text)[1]);
     const stepStart = line.at - inPlace;
-    rows.push({ total: kernel - t0, inPlace, noticed: stepStart - t0, toKernel: kernel - stepStart });
     const held = kernelPorts(w.ns, backend);
     if (held !== String(port)) throw new Error(`after the change to ${port} the kernel holds ${held}`);
-  }
-  const idle = await idleCost(follow.child.pid, 10_000);
-  follow.child.kill("SIGTERM");
-  await follow.exited;
-  return { rows, ns: w.ns, idle };
+    return { total: kernel - t0, inPlace, noticed: stepStart - t0, toKernel: kernel - stepStart };
+  };
+  const finish = async () => {
+    const idle = await idleCost(follow.child.pid, 10_000);
+    follow.child.kill("SIGTERM");
+    await follow.exited;
+    return idle;
+  };
+  return { ns: w.ns, change, finish };
 }
 
 /** follow's CPU share and resident memory while nothing changes (`ip netns exec` runs node in its own place: the pid is node's). */
@@ -189,11 +192,10 @@ t.sort((a, b) => a - b); console.log(t[5].toFixed(0));`;
   return { what: `${cmd} ${args.join(" ")}`, ms: Number(sh("ip", ["netns", "exec", ns, process.execPath, "-e", script]).trim()) };
 }
 
-async function runApply(backend) {
+/** The same policy and client in another namespace, where each change is followed by a full `swarmgate apply`. */
+async function applyWorld(backend) {
   const w = await world(backend, "apply");
-  const rows = [];
-  for (let i = 1; i <= CHANGES; i++) {
-    await sleep(gap(i));
+  return async (i) => {
     const port = BASE_PORT + i;
     const m = w.monitor.lines.length;
     const t0 = performance.now();
@@ -202,11 +204,11 @@ async function runApply(backend) {
     const kernel = await kernelHas(w.monitor, backend, port, m);
     const code = await apply.exited;
     if (code !== 0) throw new Error(`apply exited ${code}: ${apply.stderr()}`);
-    rows.push({ total: kernel - t0, process: performance.now() - t0 });
+    const done = performance.now();
     const held = kernelPorts(w.ns, backend);
     if (held !== String(port)) throw new Error(`after the change to ${port} the kernel holds ${held}`);
-  }
-  return rows;
+    return { total: kernel - t0, process: done - t0 };
+  };
 }
 
 const quantile = (xs, q) => {
@@ -218,15 +220,25 @@ const stat = (xs) => `${quantile(xs, 0.5).toFixed(0).padStart(5)} ${quantile(xs,
 const load = loadavg()[0];
 const results = {};
 for (const backend of ["nft", "iptables"]) {
-  // Side by side: the two methods of one backend at the same time, so the machine's load falls on both alike.
-  const [follow, apply] = await Promise.all([runFollow(backend), runApply(backend)]);
-  results[backend] = { follow: follow.rows, apply, cost: processCost(follow.ns, backend), idle: follow.idle };
+  // In turns: a change followed, then one applied, and so on, so that slow and quiet moments of the machine fall
+  // on both alike — and neither runs while the other is timed (on two cores, an apply beside follow would slow it).
+  const f = await followWorld(backend);
+  const applyChange = await applyWorld(backend);
+  const follow = [];
+  const apply = [];
+  for (let i = 1; i <= CHANGES; i++) {
+    await sleep(gap(i));
+    follow.push(await f.change(i));
+    await sleep(gap(i));
+    apply.push(await applyChange(i));
+  }
+  results[backend] = { follow, apply, cost: processCost(f.ns, backend), idle: await f.finish() };
   process.stderr.write(`${backend}: done\n`);
 }
 cleanup();
 
 console.log(`A client's port change reaching the kernel: swarmgate follow (running) vs a full swarmgate apply, ${CHANGES} config writes each,`);
-console.log(`in network namespaces, the two methods of a backend side by side; load average at start ${load.toFixed(2)} on ${sh("nproc", []).trim()} cores.`);
+console.log(`in network namespaces, the two methods of a backend in turns; load average at start ${load.toFixed(2)} on ${sh("nproc", []).trim()} cores.`);
 console.log("Times in ms from just before the config write, each column median and p90.\n");
 const cols = ["write → kernel", "write → step starts", "step start → kernel", "follow's step (log)", "whole apply process"];
 console.log(`${"backend".padEnd(9)} ${"method".padEnd(7)} ${cols.map((c) => c.padStart(20)).join(" ")}`);
@@ -239,7 +251,7 @@ for (const [backend, r] of Object.entries(results)) {
 const worst = (k) => Math.max(...Object.values(results).map((r) => quantile(r.follow.map((x) => x[k]), 0.5)));
 console.log(`\nBudget (design.md): a port change by follow in force < 50 ms after it is noticed. Medians of the worse backend:`);
 console.log(`  counted from the start of follow's in-place step: ${worst("toKernel").toFixed(0)} ms (${worst("toKernel") < 50 ? "within" : "over"} the budget); follow's whole step: ${worst("inPlace")} ms; from the write: ${worst("total").toFixed(0)} ms.`);
-console.log("\"write → step starts\" = noticing the write (inotify and follow's settle delay, or its 1 s poll) + the client scan + the policy loaded again.");
+console.log("\"write → step starts\" = noticing the write (inotify and follow's 5 ms settle delay) + the client scan + the policy loaded again.");
 console.log("\"step start → kernel\" = the in-place step up to the moment nft monitor shows the change (the rest of the step reads it back).");
 console.log("apply is started the moment the config is written, so its write → kernel has no noticing in it.");
 for (const [backend, r] of Object.entries(results)) console.log(`follow idle (${backend}, measured over 10 s after its last change): ${(r.idle.cpu * 100).toFixed(1)}% of a CPU, ${r.idle.rss.toFixed(0)} MB resident (budget: < 1%, < 60 MB).`);

@@ -56,6 +56,11 @@ export interface KernelBackend {
    */
   onlyPortSetsDiffer(target: Owned, written: Owned): boolean;
   /**
+   * Present when a port move can be made without reading the kernel first
+   * (see PortMover); follow then checks the kernel after the move instead.
+   */
+  readonly portMover?: PortMover;
+  /**
    * What must agree between what was asked for and what the kernel reads back:
    * chains, their policies and each rule's intent, in order, per unit. The
    * kernel rewrites spelling as it lists (priorities, quoting), so texts are
@@ -64,4 +69,20 @@ export interface KernelBackend {
   signature(owned: Owned): Record<string, string[]>;
   /** Per rule: chain, rule text without counters, packets and bytes (for status). */
   counters(owned: Owned): { chain: string; rule: string; comment: string; packets: number; bytes: number }[];
+}
+
+/**
+ * A port move guarded by the old ports themselves: nft deletes a set element
+ * by its value, and a transaction that deletes an element that is not there
+ * fails whole, changing nothing. (iptables has no such guard for a rule's
+ * place: a rule deleted by its text may have stood anywhere, so an undo could
+ * not put it back where it was; it reads the kernel before a move.)
+ */
+export interface PortMover {
+  /** For a target that differs from `written` only in port sets: the transactions there and back, one per unit. */
+  steps(target: Owned, written: Owned): { forward: Step[]; back: Step[] };
+  /** The objects with the followed ports and counters taken out: what a move must leave exactly as it was. */
+  withoutPorts(owned: Owned): string;
+  /** The followed ports alone, canonical, to compare a listing with what was asked for. */
+  ports(owned: Owned): string;
 }

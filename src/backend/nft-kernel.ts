@@ -6,7 +6,7 @@
 import { TABLE_NAME } from "../compile/index.js";
 import { userError } from "../errors.js";
 import type { Ruleset } from "../ir/ruleset.js";
-import type { KernelBackend, Owned, StepOutput } from "./kernel-types.js";
+import type { KernelBackend, Owned, Step, StepOutput } from "./kernel-types.js";
 import { emitNftTable } from "./nft.js";
 
 const TABLE = `inet ${TABLE_NAME}`;
@@ -99,6 +99,24 @@ function elementSwap(from: string, to: string): string | undefined {
   return lines.length ? `${lines.join("\n")}\n` : "";
 }
 
+/** The guarded moves between two texts that differ only in their port sets' elements (PortMover.steps). */
+function portSteps(target: Owned, written: Owned): { forward: Step[]; back: Step[] } {
+  const from = setElementsOf(written.nft ?? "");
+  const forward: string[] = [];
+  const back: string[] = [];
+  for (const [name, want] of setElementsOf(target.nft ?? "")) {
+    const had = from.get(name) ?? "";
+    if (had === want) continue;
+    if (!/^[a-z][a-z0-9_]*$/.test(name) || !/^[0-9][0-9, -]*$/.test(want) || !/^[0-9, -]*$/.test(had)) throw new Error(`not a port set swarmgate writes: ${name}`);
+    // Deleting an element that is not there fails the whole transaction: that is the guard.
+    const swap = (a: string, b: string) => [...(a ? [`delete element ${TABLE} ${name} { ${a} }`] : []), ...(b ? [`add element ${TABLE} ${name} { ${b} }`] : [])];
+    forward.push(...swap(had, want));
+    back.push(...swap(want, had));
+  }
+  const step = (lines: string[]): Step[] => (lines.length ? [{ command: "nft", args: ["-f", "-"], input: `${lines.join("\n")}\n` }] : []);
+  return { forward: step(forward), back: step(back) };
+}
+
 export const nftKernel: KernelBackend = {
   name: "nft",
   tools: ["nft"],
@@ -117,6 +135,11 @@ export const nftKernel: KernelBackend = {
     return [{ unit: "nft", step: { command: "nft", args: ["-f", "-"], input } }];
   },
   onlyPortSetsDiffer: (target, written) => elementSwap(written.nft ?? "", target.nft ?? "") !== undefined,
+  portMover: {
+    steps: portSteps,
+    withoutPorts: (owned) => withoutElements(owned.nft ?? ""),
+    ports: (owned) => [...setElementsOf(owned.nft ?? "")].sort(([a], [b]) => a.localeCompare(b)).map(([n, e]) => `${n}: ${e}`).join("\n"),
+  },
   signature,
   counters,
 };

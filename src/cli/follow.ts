@@ -13,7 +13,7 @@ import { SwarmgateError } from "../errors.js";
 import { formatPortRange } from "../net/port.js";
 import type { Policy } from "../policy/types.js";
 import { requireRoot } from "../system/apply.js";
-import { followStep } from "../system/follow.js";
+import { followStep, readAhead } from "../system/follow.js";
 import { DEFAULT_STATE_DIR, StateDir } from "../system/state.js";
 import { readSockets } from "../clients/sockets.js";
 import { forgetDetection, loadPolicyHere } from "./policy-path.js";
@@ -22,7 +22,7 @@ import type { CommonOptions } from "./report.js";
 export interface FollowOptions extends CommonOptions { stateDir?: string; wait?: number | string; interval?: number; once?: boolean }
 
 /** Coalesces the bursts of events one save makes (new file, rename, delete). */
-const SETTLE_MS = 30;
+const SETTLE_MS = 5;
 
 /** Which ports are listened on in this namespace now: when this is unchanged, no client moved without its config. */
 function socketFingerprint(): string {
@@ -55,6 +55,8 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
   /** One look: the policy loaded again (which reads the clients), and the kernel only when a port moved. */
   const look = async (): Promise<"moved" | "same" | "failed"> => {
     let policy: Policy;
+    // The kernel is read while the clients are: a step that follows needs it at once.
+    const ahead = readAhead(stateDir);
     try {
       forgetDetection();
       policy = await loadPolicyHere(path);
@@ -65,7 +67,7 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
     const wanted = Object.fromEntries(policy.clients.filter((c) => c.auto).map((c) => [c.path, formatPortRange(c.ports)]));
     if (inForce && JSON.stringify(wanted) === JSON.stringify(inForce)) { recovered(); return "same"; }
     try {
-      const step = await followStep(policy, options);
+      const step = await followStep(policy, { ...options, ahead });
       const moved = Object.keys(step.ports).filter((k) => inForce?.[k] !== undefined && inForce[k] !== step.ports[k]);
       if (!inForce) say(`following ${path}: ${Object.keys(step.ports).map((k) => describe(policy, k)).join("; ") || "no client has ports: auto"}${step.outcome === "moved" ? `; the firewall was moved to them in ${step.ms.toFixed(0)} ms` : ""}`);
       else for (const k of moved) say(`${k} ${policy.clients.find((c) => c.path === k)!.name}: ${inForce[k]} → ${step.ports[k]} (${policy.clients.find((c) => c.path === k)!.auto!.source}); firewall changed in place in ${step.ms.toFixed(0)} ms`);

@@ -13,7 +13,7 @@ import type { Client, Policy } from "../policy/types.js";
 import { startPortMapper, type Mapping, type PortMapper } from "../portmap/index.js";
 import { requireRoot } from "../system/apply.js";
 import { setClientPort, type ClientControl } from "../system/client-port.js";
-import { followStep } from "../system/follow.js";
+import { followStep, readAhead } from "../system/follow.js";
 import { DEFAULT_STATE_DIR, StateDir } from "../system/state.js";
 import { formatAddress } from "../net/address.js";
 import { detectHere, loadDetection, loadPolicyHere } from "./policy-path.js";
@@ -82,9 +82,10 @@ export async function runPortmap(file: string | undefined, o: PortmapOptions): P
   /** A new external port in force: the firewall first (so the port is open when the client moves), then the client. */
   const putInForce = async (m: Mapping) => {
     const started = performance.now();
+    const ahead = readAhead(stateDir); // overlaps the policy's load
     const source = `mapped by ${m.protocol === "pcp" ? "PCP" : "NAT-PMP"} at ${gateway} (${m.externalAddress}:${m.externalPort})`;
     const mapped = loadPolicy(path, { autoPorts: (spec) => ({ ok: true, value: { spec, ports: { first: m.externalPort, last: m.externalPort }, source, warnings: [], kind: client.auto!.kind, config: client.auto!.config } }) });
-    const step = await followStep(mapped, options);
+    const step = await followStep(mapped, { ...options, ahead });
     const fw = performance.now();
     await setClientPort(ctl, m.externalPort);
     const done = performance.now();

@@ -33,17 +33,23 @@ export function normalize(owned: Owned): string[] {
     .filter((l) => l.trim() !== "" && !l.startsWith("#"));
 }
 
-/** `text`: what was written, so that the next change can be made in place (kernel-types.ts, plan). */
-interface Spelling { backend: string; written: string; listed: string; text?: Owned }
+/**
+ * `text`: what was written, so that the next change can be made in place
+ * (kernel-types.ts, plan); `shape`: the digest of the listing without its
+ * followed ports (PortMover), so that follow can check that a port move left
+ * everything else alone.
+ */
+interface Spelling { backend: string; written: string; listed: string; text?: Owned; shape?: string }
 
 const digest = (text: string): string => createHash("sha256").update(text).digest("hex");
 const writtenDigest = (o: Owned): string => digest(JSON.stringify(o));
 const listedDigest = (o: Owned): string => digest(normalize(o).join("\n"));
+export const shapeDigest = (backend: KernelBackend, listed: Owned): string => digest(backend.portMover?.withoutPorts(listed) ?? "");
 
 /** Remembers that the kernel listed `listed` for `written`; a cache, so a failure to write it is no error. */
 export function rememberSpelling(state: StateDir | undefined, backend: KernelBackend, written: Owned, listed: Owned): void {
   try {
-    state?.write("readback.json", { backend: backend.name, written: writtenDigest(written), listed: listedDigest(listed), text: written } satisfies Spelling);
+    state?.write("readback.json", { backend: backend.name, written: writtenDigest(written), listed: listedDigest(listed), text: written, ...(backend.portMover && { shape: shapeDigest(backend, listed) }) } satisfies Spelling);
   } catch { /* the next status does the round trip again */ }
 }
 
@@ -60,4 +66,15 @@ export function writtenFor(state: StateDir | undefined, backend: KernelBackend, 
   try { s = state?.read<Spelling>("readback.json"); } catch { return undefined; }
   if (!s?.text || s.backend !== backend.name || s.written !== writtenDigest(s.text) || s.listed !== listedDigest(live)) return undefined;
   return s.text;
+}
+
+/**
+ * What swarmgate last wrote and the shape the kernel listed for it, as
+ * remembered, without reading the kernel: where a guarded port move starts.
+ */
+export function lastWritten(state: StateDir, backend: KernelBackend): { text: Owned; shape: string } | undefined {
+  let s: Spelling | undefined;
+  try { s = state.read<Spelling>("readback.json"); } catch { return undefined; }
+  if (!s?.text || !s.shape || s.backend !== backend.name || s.written !== writtenDigest(s.text)) return undefined;
+  return { text: s.text, shape: s.shape };
 }

@@ -26,9 +26,14 @@ async function move(backends: readonly KernelBackend[], target: KernelState, cur
   for (const backend of order) {
     const want = target.owned[backend.name];
     if (!want) continue;
-    for (const { unit, step } of backend.plan(want, current?.owned[backend.name] ?? await readOwned(backend), current ? written?.[backend.name] : undefined)) {
-      const r = await runStep(step);
-      if (r.code !== 0) throw userError("LOAD_FAILED", `${step.command} refused the ${unit === backend.name ? "" : `${unit} `}ruleset: ${toolMessage(r)}`);
+    // A backend's units (iptables: the two families) are independent transactions: they run at once, and a
+    // failure of either is undone like any other (the caller reads the kernel back and restores both).
+    const steps = backend.plan(want, current?.owned[backend.name] ?? await readOwned(backend), current ? written?.[backend.name] : undefined);
+    const results = await Promise.all(steps.map(({ step }) => runStep(step)));
+    const failed = results.findIndex((r) => r.code !== 0);
+    if (failed >= 0) {
+      const { unit, step } = steps[failed]!;
+      throw userError("LOAD_FAILED", `${step.command} refused the ${unit === backend.name ? "" : `${unit} `}ruleset: ${toolMessage(results[failed]!)}`);
     }
   }
   for (const [k, v] of changes.filter(([k, v]) => !towardsSafe(k, v))) await writeSetting(k, v);
