@@ -14,7 +14,7 @@ import { processConfig } from "../src/clients/process-config.js";
 import type { ClientProcess } from "../src/clients/processes.js";
 import { readQbittorrent } from "../src/clients/qbittorrent.js";
 import { readRtorrent } from "../src/clients/rtorrent.js";
-import { decodeAddress, parseProcNet } from "../src/clients/sockets.js";
+import { decodeAddress, parseProcNet, readSockets } from "../src/clients/sockets.js";
 import { readTransmission } from "../src/clients/transmission.js";
 import type { ClientSettings, ReadResult } from "../src/clients/types.js";
 import { cli } from "./helpers/cli.js";
@@ -230,6 +230,23 @@ describe("sockets and processes", () => {
     expect(parseProcNet(udp6, "udp")).toEqual([{ protocol: "udp", address: "::1", port: 5030, inode: 99 }]);
     expect(decodeAddress("000080FE00000000FF005302FE6EB2B0")).toBe("fe80::253:ff:b0b2:6efe");
     expect(decodeAddress("0000000000000000FFFF00000100007F")).toBe("::ffff:127.0.0.1");
+  });
+
+  test("readSockets reads both protocols, or only the one asked for (follow's frequent poll reads UDP alone)", () => {
+    const proc = mkdtempSync(join(tmpdir(), "sg-proc-"));
+    try {
+      mkdirSync(join(proc, "net"));
+      const head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+      writeFileSync(join(proc, "net", "tcp"), `${head}   0: 00000000:1A0B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 11 1 0 100 0 0 10 0\n`);
+      writeFileSync(join(proc, "net", "udp"), `${head}   0: 00000000:1A0C 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 12 2 0 0\n`);
+      // no tcp6 or udp6: a kernel without IPv6 has none
+      const ports = (only?: "tcp" | "udp") => [...readSockets(proc, only).values()].map((s) => `${s.protocol}:${s.port}`);
+      expect(ports()).toEqual(["tcp:6667", "udp:6668"]);
+      expect(ports("udp")).toEqual(["udp:6668"]);
+      expect(ports("tcp")).toEqual(["tcp:6667"]);
+    } finally {
+      rmSync(proc, { recursive: true, force: true });
+    }
   });
 
   test("a running client's config from its command line, environment and home", () => {

@@ -1,12 +1,13 @@
 // `swarmgate follow`: keeps the firewall on the ports the BitTorrent clients
 // use. It watches the directories of the configs that `ports: auto` reads
 // (clients save by writing a new file and renaming it, so the file itself may
-// vanish for a moment) and looks at the listening sockets every --interval;
-// when a client's port moves, the firewall follows in place (system/follow.ts)
-// and one line says so. Between looks only the namespace's listening sockets
-// are read (four small /proc files): the client scan and the policy are read
-// again only when those change or a config directory does, and the kernel is
-// read and changed only when a port really moved.
+// vanish for a moment) and looks at the listening sockets every --interval
+// (UDP's; TCP's at most once a second, as they are dear to read); when a
+// client's port moves, the firewall follows in place (system/follow.ts) and
+// one line says so. Between looks only those sockets are read: the client
+// scan and the policy are read again only when they change or a config
+// directory does, and the kernel is read and changed only when a port really
+// moved.
 import { watch, type FSWatcher } from "node:fs";
 import { dirname } from "node:path";
 import { SwarmgateError } from "../errors.js";
@@ -24,11 +25,13 @@ export interface FollowOptions extends CommonOptions { stateDir?: string; wait?:
 /** Coalesces the bursts of events one save makes (new file, rename, delete). */
 const SETTLE_MS = 5;
 
-/** Which ports are listened on in this namespace now: when this is unchanged, no client moved without its config. */
-function socketFingerprint(): string {
-  const sockets = [...readSockets().values()].map((s) => `${s.protocol}:${s.port}`);
-  return [...new Set(sockets)].sort().join(",");
+/** Which ports of a protocol are listened on in this namespace now: when unchanged, no client moved without its config. */
+function socketFingerprint(protocol: "tcp" | "udp"): string {
+  return [...new Set([...readSockets("/proc", protocol).values()].map((s) => s.port))].sort((a, b) => a - b).join(",");
 }
+
+/** TCP's tables cost a thousand times UDP's to read (sockets.ts): read at every tick, they alone were 1% of a CPU. */
+const TCP_EVERY_MS = 1000;
 
 const message = (e: unknown): string => (e instanceof SwarmgateError ? e.diagnostics.map((d) => `${d.line !== undefined ? `${d.file ?? ""}:${d.line}:${d.column}: ` : ""}${d.message}`).join("; ") : (e as Error).message);
 
@@ -113,15 +116,24 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
   }
 
   // A client that moves through its API may not write its config (Transmission 3.00 does not): the sockets
-  // tell, so they are read often — four small /proc files — and the full look runs only when they changed,
-  // or when the last look failed (a config that does not read yet).
-  let sockets = socketFingerprint();
+  // tell, so they are read often and the full look runs only when they changed, or when the last look failed
+  // (a config that does not read yet). Every client listens on UDP as well when it has uTP or DHT on, so UDP
+  // is read at every tick; TCP, a thousand times dearer, at most once a second (or every tick, if longer).
+  const sockets = { udp: socketFingerprint("udp"), tcp: socketFingerprint("tcp") };
+  let lastTcp = Date.now();
   let lastRetry = 0;
   const interval = setInterval(() => {
-    const now = socketFingerprint();
+    const udp = socketFingerprint("udp");
+    const tcpDue = Date.now() - lastTcp >= TCP_EVERY_MS - 50;
+    const tcp = tcpDue ? socketFingerprint("tcp") : sockets.tcp;
+    if (tcpDue) lastTcp = Date.now();
     // A failed look is tried again at most once a second: a broken config must not cost a full look every tick.
     const retry = (lastProblem !== "" || !inForce) && Date.now() - lastRetry >= 1000;
-    if (now !== sockets || retry) { sockets = now; if (retry) lastRetry = Date.now(); request(); }
+    if (udp !== sockets.udp || tcp !== sockets.tcp || retry) {
+      Object.assign(sockets, { udp, tcp });
+      if (retry) lastRetry = Date.now();
+      request();
+    }
   }, (o.interval ?? 0.25) * 1000);
   request();
   await new Promise<void>((done) => {
