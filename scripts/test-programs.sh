@@ -3,7 +3,8 @@
 # sandboxes: BitTorrent clients and a tracker (client detection, real swarm),
 # a packet crafter (invalid packets and TCP flag combinations in the
 # differential tests), WireGuard in user space and a NAT-PMP server and client
-# (VPN kill switch and port mapping). swarmgate itself needs none of them.
+# (VPN kill switch and port mapping), ipset and curl. swarmgate itself needs
+# none of them.
 # Scapy is Debian's: tests run it with /usr/bin/python3, whatever python3 is first on PATH.
 set -eu
 
@@ -21,6 +22,9 @@ want wg wireguard-tools
 want miniupnpd miniupnpd-nftables
 want natpmpc natpmpc
 want iperf3 iperf3
+# ipset: the fail2ban-like fixture's sets are restored into the sandbox (test/foreign.test.ts); curl: the clients' Web APIs.
+want ipset ipset
+want curl curl
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need="$need python3-scapy"
 [ -z "$need" ] && exit 0
 
