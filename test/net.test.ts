@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { embeddedIpv4, formatAddress, parseAddress } from "../src/net/address.js";
+import { addressKey, embeddedIpv4, formatAddress, parseAddress, sortedUnique } from "../src/net/address.js";
 import { parsePortRange } from "../src/net/port.js";
 import { formatPrefix, parsePrefix, prefixContains, prefixesOverlap } from "../src/net/prefix.js";
 
@@ -75,5 +75,22 @@ describe("IPv4 inside IPv6", () => {
   ])("%s holds %s", (text, v4) => {
     const found = embeddedIpv4(parseAddress(text)!);
     expect(found && formatAddress(found)).toBe(v4);
+  });
+});
+
+describe("address values as keys", () => {
+  const value = fc.bigInt({ min: 0n, max: (1n << 128n) - 1n });
+  test("addressKey is one-to-one (distinct addresses stay distinct keys) and leaves IPv4 values as they are", () => {
+    fc.assert(fc.property(value, value, (a, b) => (addressKey(a) === addressKey(b)) === (a === b)));
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }), (a) => addressKey(a) === a));
+    // IPv6 networks, whose low 64 bits are all zero, get keys that differ in their low bits.
+    expect(new Set([1n, 2n, 3n].map((i) => addressKey(i << 64n) & ((1n << 64n) - 1n))).size).toBe(3);
+  });
+
+  test("sortedUnique sorts and keeps each value once", () => {
+    fc.assert(fc.property(fc.array(value, { maxLength: 50 }), (xs) => {
+      const want = [...new Set(xs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      expect(sortedUnique([...xs])).toEqual(want);
+    }));
   });
 });

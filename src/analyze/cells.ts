@@ -1,7 +1,7 @@
 // Interval arithmetic for exact analysis: the address and port spaces cut at
 // every boundary the rules mention, so that within one cell every packet gets
 // the same verdict. The way back from a range to CIDR prefixes is in net/ranges.ts.
-import { ADDRESS_BITS, type Family } from "../net/address.js";
+import { ADDRESS_BITS, sortedUnique, type Family } from "../net/address.js";
 import { prefixLast, type Prefix } from "../net/prefix.js";
 
 /** Cell i spans [starts[i], starts[i+1] - 1]; the last cell runs to the end of the space. */
@@ -15,14 +15,14 @@ export function portCells(ranges: readonly { first: number; last: number }[]): C
 
 export function addressCells(family: Family, prefixes: readonly Prefix[]): Cells<bigint> {
   const end = (1n << BigInt(ADDRESS_BITS[family])) - 1n;
-  const cuts = new Set<bigint>([0n]);
+  const cuts: bigint[] = [0n];
   for (const p of prefixes) {
     if (p.family !== family) continue;
-    cuts.add(p.network);
+    cuts.push(p.network);
     const last = prefixLast(p);
-    if (last < end) cuts.add(last + 1n);
+    if (last < end) cuts.push(last + 1n);
   }
-  return { starts: [...cuts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), end };
+  return { starts: sortedUnique(cuts), end };
 }
 
 export function cellLast<T extends number | bigint>(c: Cells<T>, i: number): T {

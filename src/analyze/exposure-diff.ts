@@ -11,7 +11,7 @@
 // connection goes (the DNAT'd LAN host, or the destinations routed through):
 // in each port part, the destination space is cut at every target either
 // report names, and the sources compared per destination part.
-import { ADDRESS_BITS, type Family } from "../net/address.js";
+import { ADDRESS_BITS, sortedUnique, type Family } from "../net/address.js";
 import { parsePrefix, prefixLast } from "../net/prefix.js";
 import { fullRange, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
@@ -122,9 +122,9 @@ interface Part { addrs: Range[]; dests: Range[]; was: string }
 
 /** Boundaries of a set of range lists, sorted: the cells are [b[i], b[i+1]-1]. */
 function boundsOf(lists: Range[][]): bigint[] {
-  const cuts = new Set<bigint>();
-  for (const rs of lists) for (const [a, b] of rs) { cuts.add(a); cuts.add(b + 1n); }
-  return [...cuts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const cuts: bigint[] = [];
+  for (const rs of lists) for (const [a, b] of rs) cuts.push(a, b + 1n);
+  return sortedUnique(cuts);
 }
 
 const rangesKey = (rs: Range[]) => rs.map(([a, b]) => `${a}-${b}`).join(",");

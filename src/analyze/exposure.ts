@@ -2,7 +2,7 @@
 // for which a new connection is accepted — inbound, forwarded to each LAN
 // host, and outbound — computed exactly: the packet space is cut at every
 // boundary the rules mention and the simulator judges one packet per cell.
-import { formatAddress, type Address, type Family } from "../net/address.js";
+import { addressKey, formatAddress, type Address, type Family } from "../net/address.js";
 import { prefixContains, type Prefix } from "../net/prefix.js";
 import type { PortRange } from "../net/port.js";
 import type { Ruleset } from "../ir/ruleset.js";
@@ -132,8 +132,9 @@ const addr = (family: Family, value: bigint): Address => ({ family, value });
 function routeCache(env: Environment, family: Family): Slice["where"] {
   const memo = new Map<bigint, { local: boolean; oif: string | undefined }>();
   return (value) => {
-    let w = memo.get(value);
-    if (!w) { const a = addr(family, value); w = { local: env.isLocal(a), oif: env.route(a) }; memo.set(value, w); }
+    const key = addressKey(value);
+    let w = memo.get(key);
+    if (!w) { const a = addr(family, value); w = { local: env.isLocal(a), oif: env.route(a) }; memo.set(key, w); }
     return w;
   };
 }

@@ -6,7 +6,7 @@
 // classic wrong direction), one from some peers only, a DNAT that changes the
 // port or whose connections nothing accepts, routing to LAN addresses, and
 // forwards from the LAN side from sources outside the LAN network.
-import { formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
+import { addressKey, formatAddress, parseAddress, type Address, type Family } from "../net/address.js";
 import { formatPrefix, prefixContains, prefixLast, type Prefix } from "../net/prefix.js";
 import { rangeToPrefixes, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
@@ -100,7 +100,7 @@ export function importForwards(input: GatewayImportInput, lanOf: Record<Family, 
       continue;
     }
     // What is said about a host here is said instead of "no forward accepts its DNAT" below.
-    const say = (text: string) => { notExpressed.push(text); if (host) said.add(host.value); };
+    const say = (text: string) => { notExpressed.push(text); if (host) said.add(addressKey(host.value)); };
     if (e.sourcePorts) { say(`${says(e)}, source port ${e.sourcePorts} only: a stateless forward; a policy forwards a host's ports to every peer or not at all, and leaves it closed`); continue; }
     if (e.depends) { say(`${says(e)}, as far as ${e.depends.join("; ")} allows: a policy has no such condition and leaves it closed`); continue; }
     // IPv4 reaches a LAN host through DNAT of its ports; without one, the line is routing to that address.
@@ -147,7 +147,7 @@ function attachHost6(entries: Entry[], v6: Map<string, Wanted>, notExpressed: st
 /** A DNAT whose connections no forward accepts (and nothing else was said of its host): the port forward the script meant, broken. */
 function unacceptedDnats(input: GatewayImportInput, entries: Entry[], said: ReadonlySet<bigint>, notExpressed: string[]): void {
   for (const d of input.nat.dnats) {
-    if (d.to.family !== 4 || !d.iif || d.iif !== input.wan || said.has(d.to.value)) continue;
+    if (d.to.family !== 4 || !d.iif || d.iif !== input.wan || said.has(addressKey(d.to.value))) continue;
     const host = formatAddress(d.to);
     const done = entries.some((x) => x.host.value === d.to.value && (d.protocol === undefined || x.protocols.includes(d.protocol)) && d.dports.every((r) => x.range[0] <= r.first && r.last <= x.range[1]));
     if (done) continue;

@@ -161,14 +161,44 @@ export function cutsFor(view: View, own: readonly Address[]): (dport: number) =>
     }
     return k;
   };
+  // The chains a packet of the view can reach: the base chains, and those the kept rules jump or go to.
+  const byName = new Map(view.chains.map((c) => [`${c.table}/${c.name}`, c]));
+  const bases = view.chains.filter((c) => c.base);
+  const reached = (dport: number): { chain: SimChain; kept: Kept }[] => {
+    const out: { chain: SimChain; kept: Kept }[] = [];
+    const seen = new Set<SimChain>();
+    const visit = (chain: SimChain) => {
+      if (seen.has(chain)) return;
+      seen.add(chain);
+      const kept = keep(chain.rulesFor(view.protocol, dport));
+      out.push({ chain, kept });
+      for (const r of kept.rules) {
+        const v = r.rule.verdict;
+        const next = v.kind === "jump" || v.kind === "goto" ? byName.get(`${chain.table}/${v.chain}`) : undefined;
+        if (next) visit(next);
+      }
+    };
+    bases.forEach(visit);
+    return out;
+  };
   const memo = new Map<string, Cuts>();
-  const chains = view.chains;
   return (dport) => {
+    // Only the chains this port's packets can reach count: a chain behind a jump on another port (a service's
+    // chain of allowed sources, say) neither cuts nor changes the key of this one.
+    const here = reached(dport);
     let key = "";
-    for (let i = 0; i < chains.length; i++) key += `${keep(chains[i]!.rulesFor(view.protocol, dport)).key}|`;
+    for (const { chain, kept } of here) key += `${idOf(chain)}:${kept.key}|`;
+    // A DNAT or redirect to another port: the rules after it see that port, so they cut too.
+    const ports = new Set<number>();
+    for (const { kept } of here) for (const r of kept.rules) {
+      const v = r.rule.verdict;
+      if ((v.kind === "dnat" || v.kind === "redirect") && v.port !== undefined && v.port !== dport) ports.add(v.port);
+    }
+    const after = [...ports].sort((a, b) => a - b).map((p) => ({ p, chains: reached(p) }));
+    for (const { p, chains } of after) { key += `>${p}:`; for (const { chain, kept } of chains) key += `${idOf(chain)}:${kept.key}|`; }
     let cuts = memo.get(key);
     if (!cuts) {
-      const rules = chains.flatMap((chain) => keep(chain.rulesFor(view.protocol, dport)).rules);
+      const rules = [...here, ...after.flatMap((a) => a.chains)].flatMap(({ kept }) => kept.rules);
       cuts = cutsOf(rules, view, own, key);
       memo.set(key, cuts);
     }

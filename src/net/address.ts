@@ -11,6 +11,24 @@ export interface Address {
 
 export const ADDRESS_BITS: Record<Family, number> = { 4: 32, 6: 128 };
 
+/**
+ * An address value as a Map or Set key. V8 hashes a BigInt by its lowest 64
+ * bits only, and IPv6 networks of a /64 or shorter all have those at zero: as
+ * keys they all collide, and a Set of 3,000 such networks took 26 ms (against
+ * 0.5 ms), a quadratic cost. Folding the high half into the low one leaves the
+ * high half as it was, so the fold is one-to-one and keys stay distinct.
+ */
+export const addressKey = (value: bigint): bigint => value ^ (value >> 64n);
+
+/** Address values sorted, each once (sorting and skipping repeats: a Set of them would hash badly, see addressKey). */
+export function sortedUnique(values: bigint[]): bigint[] {
+  values.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (i === 0 || values[i] !== values[n - 1]) values[n++] = values[i]!;
+  values.length = n;
+  return values;
+}
+
 /** Parses a literal IPv4 or IPv6 address; returns undefined when it is not one. */
 export function parseAddress(text: string): Address | undefined {
   if (text.includes(":")) {

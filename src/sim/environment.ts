@@ -2,7 +2,7 @@
 // addresses are its own (fib … type local, routing to input) and where
 // routing sends a destination (the output interface of a forwarded packet,
 // the address masquerade uses).
-import { ADDRESS_BITS, type Address } from "../net/address.js";
+import { ADDRESS_BITS, addressKey, type Address } from "../net/address.js";
 import { prefixMask, type Prefix } from "../net/prefix.js";
 
 export interface Environment {
@@ -24,9 +24,9 @@ export function staticEnvironment(spec: StaticEnvironmentSpec): Environment {
   const routeOf = routeTable(spec.routes);
   // Per family, by value: no string built per question (the audit asks for every packet it judges).
   const local = { 4: new Set<bigint>(), 6: new Set<bigint>() };
-  for (const l of spec.local) local[l.family].add(l.value);
+  for (const l of spec.local) local[l.family].add(addressKey(l.value));
   return {
-    isLocal: (a) => local[a.family].has(a.value),
+    isLocal: (a) => local[a.family].has(addressKey(a.value)),
     route: routeOf,
     addressOf: (iface, family) => spec.addresses?.find((x) => x.iface === iface && x.address.family === family)?.address,
   };
@@ -43,10 +43,10 @@ function routeTable(routes: StaticEnvironmentSpec["routes"]): (a: Address) => st
   const shorter = { 4: [] as { network: bigint; mask: bigint; iface: string; length: number }[], 6: [] as { network: bigint; mask: bigint; iface: string; length: number }[] };
   for (const r of routes) {
     const f = r.prefix.family;
-    if (r.prefix.length === ADDRESS_BITS[f]) { if (!hosts[f].has(r.prefix.network)) hosts[f].set(r.prefix.network, r.iface); continue; }
+    if (r.prefix.length === ADDRESS_BITS[f]) { const k = addressKey(r.prefix.network); if (!hosts[f].has(k)) hosts[f].set(k, r.iface); continue; }
     shorter[f].push({ network: r.prefix.network, mask: prefixMask(f, r.prefix.length), iface: r.iface, length: r.prefix.length });
   }
   // Stable: among routes of one length, the first listed wins, as before.
   for (const list of Object.values(shorter)) list.sort((a, b) => b.length - a.length);
-  return (a) => hosts[a.family].get(a.value) ?? shorter[a.family].find((r) => (a.value & r.mask) === r.network)?.iface;
+  return (a) => hosts[a.family].get(addressKey(a.value)) ?? shorter[a.family].find((r) => (a.value & r.mask) === r.network)?.iface;
 }
