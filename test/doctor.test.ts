@@ -2,7 +2,8 @@
 // fixture's doctor report names the defects it was built to have (its
 // expect.json), and none it was built not to have; --live reads the same from
 // the kernel; exit statuses 0, 1 and 2.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 import { withNetns } from "../src/system/netns.js";
@@ -129,4 +130,23 @@ test("--exposure on firewalld: a verdict that depends only between drop and reje
   expect([0, 1]).toContain(code);
   const exposure = (report as unknown as { exposure: { direction: string; interface: string }[] }).exposure;
   expect(exposure.length).toBeGreaterThan(0);
+});
+
+test("a DNAT to another port that the forward hook drops for peers: the finding names the port after the DNAT", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-doctor-"));
+  try {
+    const file = join(dir, "iptables-save.txt");
+    writeFileSync(file, ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+      "-A PREROUTING -i eth0 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.5:8080", "COMMIT",
+      "*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
+      "-A FORWARD -s 1.2.3.0/24 -d 10.0.0.5/32 -i eth0 -o eth1 -p tcp -m tcp --dport 8080 -j ACCEPT", "COMMIT", ""].join("\n"));
+    const r = await cli(["doctor", "--from", file, "--json", "--interface", "eth0", "--local", "eth0=192.0.2.1", "--route", "10.0.0.0/24=eth1"]);
+    const report = JSON.parse(r.stdout) as Report;
+    expect(status(report, "forward-10.0.0.5-tcp")).toBe("fail");
+    const f = report.findings.find((x) => x.code === "DNAT_NOT_FORWARDED") as unknown as { message: string; fix: string };
+    expect(f.message).toContain("rewritten to 10.0.0.5 port 8080");
+    expect(f.fix).toContain("to 10.0.0.5 port 8080");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -102,7 +102,7 @@ export function doctor(input: DoctorInput): Doctor {
     if (c.status === "pass" && !forwarded) { c.status = "fail"; c.detail = "the packet is not forwarded: it stays on this machine"; }
     checks.push(c);
     if (c.status === "fail" && forwarded) {
-      findings.push({ code: "DNAT_NOT_FORWARDED", severity: "error", message: `${f.proto.toUpperCase()} ${f.port} is rewritten to ${formatAddress(f.to)}, but the forward hook drops it`, fix: `accept ${f.proto} to ${formatAddress(f.to)} port ${f.port} in the forward chain, matching the destination (or ct status dnat)`, rules: [input.place(f.rule), ...("place" in (c.decidedBy ?? {}) ? [c.decidedBy as RulePlace] : [])] });
+      findings.push({ code: "DNAT_NOT_FORWARDED", severity: "error", message: `${f.proto.toUpperCase()} ${f.port} is rewritten to ${formatAddress(f.to)}${f.toPort !== undefined ? ` port ${f.toPort}` : ""}, but the forward hook drops it (from a peer on the internet)`, fix: `accept ${f.proto} to ${formatAddress(f.to)} port ${f.toPort ?? f.port} in the forward chain (the port after the DNAT), from every source, matching the destination (or ct status dnat)`, rules: [input.place(f.rule), ...("place" in (c.decidedBy ?? {}) ? [c.decidedBy as RulePlace] : [])] });
     }
     dockerBypass(f, r, input, findings);
   }
@@ -165,7 +165,8 @@ function check(id: string, title: string, t: Trip, place: (r: Rule) => RulePlace
 
 // ---- forwards -------------------------------------------------------------
 
-interface Forward { to: Address; port: number; proto: "tcp" | "udp"; iif?: string; rule: Rule }
+/** `toPort`: the port the DNAT rewrites to, when it rewrites one (Docker's `-p 8080:80`). */
+interface Forward { to: Address; port: number; toPort?: number; proto: "tcp" | "udp"; iif?: string; rule: Rule }
 
 /** Every DNAT to another machine in a prerouting chain, with the first port and protocol it takes. */
 function forwards(ruleset: Ruleset): Forward[] {
@@ -180,7 +181,8 @@ function forwards(ruleset: Ruleset): Forward[] {
       const iif = r.matches.find((m) => m.kind === "iifname" && !m.negate && !m.wildcard);
       const port = d.ranges[0]!.first;
       // The port a peer uses is the rule's, not the one it is translated to.
-      out.push({ to: r.verdict.to, port, proto: d.protocol, ...(iif && iif.kind === "iifname" && { iif: iif.name }), rule: r });
+      const toPort = r.verdict.port !== undefined && r.verdict.port !== port ? r.verdict.port : undefined;
+      out.push({ to: r.verdict.to, port, ...(toPort !== undefined && { toPort }), proto: d.protocol, ...(iif && iif.kind === "iifname" && { iif: iif.name }), rule: r });
     }
   }
   const seen = new Set<string>();
