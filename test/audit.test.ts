@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { audit } from "../src/analyze/audit.js";
 import { OTHER_INTERFACE, type Exposure } from "../src/analyze/exposure.js";
+import { exposureLines } from "../src/cli/audit.js";
 import { compile } from "../src/compile/index.js";
 import type { Rule, Ruleset } from "../src/ir/ruleset.js";
 import { forwardFor, inbound, outbound, type Proto } from "../src/lab/oracle.js";
@@ -145,3 +146,14 @@ function checkAgainstPolicy(p: Policy): void {
 test.each([["host", hostPolicy], ["gateway", gatewayPolicy]] as const)("exposure equals the openings of generated %s policies", (_role, arb) => {
   fc.assert(fc.property(arb, (generated) => checkAgainstPolicy(parsePolicy(JSON.stringify(generated), "generated.json"))), { numRuns: Number(process.env.PROPERTY_RUNS ?? 40) });
 }, 120_000);
+
+test("the exposure table: a long cell overflows its own line instead of padding every line, and 100,000 rows print", () => {
+  const row = (peers: string[], ports: string): Exposure => ({ direction: "inbound", family: 4, families: "IPv4", protocol: "tcp", ports, peers, interface: "eth0", paths: ["admin[0]"], intents: [] });
+  const long = Array.from({ length: 40 }, (_, i) => `10.0.${i}.0/24`);
+  const lines = exposureLines([row(["192.0.2.7"], "22"), row(long, "5900"), ...Array.from({ length: 100_000 }, (_, i) => row(["192.0.2.8"], `${10000 + (i % 50000)}`))]);
+  const table = lines.filter((l) => l.startsWith("  tcp"));
+  expect(table).toHaveLength(100_002);
+  expect(table[0]).toBe("  tcp  22     from 192.0.2.7  via eth0  IPv4    admin[0]"); // the empty column is the target (forwards only)
+  expect(table[1]).toContain(`from ${long.join(", ")}  via eth0`);
+  expect(Math.max(...table.slice(2, 100).map((l) => l.length))).toBe(table[0]!.length);
+});

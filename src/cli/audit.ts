@@ -8,6 +8,8 @@ import { printJson, type CommonOptions } from "./report.js";
 const TITLES = { inbound: "New connections accepted by this machine", forwarded: "New connections forwarded", outbound: "New connections this machine may open" } as const;
 
 /** The exposure report as text: one table per direction (audit, and doctor --exposure). */
+const COLUMN_CAP = 48;
+
 export function exposureLines(exposure: readonly Exposure[]): string[] {
   const lines: string[] = [];
   for (const direction of ["inbound", "forwarded", "outbound"] as const) {
@@ -19,7 +21,11 @@ export function exposureLines(exposure: readonly Exposure[]): string[] {
       `via ${e.interface}`, e.families, e.target ? `→ ${e.target}` : "", e.paths.filter(Boolean).join(", ") || (e.paths.length ? "built in" : "not filtered"),
       e.depends ? `depends on ${e.depends.join("; ")}` : "",
     ]);
-    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+    // A column is as wide as its widest cell up to COLUMN_CAP: one long cell (a list of sources or targets)
+    // overflows its own line instead of padding every line to its width (at 10,000 forwards that padding
+    // made 51 MB of output). Counted in a loop: spreading 100,000 rows into Math.max overflows the stack.
+    const widths = table[0]!.map(() => 0);
+    for (const r of table) r.forEach((c, i) => { if (c.length <= COLUMN_CAP && c.length > widths[i]!) widths[i] = c.length; });
     for (const r of table) lines.push(`  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}`);
   }
   return lines;
