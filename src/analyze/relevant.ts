@@ -130,7 +130,12 @@ export function cutsFor(view: View, own: readonly Address[]): (dport: number) =>
   const decided = new Map<SimRule, boolean>();
   const canMatch = (r: SimRule) => {
     let ok = decided.get(r);
-    if (ok === undefined) { ok = r.rule.matches.every((m) => (possible[m.kind] as (x: Match) => Possible)(m)(view)); decided.set(r, ok); }
+    if (ok === undefined) {
+      // A translation to one family's address never takes the other family's packets (as the simulator has it).
+      const v = r.rule.verdict;
+      ok = !((v.kind === "dnat" || v.kind === "snat") && v.to.family !== view.family) && r.rule.matches.every((m) => (possible[m.kind] as (x: Match) => Possible)(m)(view));
+      decided.set(r, ok);
+    }
     return ok;
   };
   // Each distinct remaining rule list gets a small number, so a port cell's key is a few numbers, not every rule's.
