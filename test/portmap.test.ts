@@ -207,6 +207,11 @@ describe("retransmission", () => {
     const low = pcpSchedule(() => 0);
     expect([low(0), low(1)]).toEqual([2700, 4860]);
     expect(pcpSchedule(() => 0.5, 2)(2)).toBeUndefined();
+    // MRT below the RFC's: the mapper's half lifetime (never below IRT).
+    const half = pcpSchedule(() => 0.5, Infinity, 30_000);
+    expect([...Array(7).keys()].map(half)).toEqual([3000, 6000, 12000, 24000, 30000, 30000, 30000]);
+    const tiny = pcpSchedule(() => 0.5, Infinity, 500);
+    expect([tiny(0), tiny(1), tiny(2)]).toEqual([3000, 3000, 3000]);
   });
 
   it("resends on the schedule, ignores foreign datagrams and gives up with NoReplyError", async () => {
@@ -393,6 +398,22 @@ describe("the mapper", () => {
     await clock.advance(30_000);
     expect(types()).toContain("gateway-restart");
     expect(mapper.state()).toMatchObject({ phase: "mapped", protocol: "pcp" });
+    await mapper.stop();
+  });
+
+  it("PCP resends an unanswered renewal at most every half lifetime: after a 5-minute outage the mapping is back within 33 s", async () => {
+    const { clock, gw, mapper } = setup({ protocol: "pcp" });
+    await clock.advance(0);
+    gw.drop = true;
+    const silentFrom = gw.sent.length;
+    await clock.advance(30_000 + 300_000); // the renewal is due at 30 s; then five minutes of silence
+    const times = gw.sent.slice(silentFrom).map((x) => x.at);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(33_000); // 30 s, ±10 %: not the RFC's 1024 s
+    gw.drop = false;
+    const back = clock.now();
+    await clock.advance(33_000);
+    expect(mapper.state().mapping!.obtainedAt).toBeGreaterThanOrEqual(back);
     await mapper.stop();
   });
 

@@ -79,12 +79,15 @@ export function natpmpSchedule(tries = 9): RetransmitSchedule {
 }
 
 /**
- * RFC 6887 §8.1.1: IRT 3 s, RT doubles with ±10% jitter, capped at MRT 1024 s
+ * RFC 6887 §8.1.1: IRT 3 s, RT doubles with ±10% jitter, capped at MRT
  * (jittered too); MRC and MRD 0, so it never gives up unless `tries` says so.
+ * MRT is the RFC's 1024 s unless `maxMs` is less: the mapper passes half the
+ * mapping's lifetime, since a mapping that lapsed during an outage should
+ * come back within half a lifetime of the gateway's return, not 17 minutes.
  */
-export function pcpSchedule(random: () => number = Math.random, tries = Infinity): RetransmitSchedule {
+export function pcpSchedule(random: () => number = Math.random, tries = Infinity, maxMs = 1024_000): RetransmitSchedule {
   const IRT = 3000;
-  const MRT = 1024_000;
+  const MRT = Math.max(IRT, Math.min(1024_000, maxMs));
   const rand = () => 1 + (random() * 0.2 - 0.1);
   let rt = 0;
   return (attempt) => {

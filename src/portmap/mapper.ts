@@ -287,7 +287,7 @@ export class PortMapper {
       internalPort: this.o.internalPort,
       signal,
       natpmpSchedule: natpmpSchedule(this.o.natpmpTries ?? 9),
-      pcpSchedule: () => pcpSchedule(this.o.random, probing ? (this.o.pcpProbeTries ?? 3) : Infinity),
+      pcpSchedule: () => pcpSchedule(this.o.random, probing ? (this.o.pcpProbeTries ?? 3) : Infinity, (this.lifetime * 1000) / 2),
       onEpoch: (protocol, seconds) => {
         this.answered.add(protocol);
         this.seeEpoch(protocol, seconds);
