@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { addressKey, embeddedIpv4, formatAddress, parseAddress, sortedUnique } from "../src/net/address.js";
 import { parsePortRange } from "../src/net/port.js";
+import { prefixCount, rangeToPrefixes } from "../src/net/ranges.js";
 import { formatPrefix, parsePrefix, prefixContains, prefixesOverlap } from "../src/net/prefix.js";
 
 describe("addresses", () => {
@@ -92,5 +93,20 @@ describe("address values as keys", () => {
       const want = [...new Set(xs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       expect(sortedUnique([...xs])).toEqual(want);
     }));
+  });
+});
+
+describe("prefix counts", () => {
+  test("prefixCount equals the number of prefixes rangeToPrefixes writes, on both families", () => {
+    for (const family of [4, 6] as const) {
+      const max = (1n << (family === 4 ? 32n : 128n)) - 1n;
+      const bound = fc.oneof(fc.bigInt({ min: 0n, max }), fc.constantFrom(0n, 1n, max - 1n, max), fc.bigInt({ min: 0n, max: 4096n }));
+      fc.assert(fc.property(bound, bound, (x, y) => {
+        const [first, last] = x <= y ? [x, y] : [y, x];
+        expect(prefixCount(family, first, last)).toBe(rangeToPrefixes(family, first, last).length);
+      }), { numRuns: 2000 });
+    }
+    expect(prefixCount(4, 0n, (1n << 32n) - 1n)).toBe(1);
+    expect(prefixCount(4, 1n, (1n << 32n) - 2n)).toBe(62);
   });
 });

@@ -36,11 +36,32 @@ export function rangeToPrefixes(family: Family, first: bigint, last: bigint): Pr
   return out;
 }
 
-/** How many prefixes `rangeToPrefixes` would return, without building them (to pick the shorter description first). */
-export function prefixCount(family: Family, first: bigint, last: bigint): number {
-  let n = 0;
-  eachPrefix(family, first, last, () => n++);
-  return n;
+/** Set bits of n ≥ 0, by 32-bit words. */
+function popcount(n: bigint): number {
+  let count = 0;
+  while (n > 0n) {
+    let w = Number(n & 0xffffffffn);
+    w -= (w >>> 1) & 0x55555555;
+    w = (w & 0x33333333) + ((w >>> 2) & 0x33333333);
+    count += (((w + (w >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+    n >>= 32n;
+  }
+  return count;
+}
+
+/**
+ * How many prefixes `rangeToPrefixes` would return, without building them (to
+ * pick the shorter description first), in closed form: [first, last + 1) splits
+ * at m, the highest boundary aligned to the top bit where first and last + 1
+ * differ. Below m the blocks grow to it, one per set bit of m - first; from m
+ * they shrink, one per set bit of last + 1 - m. (The family does not change
+ * the count: a range of the space never crosses its end.)
+ */
+export function prefixCount(_family: Family, first: bigint, last: bigint): number {
+  const end = last + 1n;
+  const h = BigInt(bitLength(first ^ end) - 1);
+  const m = (end >> h) << h;
+  return popcount(m - first) + popcount(end - m);
 }
 
 /** An inclusive interval of address values. */
