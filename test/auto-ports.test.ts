@@ -27,6 +27,17 @@ describe("choosing the client and its port", () => {
     expect(r).toMatchObject({ ok: true, value: { ports: { first: 6881, last: 6881 }, warnings: [] } });
   });
 
+  test("while the peer port moves, the Web UI (or RPC, or Deluge's daemon) left as the only TCP listener is not taken for it", () => {
+    // qBittorrent through its Web API: UDP is on the new port, TCP's old listener closed, the new one not open yet.
+    const moving = chooseClient({}, found(qb({ webui: { port: 18080 }, listening: [sock("tcp", 18080), sock("udp", 6890)] })));
+    expect(moving).toMatchObject({ ok: true, value: { ports: { first: 6881, last: 6881 }, source: expect.stringContaining("its config") } });
+    const deluge = chooseClient({}, found({ kind: "deluge", config: "/var/lib/deluged/config/core.conf", user: "debian-deluged", ports: { from: 6881, to: 6891 }, random: false,
+      webui: { port: 8112 }, daemon: { port: 58846 }, listening: [sock("tcp", 58846)] }));
+    expect(deluge).toMatchObject({ ok: true, value: { ports: { first: 6881, last: 6891 } } });
+    // A lone TCP listener that is no control port is still the peer port.
+    expect(chooseClient({}, found(qb({ webui: { port: 18080 }, listening: [sock("tcp", 18080), sock("tcp", 50001)] })))).toMatchObject({ ok: true, value: { ports: { first: 50001 } } });
+  });
+
   test("several clients: the one running here, else an error naming each with the spec that picks it", () => {
     expect(chooseClient({}, found(qb(), tr({ listening: [sock("tcp", 51413), sock("udp", 51413)] })))).toMatchObject({ ok: true, value: { kind: "transmission" } });
     const r = chooseClient({}, found(qb(), tr()));

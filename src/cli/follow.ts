@@ -32,6 +32,12 @@ function socketFingerprint(protocol: "tcp" | "udp"): string {
 
 /** TCP's tables cost a thousand times UDP's to read (sockets.ts): read at every tick, they alone were 1% of a CPU. */
 const TCP_EVERY_MS = 1000;
+/**
+ * After sockets change, TCP's are read at every tick for this long: a client moves its listeners one
+ * after the other (qBittorrent's UDP may be on the new port before its TCP is), and the look that the
+ * first change caused must be followed at once by the one the second causes.
+ */
+const HOT_MS = 3000;
 
 const message = (e: unknown): string => (e instanceof SwarmgateError ? e.diagnostics.map((d) => `${d.line !== undefined ? `${d.file ?? ""}:${d.line}:${d.column}: ` : ""}${d.message}`).join("; ") : (e as Error).message);
 
@@ -45,6 +51,8 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
 
   const watchers = new Map<string, FSWatcher>();
   let settle: NodeJS.Timeout | undefined;
+  /** Until then TCP's sockets are read at every tick (HOT_MS). */
+  let hotUntil = 0;
   let request = () => {};
   let inForce: Record<string, string> | undefined;
   let lastProblem = "";
@@ -108,7 +116,7 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
     for (const dir of dirs) {
       if (watchers.has(dir)) continue;
       try {
-        const w = watch(dir, { persistent: false }, () => { clearTimeout(settle); settle = setTimeout(request, SETTLE_MS); });
+        const w = watch(dir, { persistent: false }, () => { hotUntil = Date.now() + HOT_MS; clearTimeout(settle); settle = setTimeout(request, SETTLE_MS); });
         w.on("error", () => { w.close(); watchers.delete(dir); }); // the directory went away: the interval still looks
         watchers.set(dir, w);
       } catch { /* not watchable (gone, or no inotify): the interval still looks */ }
@@ -124,12 +132,13 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
   let lastRetry = 0;
   const interval = setInterval(() => {
     const udp = socketFingerprint("udp");
-    const tcpDue = Date.now() - lastTcp >= TCP_EVERY_MS - 50;
+    const tcpDue = Date.now() < hotUntil || Date.now() - lastTcp >= TCP_EVERY_MS - 50;
     const tcp = tcpDue ? socketFingerprint("tcp") : sockets.tcp;
     if (tcpDue) lastTcp = Date.now();
     // A failed look is tried again at most once a second: a broken config must not cost a full look every tick.
     const retry = (lastProblem !== "" || !inForce) && Date.now() - lastRetry >= 1000;
     if (udp !== sockets.udp || tcp !== sockets.tcp || retry) {
+      if (udp !== sockets.udp || tcp !== sockets.tcp) hotUntil = Date.now() + HOT_MS;
       Object.assign(sockets, { udp, tcp });
       if (retry) lastRetry = Date.now();
       request();

@@ -25,6 +25,9 @@ export interface FoundClient {
   ports?: { from: number; to: number };
   random: boolean;
   listening: ListeningSocket[];
+  /** Its Web UI or RPC listener, and Deluge's daemon port: never the peer port. */
+  webui?: { port: number } | null;
+  daemon?: { port: number };
 }
 
 export interface Detection { clients: FoundClient[]; problems: { message: string }[] }
@@ -61,7 +64,10 @@ const describeClient = (c: FoundClient): string =>
 
 /** The TCP port a client's process listens on (peer connections), if it listens on exactly one. */
 function listeningPort(c: FoundClient): number | "several" | undefined {
-  const tcp = [...new Set(c.listening.filter((l) => l.protocol === "tcp").map((l) => l.port))];
+  // Never a control port: while a client moves its peer port (qBittorrent through its Web API closes the old
+  // listener before it opens the new one), its Web UI may be the only TCP listener left, and was taken for it.
+  const control = new Set([c.webui?.port, c.daemon?.port]);
+  const tcp = [...new Set(c.listening.filter((l) => l.protocol === "tcp" && !control.has(l.port)).map((l) => l.port))];
   const configured = c.ports;
   // A client also listens for its Web UI or RPC: the peer port is the one in its configured range, or the one UDP shares.
   const udp = new Set(c.listening.filter((l) => l.protocol === "udp").map((l) => l.port));
