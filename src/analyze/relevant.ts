@@ -191,8 +191,8 @@ export function cutsFor(view: View, own: readonly Address[]): (dport: number) =>
     // Only the chains this port's packets can reach count: a chain behind a jump on another port (a service's
     // chain of allowed sources, say) neither cuts nor changes the key of this one.
     const here = reached(dport);
-    // Numbers joined once: a key grown with += is a rope of small strings, and the memo keeps one per port
-    // cell (at 10,000 forwards, 40 MB of them).
+    // Numbers joined once: a key grown with += is a rope of small strings, and the memo would keep one per
+    // distinct port cell.
     const parts: number[] = [];
     for (const { chain, kept } of here) parts.push(idOf(chain), kept.key);
     // A DNAT or redirect to another port: the rules after it see that port, so they cut too.
