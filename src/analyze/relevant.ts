@@ -147,27 +147,40 @@ export function cutsFor(view: View, own: readonly Address[]): (dport: number) =>
     if (n === undefined) { n = numbers.size; numbers.set(text, n); }
     return n;
   };
-  type Kept = { rules: readonly SimRule[]; key: number };
+  // The chains a packet of the view can reach: the base chains, and those the kept rules jump or go to.
+  const byName = new Map(view.chains.map((c) => [`${c.table}/${c.name}`, c]));
+  /** A chain's rules that can match in a port cell, with what the walk needs of them worked out once. */
+  type Kept = { rules: readonly SimRule[]; key: number; next: readonly SimChain[]; rewrites: readonly number[] };
+  const kept = (chain: SimChain, rules: readonly SimRule[], key: number): Kept => {
+    const next: SimChain[] = [];
+    const rewrites: number[] = [];
+    for (const r of rules) {
+      const v = r.rule.verdict;
+      const to = v.kind === "jump" || v.kind === "goto" ? byName.get(`${chain.table}/${v.chain}`) : undefined;
+      if (to) next.push(to);
+      // A DNAT or redirect to another port: the rules after it see that port.
+      if ((v.kind === "dnat" || v.kind === "redirect") && v.port !== undefined) rewrites.push(v.port);
+    }
+    return { rules, key, next, rewrites };
+  };
   const sharedKept = new Map<readonly SimRule[], Kept>();
   const ownKept = new Map<readonly SimRule[], Kept>();
-  const keep = ({ shared, own }: Split<SimRule>): Kept => {
+  const keep = (chain: SimChain, { shared, own }: Split<SimRule>): Kept => {
     let base = sharedKept.get(shared);
     if (!base) {
       const rules = shared.filter(canMatch);
-      base = { rules, key: numberOf(rules.map(idOf).join(",")) };
+      base = kept(chain, rules, numberOf(rules.map(idOf).join(",")));
       sharedKept.set(shared, base);
     }
     if (own.length === 0) return base;
     let k = ownKept.get(own);
     if (!k) {
       const mine = own.filter(canMatch);
-      k = mine.length === 0 ? base : { rules: [...base.rules, ...mine], key: numberOf(`${base.key}+${mine.map(idOf).join(",")}`) };
+      k = mine.length === 0 ? base : kept(chain, [...base.rules, ...mine], numberOf(`${base.key}+${mine.map(idOf).join(",")}`));
       ownKept.set(own, k);
     }
     return k;
   };
-  // The chains a packet of the view can reach: the base chains, and those the kept rules jump or go to.
-  const byName = new Map(view.chains.map((c) => [`${c.table}/${c.name}`, c]));
   const bases = view.chains.filter((c) => c.base);
   const reached = (dport: number): { chain: SimChain; kept: Kept }[] => {
     const out: { chain: SimChain; kept: Kept }[] = [];
@@ -175,13 +188,9 @@ export function cutsFor(view: View, own: readonly Address[]): (dport: number) =>
     const visit = (chain: SimChain) => {
       if (seen.has(chain)) return;
       seen.add(chain);
-      const kept = keep(chain.rulesFor(view.protocol, dport));
-      out.push({ chain, kept });
-      for (const r of kept.rules) {
-        const v = r.rule.verdict;
-        const next = v.kind === "jump" || v.kind === "goto" ? byName.get(`${chain.table}/${v.chain}`) : undefined;
-        if (next) visit(next);
-      }
+      const k = keep(chain, chain.rulesFor(view.protocol, dport));
+      out.push({ chain, kept: k });
+      for (const next of k.next) visit(next);
     };
     bases.forEach(visit);
     return out;
@@ -197,10 +206,7 @@ export function cutsFor(view: View, own: readonly Address[]): (dport: number) =>
     for (const { chain, kept } of here) parts.push(idOf(chain), kept.key);
     // A DNAT or redirect to another port: the rules after it see that port, so they cut too.
     const ports = new Set<number>();
-    for (const { kept } of here) for (const r of kept.rules) {
-      const v = r.rule.verdict;
-      if ((v.kind === "dnat" || v.kind === "redirect") && v.port !== undefined && v.port !== dport) ports.add(v.port);
-    }
+    for (const { kept: k } of here) for (const p of k.rewrites) if (p !== dport) ports.add(p);
     const after = [...ports].sort((a, b) => a - b).map((p) => ({ p, chains: reached(p) }));
     for (const { p, chains } of after) { parts.push(-p); for (const { chain, kept } of chains) parts.push(idOf(chain), kept.key); }
     const key = parts.join(",");
