@@ -23,7 +23,7 @@ export function exposureLines(exposure: readonly Exposure[]): string[] {
     ]);
     // A column is as wide as its widest cell up to COLUMN_CAP: one long cell (a list of sources or targets)
     // overflows its own line instead of padding every line to its width (at 10,000 forwards that padding
-    // made 51 MB of output). Counted in a loop: spreading 100,000 rows into Math.max overflows the stack.
+    // made 51 MB of output). Counted in a loop: spreading ~130,000 rows into Math.max overflows the stack.
     const widths = table[0]!.map(() => 0);
     for (const r of table) r.forEach((c, i) => { if (c.length <= COLUMN_CAP && c.length > widths[i]!) widths[i] = c.length; });
     for (const r of table) lines.push(`  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}`);
