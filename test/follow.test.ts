@@ -41,6 +41,19 @@ function clientsRoot(): { root: string; setPort: (text: string) => void } {
   return { root, setPort: (text) => writeFileSync(join(dir, "qBittorrent.conf"), `[LegalNotice]\nAccepted=true\n\n[BitTorrent]\n${text}\n`) };
 }
 
+/** The qBittorrent config below a clients root, a state directory and the policy, applied with the client on `port`. */
+async function applied(host: Netns, backend: "nft" | "iptables", port: number) {
+  const { root, setPort } = clientsRoot();
+  const sd = mkdtempSync(join(tmpdir(), "sg-state-"));
+  const policy = join(root, "policy.yaml");
+  writeFileSync(policy, POLICY);
+  setPort(`Session\\Port=${port}`);
+  const common = ["--clients-root", root, "--state-dir", sd];
+  const r = await swarmgate(host, ["apply", policy, "-b", backend, ...common]);
+  expect(r.code, r.stderr).toBe(0);
+  return { root, setPort, sd, policy, common };
+}
+
 async function link(host: Netns, peer: Netns): Promise<void> {
   await host.execChecked("ip", ["link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer.name]);
   for (const [ns, v4, v6] of [[host, "192.0.2.51/24", "2001:db8::51/64"], [peer, "192.0.2.7/24", "2001:db8::7/64"]] as const) {
@@ -79,14 +92,7 @@ describe.each(["nft", "iptables"] as const)("follow with %s", (backend) => {
   test("a moved port is opened and the old one closed in place; the open connection, the other rules and their counters stay", async () => {
     await withNetns(2, async (host, peer) => {
       await link(host, peer);
-      const { root, setPort } = clientsRoot();
-      const sd = mkdtempSync(join(tmpdir(), "sg-state-"));
-      const policy = join(root, "policy.yaml");
-      writeFileSync(policy, POLICY);
-      setPort("Session\\Port=40001");
-      const common = ["--clients-root", root, "--state-dir", sd];
-      const applied = await swarmgate(host, ["apply", policy, "-b", backend, ...common]);
-      expect(applied.code, applied.stderr).toBe(0);
+      const { root, setPort, policy, common } = await applied(host, backend, 40001);
       const check = await swarmgate(host, ["check", policy, "--clients-root", root]);
       expect(check.stdout).toContain("clients[0].ports  qb: 40001, from qBittorrent");
 
@@ -130,13 +136,7 @@ describe.each(["nft", "iptables"] as const)("follow with %s", (backend) => {
 
   test("a config that no longer reads, a policy edited beyond its ports, or a table changed by hand: follow refuses and changes nothing", async () => {
     await withNetns(1, async (host) => {
-      const { root, setPort } = clientsRoot();
-      const sd = mkdtempSync(join(tmpdir(), "sg-state-"));
-      const policy = join(root, "policy.yaml");
-      writeFileSync(policy, POLICY);
-      setPort("Session\\Port=40001");
-      const common = ["--clients-root", root, "--state-dir", sd];
-      expect((await swarmgate(host, ["apply", policy, "-b", backend, ...common])).code).toBe(0);
+      const { setPort, sd, policy, common } = await applied(host, backend, 40001);
       const kernel = async () => (backend === "nft" ? (await host.execChecked("nft", ["list", "table", "inet", "swarmgate"])).stdout : (await host.execChecked("iptables-save", [])).stdout.replace(/^#.*$/gm, ""));
       const before = await kernel();
 
@@ -203,14 +203,8 @@ describe.each(["nft", "iptables"] as const)("follow with %s under faults", (back
     try {
       await withNetns(1, async (host) => {
         await host.execChecked("ip", ["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"]);
-        const { root, setPort } = clientsRoot();
-        const sd = mkdtempSync(join(tmpdir(), "sg-state-"));
-        const policy = join(root, "policy.yaml");
-        writeFileSync(policy, POLICY);
         let port = 40001;
-        setPort(`Session\\Port=${port}`);
-        const common = ["--clients-root", root, "--state-dir", sd];
-        expect((await swarmgate(host, ["apply", policy, "-b", backend, ...common])).code).toBe(0);
+        const { setPort, sd, policy, common } = await applied(host, backend, port);
         const baseline = (await followedAndRest(host, backend)).rest;
 
         // One clean step, counted: which calls a step makes.
@@ -254,13 +248,7 @@ describe.each(["nft", "iptables"] as const)("follow with %s under faults", (back
 test("nft: a port move is guarded by the old elements and checked after — a client set changed by hand (an element gone, or one added) is refused and left as the hand left it", async () => {
   await withNetns(1, async (host) => {
     await host.execChecked("ip", ["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"]);
-    const { root, setPort } = clientsRoot();
-    const sd = mkdtempSync(join(tmpdir(), "sg-state-"));
-    const policy = join(root, "policy.yaml");
-    writeFileSync(policy, POLICY);
-    setPort("Session\\Port=40001");
-    const common = ["--clients-root", root, "--state-dir", sd];
-    expect((await swarmgate(host, ["apply", "-b", "nft", policy, ...common])).code).toBe(0);
+    const { setPort, sd, policy, common } = await applied(host, "nft", 40001);
     const set = ["inet", "swarmgate", "client_0_ports"];
     const listing = async () => (await host.execChecked("nft", ["list", "table", "inet", "swarmgate"])).stdout;
 

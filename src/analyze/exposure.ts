@@ -167,10 +167,9 @@ export function exposure(ruleset: Ruleset, env: Environment, space: ExposureSpac
   // The entries are this call's own (lines() makes each): set in place, not copied (at 10,000 forwards, copies of
   // 90,000 entries were what the report's peak memory was made of).
   for (const e of out) if (e.direction === "inbound" && e.target) e.direction = "forwarded";
-  const all = out;
   const other = (e: Exposure) => (e.interface === OTHER_INTERFACE ? 1 : 0);
-  all.sort((a, b) => ORDER[a.direction] - ORDER[b.direction] || other(a) - other(b) || a.interface.localeCompare(b.interface));
-  return mergeFamilies(all);
+  out.sort((a, b) => ORDER[a.direction] - ORDER[b.direction] || other(a) - other(b) || a.interface.localeCompare(b.interface));
+  return mergeFamilies(out);
 }
 
 /** Destination-port cells of a protocol: cut at every port range any rule mentions. */

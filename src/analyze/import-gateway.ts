@@ -9,6 +9,7 @@
 // outside the LAN, a masquerade of part of the LAN) is listed, never dropped
 // silently.
 import { parseAddress, type Address, type Family } from "../net/address.js";
+import { joinPortRanges, type PortRange } from "../net/port.js";
 import { formatPrefix, prefixContains, prefixLast, type Prefix } from "../net/prefix.js";
 import { rangeToPrefixes, subtractRanges, unionRanges, type Range } from "../net/ranges.js";
 import type { Exposure } from "./exposure.js";
@@ -138,23 +139,14 @@ function cutAt(e: Exposure, cuts: readonly number[]): Exposure[] {
   });
 }
 
-/** Port ranges sorted, overlapping and adjacent ones joined. */
-function joinPorts(list: readonly [number, number][]): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [a, b] of [...list].sort((x, y) => x[0] - y[0])) {
-    const last = out[out.length - 1];
-    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b); else out.push([a, b]);
-  }
-  return out;
-}
-
-/** Whether [a, b] lies inside one of the joined ranges (binary search). */
-function insideJoined(joined: readonly [number, number][], [a, b]: [number, number]): boolean {
-  let lo = 0;
-  let hi = joined.length;
-  while (lo < hi) { const mid = (lo + hi) >> 1; if (joined[mid]![0] <= a) lo = mid + 1; else hi = mid; }
-  const r = joined[lo - 1];
-  return r !== undefined && b <= r[1];
+/** Whether the ranges hold all of [a, b], found by binary search over them joined. */
+function holder(ranges: readonly PortRange[]): (range: [number, number]) => boolean {
+  const joined = joinPortRanges(ranges);
+  const starts = joined.map((r) => r.first);
+  return ([a, b]) => {
+    const r = joined[lowerBound(starts, a + 1) - 1]; // the last range that starts at or below a
+    return r !== undefined && b <= r.last;
+  };
 }
 
 /** The first index whose value is at least v. */
@@ -183,18 +175,18 @@ function lanInbound(input: GatewayImportInput, lanOf: Record<Family, Prefix | un
   const wanDnats = input.nat.dnats.filter((d) => (d.iif === undefined || d.iif === input.wan) && !d.sourceLimited);
   const dnatPorts = (protocol: string) => {
     const of = wanDnats.filter((d) => d.protocol === undefined || d.protocol === protocol);
-    return of.some((d) => d.dports.length === 0) ? [[1, 65535] as [number, number]] : joinPorts(of.flatMap((d) => d.dports.map((r): [number, number] => [r.first, r.last])));
+    return holder(of.some((d) => d.dports.length === 0) ? [{ first: 1, last: 65535 }] : of.flatMap((d) => d.dports));
   };
   const dnatByProtocol = new Map([["tcp", dnatPorts("tcp")], ["udp", dnatPorts("udp")]]);
-  const dnatted = (e: Exposure, range: [number, number]) => insideJoined(dnatByProtocol.get(e.protocol) ?? [], range);
-  const anyone = new Map([...index.anyone].map(([k, list]) => [k, joinPorts(list)]));
+  const dnatted = (e: Exposure, range: [number, number]) => dnatByProtocol.get(e.protocol)?.(range) ?? false;
+  const anyone = new Map([...index.anyone].map(([k, list]) => [k, holder(list.map(([first, last]) => ({ first, last })))]));
   const lines = input.exposure.filter((x) => x.direction === "inbound" && x.interface === input.lan).flatMap(perFamily);
   for (const e of lines.flatMap((x) => (x.protocol === "icmp" ? [x] : cutAt(x, index.cuts.get(kindOf(x.protocol, x.family)) ?? [])))) {
     if (e.protocol === "icmp" || e.sourcePorts || e.depends) { lanIn.push(e); continue; }
     const range = rangesOf(e.ports)[0]!;
     const k = kindOf(e.protocol, e.family);
     // What is open to anyone on the WAN (a client) is open on the LAN too: the LAN's line says nothing more.
-    if (insideJoined(anyone.get(k) ?? [], range)) continue;
+    if (anyone.get(k)?.(range)) continue;
     const net = lanOf[e.family];
     const peers = asRanges(e.family, e);
     // Sources the WAN lets in on these ports too are an admin service's sources already. The pieces are cut at every

@@ -7,9 +7,10 @@ import { printJson, type CommonOptions } from "./report.js";
 
 const TITLES = { inbound: "New connections accepted by this machine", forwarded: "New connections forwarded", outbound: "New connections this machine may open" } as const;
 
-/** The exposure report as text: one table per direction (audit, and doctor --exposure). */
+/** The widest a column is padded to; a longer cell overflows its own line. */
 const COLUMN_CAP = 48;
 
+/** The exposure report as text: one table per direction (audit, and doctor --exposure). */
 export function exposureLines(exposure: readonly Exposure[]): string[] {
   const lines: string[] = [];
   for (const direction of ["inbound", "forwarded", "outbound"] as const) {

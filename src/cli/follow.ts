@@ -132,13 +132,15 @@ export async function runFollow(file: string | undefined, o: FollowOptions): Pro
   let lastRetry = 0;
   const interval = setInterval(() => {
     const udp = socketFingerprint("udp");
+    // 50 ms of slack: a tick a second after the last read, a little early, still reads.
     const tcpDue = Date.now() < hotUntil || Date.now() - lastTcp >= TCP_EVERY_MS - 50;
     const tcp = tcpDue ? socketFingerprint("tcp") : sockets.tcp;
     if (tcpDue) lastTcp = Date.now();
     // A failed look is tried again at most once a second: a broken config must not cost a full look every tick.
     const retry = (lastProblem !== "" || !inForce) && Date.now() - lastRetry >= 1000;
-    if (udp !== sockets.udp || tcp !== sockets.tcp || retry) {
-      if (udp !== sockets.udp || tcp !== sockets.tcp) hotUntil = Date.now() + HOT_MS;
+    const changed = udp !== sockets.udp || tcp !== sockets.tcp;
+    if (changed || retry) {
+      if (changed) hotUntil = Date.now() + HOT_MS;
       Object.assign(sockets, { udp, tcp });
       if (retry) lastRetry = Date.now();
       request();

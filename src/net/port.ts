@@ -64,6 +64,16 @@ export function portCount(r: PortRange): number {
   return r.last - r.first + 1;
 }
 
+/** The ranges sorted, with overlapping and adjacent ones joined. */
+export function joinPortRanges(ranges: readonly PortRange[]): PortRange[] {
+  const out: { first: number; last: number }[] = [];
+  for (const r of [...ranges].sort((a, b) => a.first - b.first)) {
+    const last = out[out.length - 1];
+    if (last && r.first <= last.last + 1) last.last = Math.max(last.last, r.last); else out.push({ first: r.first, last: r.last });
+  }
+  return out;
+}
+
 /** Every port 0-65535 not in the ranges (a negated port match). */
 export function portComplement(ranges: readonly PortRange[]): PortRange[] {
   const sorted = [...ranges].sort((a, b) => a.first - b.first);

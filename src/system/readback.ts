@@ -60,12 +60,17 @@ export function listedAsRemembered(state: StateDir | undefined, backend: KernelB
   return !!s && s.backend === backend.name && s.written === writtenDigest(written) && s.listed === listedDigest(live);
 }
 
-/** What swarmgate wrote for the objects the kernel lists as `live`, when they are what it listed right after that write. */
-export function writtenFor(state: StateDir | undefined, backend: KernelBackend, live: Owned): Owned | undefined {
+/** The remembered write of this backend, with its text intact (undefined when there is none, or it does not add up). */
+function rememberedWrite(state: StateDir | undefined, backend: KernelBackend): (Spelling & { text: Owned }) | undefined {
   let s: Spelling | undefined;
   try { s = state?.read<Spelling>("readback.json"); } catch { return undefined; }
-  if (!s?.text || s.backend !== backend.name || s.written !== writtenDigest(s.text) || s.listed !== listedDigest(live)) return undefined;
-  return s.text;
+  return s?.text && s.backend === backend.name && s.written === writtenDigest(s.text) ? { ...s, text: s.text } : undefined;
+}
+
+/** What swarmgate wrote for the objects the kernel lists as `live`, when they are what it listed right after that write. */
+export function writtenFor(state: StateDir | undefined, backend: KernelBackend, live: Owned): Owned | undefined {
+  const s = rememberedWrite(state, backend);
+  return s && s.listed === listedDigest(live) ? s.text : undefined;
 }
 
 /**
@@ -73,8 +78,6 @@ export function writtenFor(state: StateDir | undefined, backend: KernelBackend, 
  * remembered, without reading the kernel: where a guarded port move starts.
  */
 export function lastWritten(state: StateDir, backend: KernelBackend): { text: Owned; shape: string } | undefined {
-  let s: Spelling | undefined;
-  try { s = state.read<Spelling>("readback.json"); } catch { return undefined; }
-  if (!s?.text || !s.shape || s.backend !== backend.name || s.written !== writtenDigest(s.text)) return undefined;
-  return { text: s.text, shape: s.shape };
+  const s = rememberedWrite(state, backend);
+  return s?.shape ? { text: s.text, shape: s.shape } : undefined;
 }
